@@ -1,0 +1,113 @@
+# rendezvousd — `make help` lists the targets.
+#
+# Variables: BUILD (output folder), SAN=1 (ASan+UBSan build in build-san),
+# PREFIX/DESTDIR (install), FUZZ_SECONDS (per fuzz target).
+
+SAN          ?=
+ifeq ($(SAN),1)
+BUILD        ?= build-san
+else
+BUILD        ?= build
+endif
+CC           ?= cc
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+FUZZ_SECONDS ?= 20
+VERSION      := 0.1.0
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
+CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -MMD -MP
+LDLIBS   := -lev -lprotobuf-c -lsodium -lcrypto -lm
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+PROTOS   := $(wildcard proto/*.proto)
+GEN_C    := $(PROTOS:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
+GEN_H    := $(GEN_C:.c=.h)
+LIB_SRC  := $(filter-out src/daemon/%,$(wildcard src/*/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_C:.c=.o)
+LIB      := $(BUILD)/librendezvous.a
+DAEMON   := $(BUILD)/rendezvousd
+DAEMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/daemon/*.c))
+RDV      := $(BUILD)/rdv
+RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+.PHONY: all deps run check check-unit check-interop bench fuzz install clean help
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: $(DAEMON) $(RDV) $(UNIT_BIN) ## build the daemon, the rdv client and the tests
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(@D)
+	protoc-c -Iproto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_H)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+
+$(BUILD)/%.o: %.c | $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(DAEMON): $(DAEMON_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(RDV): $(RDV_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+deps: ## install missing Debian and npm packages
+	@tools/install-deps.sh
+
+run: deps ## install, build, start the daemon (in-memory registry) and print its multiaddrs
+	@$(MAKE) --no-print-directory $(DAEMON)
+	$(DAEMON) --key rendezvousd.key $(ARGS)
+
+check: deps ## install, build, run every test (unit, integration, interop)
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) tests/run.sh
+
+bench: deps ## run the benchmarks and print the table
+	@$(MAKE) --no-print-directory all
+	@echo "no benchmarks yet"
+
+# libFuzzer targets need clang; they are built in their own folder.
+FUZZ_BUILD := build-fuzz
+fuzz: deps ## build every fuzz target and run each for FUZZ_SECONDS
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzz-targets
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+fuzz-targets: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
+
+install: $(DAEMON) $(RDV) ## install binaries and man pages under DESTDIR/PREFIX
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0755 $(DAEMON) $(RDV) $(DESTDIR)$(PREFIX)/bin/
+	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
+	-install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/ 2>/dev/null
+
+clean: ## remove build outputs
+	rm -rf build build-san build-fuzz
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 10
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

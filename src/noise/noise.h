@@ -1,0 +1,78 @@
+/* Noise XX handshake and transport ciphers for noise-libp2p (WIRE.md §4):
+ * Noise_XX_25519_ChaChaPoly_SHA256, empty prologue, libp2p handshake payload
+ * in messages 2 and 3, no early muxer negotiation (no stream_muxers sent).
+ * No I/O: the caller de-frames `u16 BE length ‖ message` and feeds messages. */
+#ifndef RDV_NOISE_NOISE_H
+#define RDV_NOISE_NOISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "crypto/key.h"
+#include "crypto/peerid.h"
+
+#define NOISE_PROTOCOL_ID "/noise"
+#define NOISE_MAX_MSG 65535
+#define NOISE_TAG_LEN 16
+#define NOISE_MAX_PLAINTEXT (NOISE_MAX_MSG - NOISE_TAG_LEN) /* 65519 */
+#define NOISE_MAX_PAYLOAD 8192 /* handshake payload we accept (RSA keys are large) */
+
+/* Our side's long-lived part: the libp2p identity and a static X25519 key,
+ * made once per process, with the signed handshake payload precomputed so a
+ * handshake costs no Ed25519 signature. */
+struct noise_identity {
+    uint8_t s_priv[32];
+    uint8_t s_pub[32];
+    uint8_t payload[256];
+    size_t payload_len;
+};
+
+void noise_identity_init(struct noise_identity *ni, const struct privkey *id);
+void noise_identity_wipe(struct noise_identity *ni);
+
+/* One direction of the transport: key and 64-bit nonce counter. */
+struct noise_cipher {
+    uint8_t k[32];
+    uint64_t n;
+};
+
+/* Encrypts n <= NOISE_MAX_PLAINTEXT bytes into out (n + 16 bytes); in and out
+ * may be the same buffer. -1 once the nonce is exhausted. */
+int noise_seal(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);
+/* Decrypts a transport message of n >= 16 bytes into out (n - 16 bytes); in
+ * and out may be the same buffer. -1 on authentication failure. */
+int noise_open(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);
+
+enum noise_result {
+    NOISE_AGAIN = 0,   /* handshake continues; send what was appended to out */
+    NOISE_DONE = 1,    /* handshake complete; remote identity known */
+    NOISE_FAILED = -1, /* hs->error says why; close the connection */
+};
+
+struct noise_hs {
+    bool initiator;
+    uint8_t step;
+    uint8_t h[32], ck[32], k[32];
+    uint64_t n;
+    bool has_k;
+    uint8_t e_priv[32], e_pub[32];
+    uint8_t re[32], rs[32];
+    const struct noise_identity *local;
+    struct peer_id remote;        /* valid after NOISE_DONE */
+    const char *error;
+};
+
+/* Starts a handshake. The initiator's first message (framed) is appended to
+ * out at once; the responder waits for it. */
+void noise_hs_init(struct noise_hs *hs, bool initiator, const struct noise_identity *local,
+                   struct buf *out);
+/* Processes one handshake message (without its u16 length) and appends our
+ * next message, framed, to out when one is due. */
+enum noise_result noise_hs_read(struct noise_hs *hs, const uint8_t *msg, size_t len, struct buf *out);
+/* After NOISE_DONE: the transport ciphers (tx = ours to send), then wipes hs. */
+void noise_hs_split(struct noise_hs *hs, struct noise_cipher *tx, struct noise_cipher *rx);
+void noise_hs_wipe(struct noise_hs *hs);
+
+#endif

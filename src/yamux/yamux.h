@@ -1,0 +1,103 @@
+/* yamux (WIRE.md §5) as a session state machine without I/O.
+ *
+ * yamux_feed() takes decrypted bytes in any split and calls back into the
+ * owner; every frame we send is appended to sess->out (plaintext, for the
+ * owner to seal and write). Streams are never freed inside a call: a stream
+ * that is finished (both sides FIN, or RST either way) is moved to a dead
+ * list, and yamux_reap() - called by the owner at a safe point - calls
+ * on_close for it and frees it. */
+#ifndef RDV_YAMUX_YAMUX_H
+#define RDV_YAMUX_YAMUX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "base/buf.h"
+
+#define YAMUX_PROTOCOL_ID "/yamux/1.0.0"
+#define YAMUX_HEADER_LEN 12
+#define YAMUX_WINDOW 262144u          /* initial window, each direction */
+#define YAMUX_MAX_FRAME 65536u        /* largest data frame we send */
+
+enum yamux_type { YAMUX_DATA = 0, YAMUX_WINDOW_UPDATE = 1, YAMUX_PING = 2, YAMUX_GO_AWAY = 3 };
+enum yamux_flag { YAMUX_SYN = 1, YAMUX_ACK = 2, YAMUX_FIN = 4, YAMUX_RST = 8 };
+enum yamux_goaway { YAMUX_GOAWAY_NORMAL = 0, YAMUX_GOAWAY_PROTOCOL = 1, YAMUX_GOAWAY_INTERNAL = 2 };
+
+struct yamux_session;
+
+struct yamux_stream {
+    UT_hash_handle hh;
+    uint32_t id;
+    struct yamux_session *sess;
+    uint32_t send_window;     /* bytes we may still send */
+    uint32_t recv_window;     /* bytes the peer may still send */
+    uint32_t recv_unacked;    /* received and consumed, not yet granted back */
+    bool local_fin, remote_fin, reset, dead;
+    bool need_ack;            /* inbound stream not yet ACKed */
+    bool fin_pending;         /* FIN to send once pending drains */
+    struct buf pending;       /* data waiting for send window */
+    struct yamux_stream *next_dead;
+    void *user;               /* the owner's per-stream state */
+};
+
+struct yamux_callbacks {
+    /* Remote opened stream s. Return 0 to accept, -1 to refuse it (RST). */
+    int (*on_open)(void *ctx, struct yamux_stream *s);
+    void (*on_data)(void *ctx, struct yamux_stream *s, const uint8_t *d, size_t n);
+    /* Remote half-closed s (FIN). */
+    void (*on_fin)(void *ctx, struct yamux_stream *s);
+    /* Remote reset s (RST). */
+    void (*on_reset)(void *ctx, struct yamux_stream *s);
+    /* Send window of s grew after being exhausted (optional). */
+    void (*on_writable)(void *ctx, struct yamux_stream *s);
+    /* s is about to be freed (from yamux_reap or yamux_free): release s->user. */
+    void (*on_close)(void *ctx, struct yamux_stream *s);
+    /* Remote sent Go Away with this code (optional). */
+    void (*on_goaway)(void *ctx, uint32_t code);
+};
+
+struct yamux_session {
+    bool client;              /* dialer = client (odd ids), listener = server (even) */
+    uint32_t next_id;
+    struct yamux_stream *streams;  /* uthash by id */
+    size_t nstreams;
+    size_t max_streams;       /* live streams allowed; inbound over it are RST */
+    struct yamux_stream *dead;
+    bool goaway_sent, goaway_recv;
+    struct buf out;           /* frames to send, plaintext */
+    uint8_t hdr[YAMUX_HEADER_LEN];
+    size_t hdr_len;           /* bytes of a partial header held in hdr */
+    struct yamux_stream *rx_stream; /* stream receiving the current data frame (may be NULL: discard) */
+    uint32_t rx_remaining;    /* data bytes of the current frame still to come */
+    const struct yamux_callbacks *cb;
+    void *ctx;
+    const char *error;
+};
+
+void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
+                const struct yamux_callbacks *cb, void *ctx);
+/* Frees every stream (calling on_close) and the session's buffers. */
+void yamux_free(struct yamux_session *s);
+/* Processes received bytes. -1 on a protocol error: a Go Away (protocol
+ * error) has been queued, s->error says why, the owner closes after flushing. */
+int yamux_feed(struct yamux_session *s, const uint8_t *d, size_t n);
+/* Opens an outbound stream (SYN is sent with its first frame, at once as a
+ * window update). NULL after Go Away or at the stream limit. */
+struct yamux_stream *yamux_open(struct yamux_session *s);
+/* Sends data: frames up to the send window go to s->out now, the rest waits in
+ * st->pending and goes out as the peer grants window. */
+void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n);
+/* Half-closes our side (FIN after pending data). */
+void yamux_close(struct yamux_stream *st);
+/* Aborts the stream (RST). */
+void yamux_reset(struct yamux_stream *st);
+void yamux_ping(struct yamux_session *s, uint32_t opaque);
+void yamux_goaway(struct yamux_session *s, uint32_t code);
+/* Frees dead streams, calling on_close for each. */
+void yamux_reap(struct yamux_session *s);
+struct yamux_stream *yamux_find(struct yamux_session *s, uint32_t id);
+
+#endif

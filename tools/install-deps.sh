@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, idempotently, what building and testing rendezvousd needs:
+# Debian packages (when missing) and the npm packages of the interop tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(build-essential clang libclang-rt-14-dev pkg-config
+      libev-dev libprotobuf-c-dev protobuf-c-compiler uthash-dev libsodium-dev libssl-dev
+      libwslay-dev libhttp-parser-dev libinih-dev libcmocka-dev
+      nodejs npm)
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# Node may come from elsewhere than Debian's package; then only npm matters.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+    filtered=()
+    for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || filtered+=("$p"); done
+    missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#missing[@]})); then
+    echo "install-deps: installing ${missing[*]}"
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -f tests/interop/package.json ]; then
+    if [ ! -d tests/interop/node_modules ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
+        echo "install-deps: npm ci in tests/interop"
+        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+fi
