@@ -5,7 +5,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export RDV_BUILD=$PWD/$BUILD
+case $BUILD in /*) ;; *) BUILD=$PWD/$BUILD ;; esac
+export RDV_BUILD=$BUILD
 pass=0 fail=0 failed=()
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
@@ -31,7 +32,7 @@ for t in "$BUILD"/tests/test_*; do
 done
 
 echo "== integration"
-for t in tests/integration/*.sh; do
+for t in tests/integration/[0-9]*.sh; do
     [ -f "$t" ] || continue
     name=$(basename "$t" .sh)
     out=$log/$name.out

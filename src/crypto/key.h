@@ -35,6 +35,9 @@ int pubkey_to_proto(const struct pubkey *k, uint8_t *out, size_t cap);
 int pubkey_verify(const struct pubkey *k, const uint8_t *msg, size_t n,
                   const uint8_t *sig, size_t siglen);
 const char *key_type_name(enum key_type t);
+/* Like pubkey_from_proto for a PublicKey already split into its fields (an
+ * Envelope's embedded key); type is the raw protobuf enum value. */
+int pubkey_from_data(struct pubkey *k, int type, const uint8_t *data, size_t n);
 
 void privkey_generate(struct privkey *k);
 void privkey_public(const struct privkey *k, struct pubkey *pub);

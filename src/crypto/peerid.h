@@ -26,6 +26,10 @@ int peerid_from_bytes(struct peer_id *id, const uint8_t *p, size_t n);
 int peerid_from_text(struct peer_id *id, const char *s, size_t n);
 /* base58btc text, NUL-terminated; returns length or -1 if cap is short. */
 int peerid_to_text(const struct peer_id *id, char *out, size_t cap);
+/* CIDv1 text (libp2p-key codec, base32 lower case, prefix 'b'),
+ * NUL-terminated; returns length or -1 if cap is short. */
+#define PEERID_CID_TEXT_MAX 96 /* 'b' + base32 of 2 + 48 bytes = 81 chars, plus NUL */
+int peerid_to_cid_text(const struct peer_id *id, char *out, size_t cap);
 /* The public key inlined in an identity-hash peer id; -1 for sha256 ids. */
 int peerid_pubkey(const struct peer_id *id, struct pubkey *k);
 

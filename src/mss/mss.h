@@ -38,7 +38,12 @@ struct mss {
 void mss_listener_init(struct mss *m, const char *const *protos, size_t nprotos, struct buf *out);
 /* Dialer: writes header and the first proposal in one go. */
 void mss_dialer_init(struct mss *m, const char *const *protos, size_t nprotos, struct buf *out);
-/* Consumes whole messages from in[0, n); *consumed says how many bytes. */
+/* Consumes whole messages from in[0, n); *consumed says how many bytes.
+ * Pass the bytes earlier calls left unconsumed plus the new ones. On
+ * MSS_SELECTED, in[*consumed, n) belongs to the selected protocol. Pending
+ * input never needs more than 2 + MSS_MAX_MSG bytes (a longer length fails
+ * at once). After MSS_SELECTED or MSS_FAILED, calls consume nothing and
+ * return the same result. */
 enum mss_result mss_feed(struct mss *m, const uint8_t *in, size_t n, size_t *consumed, struct buf *out);
 
 #endif

@@ -51,12 +51,15 @@ struct yamux_callbacks {
     void (*on_fin)(void *ctx, struct yamux_stream *s);
     /* Remote reset s (RST). */
     void (*on_reset)(void *ctx, struct yamux_stream *s);
-    /* Send window of s grew after being exhausted (optional). */
+    /* Send window of s grew after being exhausted (optional): pending has
+     * been flushed as far as the window allows, check st->pending. */
     void (*on_writable)(void *ctx, struct yamux_stream *s);
     /* s is about to be freed (from yamux_reap or yamux_free): release s->user. */
     void (*on_close)(void *ctx, struct yamux_stream *s);
-    /* Remote sent Go Away with this code (optional). */
+    /* Remote sent Go Away with this code (optional; first Go Away only). */
     void (*on_goaway)(void *ctx, uint32_t code);
+    /* Remote answered one of our pings (optional). */
+    void (*on_pong)(void *ctx, uint32_t opaque);
 };
 
 struct yamux_session {
@@ -72,6 +75,8 @@ struct yamux_session {
     size_t hdr_len;           /* bytes of a partial header held in hdr */
     struct yamux_stream *rx_stream; /* stream receiving the current data frame (may be NULL: discard) */
     uint32_t rx_remaining;    /* data bytes of the current frame still to come */
+    uint16_t rx_flags;        /* flags of the current data frame, applied after its data */
+    unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
     const struct yamux_callbacks *cb;
     void *ctx;
     const char *error;
@@ -82,7 +87,9 @@ void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
 /* Frees every stream (calling on_close) and the session's buffers. */
 void yamux_free(struct yamux_session *s);
 /* Processes received bytes. -1 on a protocol error: a Go Away (protocol
- * error) has been queued, s->error says why, the owner closes after flushing. */
+ * error) has been queued, s->error says why, the owner closes after flushing.
+ * Callbacks may call yamux_open/write/close/reset/ping/goaway on any stream,
+ * but not yamux_feed or yamux_free (yamux_reap is a no-op inside a feed). */
 int yamux_feed(struct yamux_session *s, const uint8_t *d, size_t n);
 /* Opens an outbound stream (SYN is sent with its first frame, at once as a
  * window update). NULL after Go Away or at the stream limit. */

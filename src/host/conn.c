@@ -1,0 +1,595 @@
+/* One libp2p connection: the byte stream from the socket is upgraded in
+ * place - multistream-select picks /noise, the Noise XX handshake
+ * authenticates the peer, multistream-select (encrypted) picks yamux - and
+ * then carries yamux frames whose streams are negotiated and dispatched to
+ * the host's protocol handlers.
+ *
+ * Reads go through the host's scratch buffer; only an incomplete frame is
+ * kept in c->in, so an idle connection holds no buffers. Output is queued
+ * and written once per loop iteration by the host's flush hook. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <utlist.h>
+
+#include "base/mem.h"
+#include "codec/multiaddr.h"
+#include "host/internal.h"
+
+#define CONN_READS_PER_EVENT 4     /* fairness: reads per readiness event */
+#define STREAM_NEGOTIATION_MAX 4096 /* bytes buffered before a protocol is agreed */
+#define STREAM_PENDING_MAX (1u << 20) /* unsent bytes a stream may hold */
+
+static const char *const security_ids[] = {NOISE_PROTOCOL_ID};
+static const char *const muxer_ids[] = {YAMUX_PROTOCOL_ID};
+
+static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents);
+static const struct yamux_callbacks mux_callbacks;
+
+void conn_mark_dirty(struct conn *c)
+{
+    if (c->dirty || c->phase == PH_CLOSED)
+        return;
+    c->dirty = true;
+    c->dnext = c->host->dirty;
+    c->host->dirty = c;
+}
+
+static void addr_to_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    uint8_t ma[64];
+    int n = multiaddr_from_sockaddr(sa, ma, sizeof(ma));
+    if (n < 0 || multiaddr_to_text(ma, (size_t)n, out, cap) < 0)
+        snprintf(out, cap, "?");
+}
+
+struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
+                      const struct sockaddr *sa, socklen_t salen)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->host = h;
+    c->fd = fd;
+    c->dialer = dialer;
+    c->connecting = connecting;
+    c->phase = PH_SECURITY;
+    if (salen > sizeof(c->addr))
+        salen = sizeof(c->addr);
+    memcpy(&c->addr, sa, salen);
+    c->addrlen = salen;
+    addr_to_text(sa, c->addr_text, sizeof(c->addr_text));
+    ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
+    ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
+    c->rio.data = c->wio.data = c;
+    DL_APPEND(h->conns, c);
+    h->nconns++;
+    c->last_active = ev_now(h->loop);
+    host_tlist_move(h, c, TLIST_PENDING);
+
+    if (dialer)
+        mss_dialer_init(&c->mss, security_ids, 1, &c->out);
+    else
+        mss_listener_init(&c->mss, security_ids, 1, &c->out);
+    if (connecting) {
+        ev_io_start(h->loop, &c->wio);
+        c->writing = true;
+    } else {
+        ev_io_start(h->loop, &c->rio);
+    }
+    conn_mark_dirty(c);
+    return c;
+}
+
+void conn_close(struct conn *c, const char *reason)
+{
+    struct host *h = c->host;
+
+    if (c->closing)
+        return;
+    c->closing = true;
+    c->close_reason = reason;
+    ev_io_stop(h->loop, &c->rio);
+    /* A closing connection gets the short (handshake) deadline to flush. */
+    c->last_active = ev_now(h->loop);
+    host_tlist_move(h, c, TLIST_PENDING);
+    conn_mark_dirty(c);
+}
+
+/* ---- streams ---------------------------------------------------------- */
+
+static void stream_flush_mss(struct stream *s)
+{
+    struct buf *scratch = &s->conn->host->scratch;
+    if (buf_size(scratch)) {
+        yamux_write(s->ys, buf_head(scratch), buf_size(scratch));
+        buf_reset(scratch);
+        conn_mark_dirty(s->conn);
+    }
+}
+
+void stream_write(struct stream *s, const void *d, size_t n)
+{
+    if (s->ys == NULL)
+        return;
+    /* A peer that sends without reading what we answer would make the
+     * stream's unsent data grow without bound. */
+    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX) {
+        LOGD(s->conn->host->log, "stream %u to %s: peer does not read, resetting", s->ys->id,
+             s->conn->remote_text);
+        stream_reset(s);
+        return;
+    }
+    yamux_write(s->ys, d, n);
+    conn_mark_dirty(s->conn);
+}
+
+void stream_close(struct stream *s)
+{
+    if (s->ys == NULL)
+        return;
+    yamux_close(s->ys);
+    conn_mark_dirty(s->conn);
+}
+
+void stream_reset(struct stream *s)
+{
+    if (s->ys == NULL)
+        return;
+    yamux_reset(s->ys);
+    conn_mark_dirty(s->conn);
+}
+
+struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state)
+{
+    if (!c->mux_ready || c->closing)
+        return NULL;
+    struct yamux_stream *ys = yamux_open(&c->mux);
+    if (ys == NULL)
+        return NULL;
+    struct stream *s = xcalloc(1, sizeof(*s));
+    s->conn = c;
+    s->ys = ys;
+    s->want = p;
+    s->offer[0] = p->id;
+    s->state = state;
+    s->mss = xmalloc(sizeof(*s->mss));
+    ys->user = s;
+    mss_dialer_init(s->mss, s->offer, 1, &c->host->scratch);
+    stream_flush_mss(s);
+    return s;
+}
+
+/* Runs multistream-select on a new stream; once agreed, hands the handler
+ * whatever bytes followed the proposal. */
+static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct host *h = s->conn->host;
+    size_t used;
+
+    buf_append(&s->mss_in, d, n);
+    enum mss_result r = mss_feed(s->mss, buf_head(&s->mss_in), buf_size(&s->mss_in), &used,
+                                 &h->scratch);
+    stream_flush_mss(s);
+    buf_consume(&s->mss_in, used);
+    if (r == MSS_FAILED) {
+        LOGD(h->log, "stream %u from %s: negotiation failed: %s", s->ys->id, s->conn->remote_text,
+             s->mss->error);
+        stream_reset(s);
+        return;
+    }
+    if (r == MSS_AGAIN) {
+        if (buf_size(&s->mss_in) > STREAM_NEGOTIATION_MAX)
+            stream_reset(s);
+        return;
+    }
+    s->proto = s->want ? s->want : h->protocols[s->mss->selected];
+    free(s->mss);
+    s->mss = NULL;
+    if (s->proto->on_open(s) != 0) {
+        stream_reset(s);
+        buf_free(&s->mss_in);
+        return;
+    }
+    s->opened = true;
+    if (buf_size(&s->mss_in) && s->ys && !s->ys->reset)
+        s->proto->on_data(s, buf_head(&s->mss_in), buf_size(&s->mss_in));
+    buf_free(&s->mss_in);
+}
+
+static int mux_on_open(void *ctx, struct yamux_stream *ys)
+{
+    struct conn *c = ctx;
+    struct host *h = c->host;
+
+    if (c->closing || h->nprotocols == 0)
+        return -1;
+    struct stream *s = xcalloc(1, sizeof(*s));
+    s->conn = c;
+    s->ys = ys;
+    s->mss = xmalloc(sizeof(*s->mss));
+    ys->user = s;
+    mss_listener_init(s->mss, h->protocol_ids, h->nprotocols, &h->scratch);
+    stream_flush_mss(s);
+    return 0;
+}
+
+static void mux_on_data(void *ctx, struct yamux_stream *ys, const uint8_t *d, size_t n)
+{
+    struct stream *s = ys->user;
+    (void)ctx;
+    if (s == NULL)
+        return;
+    if (s->mss)
+        stream_negotiate(s, d, n);
+    else if (s->opened)
+        s->proto->on_data(s, d, n);
+}
+
+static void mux_on_fin(void *ctx, struct yamux_stream *ys)
+{
+    struct stream *s = ys->user;
+    (void)ctx;
+    if (s == NULL)
+        return;
+    if (s->opened) {
+        if (s->proto->on_eof)
+            s->proto->on_eof(s);
+        else
+            stream_close(s);
+    } else {
+        stream_reset(s); /* half-closed before agreeing on a protocol */
+    }
+}
+
+static void mux_on_reset(void *ctx, struct yamux_stream *ys)
+{
+    (void)ctx;
+    (void)ys; /* on_close follows when the stream is reaped */
+}
+
+static void mux_on_close(void *ctx, struct yamux_stream *ys)
+{
+    struct stream *s = ys->user;
+    (void)ctx;
+    if (s == NULL)
+        return;
+    s->ys = NULL; /* writes from on_close are dropped */
+    /* Inbound streams belong to the handler once on_open succeeded; outbound
+     * ones from the start. */
+    const struct protocol *p = s->want ? s->want : s->proto;
+    if ((s->opened || s->want) && p->on_close)
+        p->on_close(s);
+    free(s->mss);
+    buf_free(&s->mss_in);
+    free(s);
+    ys->user = NULL;
+}
+
+static void mux_on_goaway(void *ctx, uint32_t code)
+{
+    struct conn *c = ctx;
+    LOGD(c->host->log, "%s sent go-away (%u)", c->remote_text, code);
+}
+
+static const struct yamux_callbacks mux_callbacks = {
+    .on_open = mux_on_open,
+    .on_data = mux_on_data,
+    .on_fin = mux_on_fin,
+    .on_reset = mux_on_reset,
+    .on_close = mux_on_close,
+    .on_goaway = mux_on_goaway,
+};
+
+/* ---- upgrade ---------------------------------------------------------- */
+
+static void conn_secured(struct conn *c)
+{
+    struct host *h = c->host;
+
+    noise_hs_split(c->hs, &c->tx, &c->rx);
+    c->remote = c->hs->remote;
+    free(c->hs);
+    c->hs = NULL;
+    peerid_to_text(&c->remote, c->remote_text, sizeof(c->remote_text));
+    if (c->has_expected && !peerid_eq(&c->remote, &c->expected)) {
+        char want[PEERID_TEXT_MAX];
+        peerid_to_text(&c->expected, want, sizeof(want));
+        LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", c->addr_text, want, c->remote_text);
+        conn_close(c, "peer id mismatch");
+        return;
+    }
+    h->stats.handshakes_ok++;
+    c->phase = PH_MUXER;
+    if (c->dialer)
+        mss_dialer_init(&c->mss, muxer_ids, 1, &c->plain_out);
+    else
+        mss_listener_init(&c->mss, muxer_ids, 1, &c->plain_out);
+}
+
+static void conn_ready(struct conn *c)
+{
+    struct host *h = c->host;
+
+    c->phase = PH_READY;
+    c->mux_ready = true;
+    yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
+    c->last_active = ev_now(h->loop);
+    host_tlist_move(h, c, TLIST_ESTABLISHED);
+    LOGI(h->log, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text, c->addr_text);
+    if (c->events && c->events->on_ready)
+        c->events->on_ready(c, c->user);
+}
+
+/* Decrypted bytes: the muxer negotiation, then yamux. */
+static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
+{
+    if (c->phase == PH_READY) {
+        if (yamux_feed(&c->mux, d, n) < 0)
+            conn_close(c, c->mux.error ? c->mux.error : "yamux protocol error");
+        return;
+    }
+    size_t used;
+    buf_append(&c->plain_in, d, n);
+    enum mss_result r = mss_feed(&c->mss, buf_head(&c->plain_in), buf_size(&c->plain_in), &used,
+                                 &c->plain_out);
+    buf_consume(&c->plain_in, used);
+    if (r == MSS_FAILED) {
+        c->host->stats.handshakes_failed++;
+        conn_close(c, c->mss.error ? c->mss.error : "muxer negotiation failed");
+    } else if (r == MSS_SELECTED) {
+        conn_ready(c);
+        if (buf_size(&c->plain_in) && !c->closing)
+            conn_plaintext(c, buf_head(&c->plain_in), buf_size(&c->plain_in));
+        buf_free(&c->plain_in);
+    } else if (buf_size(&c->plain_in) > MSS_MAX_MSG * 2) {
+        conn_close(c, "muxer negotiation too long");
+    }
+}
+
+/* Consumes what it can of p[0, n) and returns how much; the rest is an
+ * incomplete message the caller keeps. Noise frames are decrypted in place. */
+static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
+{
+    struct host *h = c->host;
+    size_t used = 0;
+
+    while (!c->closing && used < n) {
+        if (c->phase == PH_SECURITY) {
+            size_t k;
+            enum mss_result r = mss_feed(&c->mss, p + used, n - used, &k, &c->out);
+            used += k;
+            if (r == MSS_FAILED) {
+                h->stats.handshakes_failed++;
+                LOGD(h->log, "%s: security negotiation failed: %s", c->addr_text, c->mss.error);
+                conn_close(c, "security negotiation failed");
+            } else if (r == MSS_SELECTED) {
+                c->hs = xmalloc(sizeof(*c->hs));
+                noise_hs_init(c->hs, c->dialer, &h->noise, &c->out);
+                c->phase = PH_NOISE;
+                continue;
+            }
+            return used;
+        }
+        if (n - used < 2)
+            return used;
+        size_t flen = (size_t)p[used] << 8 | p[used + 1];
+        if (n - used < 2 + flen)
+            return used;
+        uint8_t *f = p + used + 2;
+        used += 2 + flen;
+        if (c->phase == PH_NOISE) {
+            enum noise_result r = noise_hs_read(c->hs, f, flen, &c->out);
+            if (r == NOISE_FAILED) {
+                h->stats.handshakes_failed++;
+                LOGD(h->log, "%s: noise handshake failed: %s", c->addr_text, c->hs->error);
+                conn_close(c, "noise handshake failed");
+            } else if (r == NOISE_DONE) {
+                conn_secured(c);
+            }
+            continue;
+        }
+        if (flen < NOISE_TAG_LEN || noise_open(&c->rx, f, flen, f) != 0) {
+            conn_close(c, "noise decryption failed");
+            return used;
+        }
+        conn_plaintext(c, f, flen - NOISE_TAG_LEN);
+    }
+    return used;
+}
+
+static void conn_touch(struct conn *c)
+{
+    c->last_active = ev_now(c->host->loop);
+    if (c->tlist == TLIST_ESTABLISHED)
+        host_tlist_move(c->host, c, TLIST_ESTABLISHED);
+}
+
+static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    struct host *h = c->host;
+    uint8_t *rbuf = h->rbuf;
+    (void)loop;
+    (void)revents;
+
+    for (int i = 0; i < CONN_READS_PER_EVENT && !c->closing; i++) {
+        ssize_t r = read(c->fd, rbuf, sizeof(h->rbuf));
+        if (r == 0) {
+            conn_close(c, "closed by peer");
+            break;
+        }
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                conn_close(c, strerror(errno));
+            break;
+        }
+        h->stats.bytes_in += (uint64_t)r;
+        conn_touch(c);
+        if (buf_size(&c->in) == 0) {
+            size_t used = conn_process(c, rbuf, (size_t)r);
+            if (used < (size_t)r && !c->closing)
+                buf_append(&c->in, rbuf + used, (size_t)r - used);
+        } else {
+            buf_append(&c->in, rbuf, (size_t)r);
+            buf_consume(&c->in, conn_process(c, buf_head(&c->in), buf_size(&c->in)));
+        }
+        if (buf_size(&c->in) == 0)
+            buf_free(&c->in);
+        if ((size_t)r < sizeof(h->rbuf))
+            break;
+    }
+    conn_mark_dirty(c);
+}
+
+/* Appends b sealed into Noise transport messages to c->out. */
+static void conn_seal(struct conn *c, struct buf *b)
+{
+    while (buf_size(b)) {
+        size_t n = buf_size(b) < NOISE_MAX_PLAINTEXT ? buf_size(b) : NOISE_MAX_PLAINTEXT;
+        uint8_t *o = buf_reserve(&c->out, n + NOISE_TAG_LEN + 2);
+        o[0] = (uint8_t)((n + NOISE_TAG_LEN) >> 8);
+        o[1] = (uint8_t)(n + NOISE_TAG_LEN);
+        if (noise_seal(&c->tx, buf_head(b), n, o + 2) != 0) {
+            conn_close(c, "noise nonce exhausted");
+            buf_reset(b);
+            return;
+        }
+        buf_commit(&c->out, n + NOISE_TAG_LEN + 2);
+        buf_consume(b, n);
+    }
+    buf_free(b);
+}
+
+static void conn_write_out(struct conn *c)
+{
+    struct host *h = c->host;
+
+    while (buf_size(&c->out)) {
+        ssize_t w = write(c->fd, buf_head(&c->out), buf_size(&c->out));
+        if (w > 0) {
+            h->stats.bytes_out += (uint64_t)w;
+            buf_consume(&c->out, (size_t)w);
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->writing) {
+                ev_io_start(h->loop, &c->wio);
+                c->writing = true;
+            }
+            return;
+        }
+        /* The peer is gone: nothing more can be sent. */
+        if (!c->closing)
+            conn_close(c, w < 0 ? strerror(errno) : "write failed");
+        buf_reset(&c->out);
+    }
+    if (c->writing) {
+        ev_io_stop(h->loop, &c->wio);
+        c->writing = false;
+    }
+    buf_free(&c->out);
+}
+
+static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+    (void)revents;
+
+    if (c->connecting) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        c->connecting = false;
+        if (err != 0) {
+            buf_reset(&c->out);
+            conn_close(c, strerror(err));
+            return;
+        }
+        ev_io_start(c->host->loop, &c->rio);
+    }
+    conn_mark_dirty(c); /* the flush hook writes */
+}
+
+bool conn_flush(struct conn *c)
+{
+    struct host *h = c->host;
+
+    if (c->mux_ready) {
+        yamux_reap(&c->mux); /* may queue output on this or other connections */
+        conn_seal(c, &c->plain_out);
+        conn_seal(c, &c->mux.out);
+    } else if (c->phase == PH_MUXER) {
+        conn_seal(c, &c->plain_out);
+    }
+    if (!c->connecting)
+        conn_write_out(c);
+    if (buf_size(&c->out) > h->limits.max_out && !c->closing) {
+        LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", c->remote_text,
+             c->addr_text, buf_size(&c->out));
+        buf_reset(&c->out);
+        conn_close(c, "output limit exceeded");
+    }
+    if (c->closing && (buf_size(&c->out) == 0 || c->connecting)) {
+        conn_destroy(c);
+        return true;
+    }
+    return false;
+}
+
+void conn_destroy(struct conn *c)
+{
+    struct host *h = c->host;
+
+    c->phase = PH_CLOSED;
+    if (c->dirty) { /* re-queued while being flushed: unlink it */
+        struct conn **pp = &h->dirty;
+        while (*pp && *pp != c)
+            pp = &(*pp)->dnext;
+        if (*pp)
+            *pp = c->dnext;
+        c->dirty = false;
+    }
+    ev_io_stop(h->loop, &c->rio);
+    ev_io_stop(h->loop, &c->wio);
+    if (c->mux_ready)
+        yamux_free(&c->mux); /* handlers release their streams here */
+    host_tlist_move(h, c, TLIST_NONE);
+    host_ip_release(h, c);
+    DL_DELETE(h->conns, c);
+    h->nconns--;
+    close(c->fd);
+    if (c->remote_text[0])
+        LOGI(h->log, "closed %s %s: %s", c->remote_text, c->addr_text,
+             c->close_reason ? c->close_reason : "shutdown");
+    else
+        LOGD(h->log, "closed %s before the handshake: %s", c->addr_text,
+             c->close_reason ? c->close_reason : "shutdown");
+    if (c->events && c->events->on_closed)
+        c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
+    if (c->hs) {
+        noise_hs_wipe(c->hs);
+        free(c->hs);
+    }
+    sodium_memzero(&c->tx, sizeof(c->tx));
+    sodium_memzero(&c->rx, sizeof(c->rx));
+    buf_free(&c->in);
+    buf_free(&c->out);
+    buf_free(&c->plain_in);
+    buf_free(&c->plain_out);
+    free(c);
+}

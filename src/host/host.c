@@ -1,0 +1,458 @@
+/* The host: identity, listeners, dialing, the per-iteration flush hook and
+ * the timeout lists (libev's "be smart about timeouts": connections sit in a
+ * list ordered by deadline and one repeating timer expires the head). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <utlist.h>
+
+#include "base/mem.h"
+#include "codec/multiaddr.h"
+#include "crypto/record.h"
+#include "host/internal.h"
+
+#define ACCEPTS_PER_EVENT 64
+
+void host_limits_default(struct host_limits *l)
+{
+    l->handshake_timeout = 10.0;
+    l->idle_timeout = 120.0;
+    l->max_conns = 200000;
+    l->max_conns_per_ip = 1024;
+    l->max_streams = 256;
+    l->max_out = 16u << 20;
+}
+
+/* ---- timeout lists ---------------------------------------------------- */
+
+void host_tlist_move(struct host *h, struct conn *c, int list)
+{
+    if (c->tlist == TLIST_PENDING)
+        DL_DELETE2(h->pending, c, tprev, tnext);
+    else if (c->tlist == TLIST_ESTABLISHED)
+        DL_DELETE2(h->established, c, tprev, tnext);
+    c->tlist = (uint8_t)list;
+    if (list == TLIST_PENDING)
+        DL_APPEND2(h->pending, c, tprev, tnext);
+    else if (list == TLIST_ESTABLISHED)
+        DL_APPEND2(h->established, c, tprev, tnext);
+}
+
+/* Lists are ordered by last_active, so only expired heads are looked at. */
+static void host_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct host *h = w->data;
+    ev_tstamp now = ev_now(loop);
+    (void)revents;
+
+    while (h->pending && h->pending->last_active + h->limits.handshake_timeout <= now) {
+        struct conn *c = h->pending;
+        host_tlist_move(h, c, TLIST_NONE);
+        if (c->closing) {
+            buf_reset(&c->out); /* it had its chance to flush */
+            c->connecting = false;
+            conn_mark_dirty(c);
+        } else {
+            h->stats.handshakes_failed++;
+            conn_close(c, c->connecting ? "connect timeout" : "handshake timeout");
+        }
+    }
+    while (h->established && h->established->last_active + h->limits.idle_timeout <= now)
+        conn_close(h->established, "idle timeout");
+}
+
+/* ---- flush hook ------------------------------------------------------- */
+
+/* Runs once per loop iteration, before the loop blocks: every connection
+ * that got output since the last one seals and writes it in one go. */
+static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct host *h = w->data;
+    struct conn *c;
+    (void)revents;
+
+    while ((c = h->dirty) != NULL) {
+        h->dirty = c->dnext;
+        c->dirty = false;
+        conn_flush(c);
+    }
+    if (h->draining && h->nconns == 0)
+        ev_break(loop, EVBREAK_ALL);
+}
+
+/* ---- per-IP accounting ------------------------------------------------ */
+
+static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
+{
+    memset(key, 0, 17);
+    if (ss->ss_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
+    } else if (ss->ss_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+    }
+    return 17;
+}
+
+static bool host_ip_admit(struct host *h, struct conn *c)
+{
+    uint8_t key[17];
+    struct ip_count *e;
+
+    ip_key(&c->addr, key);
+    HASH_FIND(hh, h->per_ip, key, sizeof(key), e);
+    if (e == NULL) {
+        e = xcalloc(1, sizeof(*e));
+        memcpy(e->key, key, sizeof(key));
+        HASH_ADD(hh, h->per_ip, key, sizeof(e->key), e);
+    }
+    if (e->n >= h->limits.max_conns_per_ip)
+        return false;
+    e->n++;
+    c->counted_ip = true;
+    return true;
+}
+
+void host_ip_release(struct host *h, struct conn *c)
+{
+    uint8_t key[17];
+    struct ip_count *e;
+
+    if (!c->counted_ip)
+        return;
+    c->counted_ip = false;
+    ip_key(&c->addr, key);
+    HASH_FIND(hh, h->per_ip, key, sizeof(key), e);
+    if (e && --e->n == 0) {
+        HASH_DEL(h->per_ip, e);
+        free(e);
+    }
+}
+
+/* ---- host ------------------------------------------------------------- */
+
+void host_init(struct host *h, struct ev_loop *loop, struct log *log, const struct privkey *k,
+               const struct host_limits *limits)
+{
+    memset(h, 0, sizeof(*h));
+    h->loop = loop;
+    h->log = log;
+    h->key = *k;
+    privkey_public(&h->key, &h->pub);
+    peerid_from_pubkey(&h->id, &h->pub);
+    peerid_to_text(&h->id, h->id_text, sizeof(h->id_text));
+    noise_identity_init(&h->noise, &h->key);
+    if (limits)
+        h->limits = *limits;
+    else
+        host_limits_default(&h->limits);
+    ev_prepare_init(&h->flush, host_on_prepare);
+    h->flush.data = h;
+    ev_prepare_start(loop, &h->flush);
+    ev_timer_init(&h->timeouts, host_on_tick, 1.0, 1.0);
+    h->timeouts.data = h;
+    ev_timer_start(loop, &h->timeouts);
+    /* The host's own watchers must not keep a loop alive by themselves:
+     * listeners and connections do. */
+    ev_unref(loop);
+    ev_unref(loop);
+    h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+void host_free(struct host *h)
+{
+    struct conn *c, *tmp;
+
+    DL_FOREACH_SAFE(h->conns, c, tmp)
+        conn_destroy(c);
+    for (size_t i = 0; i < h->nlisteners; i++) {
+        ev_io_stop(h->loop, &h->listeners[i].io);
+        close(h->listeners[i].fd);
+    }
+    ev_ref(h->loop);
+    ev_ref(h->loop);
+    ev_prepare_stop(h->loop, &h->flush);
+    ev_timer_stop(h->loop, &h->timeouts);
+    ev_timer_stop(h->loop, &h->drain_timer);
+    struct ip_count *e, *etmp;
+    HASH_ITER(hh, h->per_ip, e, etmp) {
+        HASH_DEL(h->per_ip, e);
+        free(e);
+    }
+    if (h->spare_fd >= 0)
+        close(h->spare_fd);
+    buf_free(&h->record);
+    buf_free(&h->scratch);
+    noise_identity_wipe(&h->noise);
+    privkey_wipe(&h->key);
+}
+
+void host_handle(struct host *h, const struct protocol *p)
+{
+    if (h->nprotocols == HOST_MAX_PROTOCOLS)
+        abort(); /* a programming error, not a runtime condition */
+    h->protocols[h->nprotocols] = p;
+    h->protocol_ids[h->nprotocols] = p->id;
+    h->nprotocols++;
+}
+
+/* ---- listening -------------------------------------------------------- */
+
+static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct listener *l = w->data;
+    struct host *h = l->host;
+    (void)loop;
+    (void)revents;
+
+    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd == -1) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if ((errno == EMFILE || errno == ENFILE) && h->spare_fd >= 0) {
+                /* Out of descriptors: accept and drop one connection with the
+                 * spare fd, so the listener does not spin on a full queue. */
+                close(h->spare_fd);
+                fd = accept(l->fd, NULL, NULL);
+                if (fd >= 0)
+                    close(fd);
+                h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                h->stats.conns_refused++;
+                LOGW(h->log, "out of file descriptors: refused a connection");
+            }
+            break;
+        }
+        if (h->draining || h->nconns >= h->limits.max_conns) {
+            h->stats.conns_refused++;
+            close(fd);
+            continue;
+        }
+        struct conn *c = conn_new(h, fd, false, false, (struct sockaddr *)&ss, len);
+        if (!host_ip_admit(h, c)) {
+            h->stats.conns_refused++;
+            LOGD(h->log, "%s: too many connections from this address", c->addr_text);
+            buf_reset(&c->out);
+            conn_close(c, "too many connections from this address");
+            continue;
+        }
+        h->stats.conns_accepted++;
+    }
+}
+
+static int sockaddr_for(const struct ma_dial *d, struct sockaddr_storage *ss, socklen_t *len)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (d->family == AF_INET) {
+        struct sockaddr_in *a = (struct sockaddr_in *)ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(d->port);
+        *len = sizeof(*a);
+        return inet_pton(AF_INET, d->host, &a->sin_addr) == 1 ? 0 : -1;
+    }
+    if (d->family == AF_INET6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(d->port);
+        *len = sizeof(*a);
+        return inet_pton(AF_INET6, d->host, &a->sin6_addr) == 1 ? 0 : -1;
+    }
+    return -1;
+}
+
+int host_listen(struct host *h, const char *text, char *err, size_t errlen)
+{
+    uint8_t ma[MULTIADDR_MAX];
+    struct ma_dial d;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int n, one = 1;
+
+    if (h->nlisteners == HOST_MAX_LISTENERS) {
+        snprintf(err, errlen, "too many listeners");
+        return -1;
+    }
+    n = multiaddr_from_text(text, ma, sizeof(ma), err, errlen);
+    if (n < 0 || multiaddr_parse_dial(ma, (size_t)n, &d, err, errlen) < 0)
+        return -1;
+    if (d.ws || d.tls || d.has_peer) {
+        snprintf(err, errlen, "%s: only /ip4|ip6/.../tcp/PORT listeners are supported", text);
+        return -1;
+    }
+    if (sockaddr_for(&d, &ss, &len) < 0) {
+        snprintf(err, errlen, "%s: listen on an IP address, not a name", text);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: socket: %s", text, strerror(errno));
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 4096) == -1) {
+        snprintf(err, errlen, "%s: %s", text, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    len = sizeof(ss);
+    getsockname(fd, (struct sockaddr *)&ss, &len);
+    struct listener *l = &h->listeners[h->nlisteners];
+    n = multiaddr_from_sockaddr((struct sockaddr *)&ss, l->ma, sizeof(l->ma));
+    if (n < 0) {
+        snprintf(err, errlen, "%s: cannot describe the bound address", text);
+        close(fd);
+        return -1;
+    }
+    l->ma_len = (size_t)n;
+    l->host = h;
+    l->fd = fd;
+    ev_io_init(&l->io, host_on_accept, fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(h->loop, &l->io);
+    h->nlisteners++;
+    return 0;
+}
+
+int host_announce(struct host *h, const char *text, char *err, size_t errlen)
+{
+    if (h->nannounce == HOST_MAX_LISTENERS) {
+        snprintf(err, errlen, "too many announce addresses");
+        return -1;
+    }
+    int n = multiaddr_from_text(text, h->announce[h->nannounce], sizeof(h->announce[0]), err, errlen);
+    if (n < 0)
+        return -1;
+    h->announce_len[h->nannounce++] = (size_t)n;
+    return 0;
+}
+
+size_t host_addrs(const struct host *h, const uint8_t **addrs, size_t *lens, size_t cap)
+{
+    size_t n = 0;
+    if (h->nannounce) {
+        for (size_t i = 0; i < h->nannounce && n < cap; i++, n++) {
+            addrs[n] = h->announce[i];
+            lens[n] = h->announce_len[i];
+        }
+        return n;
+    }
+    for (size_t i = 0; i < h->nlisteners && n < cap; i++, n++) {
+        addrs[n] = h->listeners[i].ma;
+        lens[n] = h->listeners[i].ma_len;
+    }
+    return n;
+}
+
+void host_seal_record(struct host *h)
+{
+    struct record_addr ra[HOST_MAX_LISTENERS];
+    const uint8_t *a[HOST_MAX_LISTENERS];
+    size_t lens[HOST_MAX_LISTENERS];
+    size_t n = host_addrs(h, a, lens, HOST_MAX_LISTENERS);
+
+    for (size_t i = 0; i < n; i++) {
+        ra[i].bytes = a[i];
+        ra[i].len = lens[i];
+    }
+    buf_reset(&h->record);
+    record_seal(&h->key, RECORD_STANDARD, (uint64_t)time(NULL), ra, n, &h->record);
+}
+
+/* ---- dialing ---------------------------------------------------------- */
+
+struct conn *host_dial(struct host *h, const char *text, const struct conn_events *ev, void *user,
+                       char *err, size_t errlen)
+{
+    uint8_t ma[MULTIADDR_MAX];
+    struct ma_dial d;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+
+    int n = multiaddr_from_text(text, ma, sizeof(ma), err, errlen);
+    if (n < 0 || multiaddr_parse_dial(ma, (size_t)n, &d, err, errlen) < 0)
+        return NULL;
+    if (d.ws || d.tls) {
+        snprintf(err, errlen, "%s: WebSocket dialing is not supported yet", text);
+        return NULL;
+    }
+    if (sockaddr_for(&d, &ss, &len) < 0) {
+        /* A DNS name: resolve it (blocking; dialing is for client tools). */
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = d.family}, *res;
+        char port[8];
+        snprintf(port, sizeof(port), "%u", d.port);
+        int rc = getaddrinfo(d.host, port, &hints, &res);
+        if (rc != 0) {
+            snprintf(err, errlen, "%s: %s", d.host, gai_strerror(rc));
+            return NULL;
+        }
+        memcpy(&ss, res->ai_addr, res->ai_addrlen);
+        len = res->ai_addrlen;
+        freeaddrinfo(res);
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return NULL;
+    }
+    bool connecting = false;
+    if (connect(fd, (struct sockaddr *)&ss, len) == -1) {
+        if (errno != EINPROGRESS) {
+            snprintf(err, errlen, "%s: %s", text, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+        connecting = true;
+    }
+    struct conn *c = conn_new(h, fd, true, connecting, (struct sockaddr *)&ss, len);
+    c->events = ev;
+    c->user = user;
+    if (d.has_peer) {
+        if (peerid_from_bytes(&c->expected, d.peer, d.peer_len) == 0)
+            c->has_expected = true;
+    }
+    return c;
+}
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void host_on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct host *h = w->data;
+    (void)revents;
+    LOGW(h->log, "drain: %zu connections still open after the grace period", h->nconns);
+    ev_break(loop, EVBREAK_ALL);
+}
+
+void host_drain(struct host *h, double grace)
+{
+    struct conn *c, *tmp;
+
+    if (h->draining)
+        return;
+    h->draining = true;
+    for (size_t i = 0; i < h->nlisteners; i++)
+        ev_io_stop(h->loop, &h->listeners[i].io);
+    DL_FOREACH_SAFE(h->conns, c, tmp) {
+        if (c->mux_ready)
+            yamux_goaway(&c->mux, YAMUX_GOAWAY_NORMAL);
+        conn_close(c, "shutting down");
+    }
+    ev_timer_init(&h->drain_timer, host_on_drain_timeout, grace, 0);
+    h->drain_timer.data = h;
+    ev_timer_start(h->loop, &h->drain_timer);
+}
