@@ -1,35 +1,26 @@
-/* rdv: command-line client for rendezvousd and other libp2p peers. */
+/* rdv: command-line client for rendezvousd and other libp2p peers.
+ * Parses options, dials --server, runs one command and exits with its code
+ * (0 ok, 1 failure, 2 usage). */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <ev.h>
 #include <sodium.h>
 
-#include "base/log.h"
 #include "crypto/key.h"
-#include "host/host.h"
 #include "host/identify.h"
 #include "host/ping.h"
+#include "rdv.h"
 
-struct client {
-    struct host host;
-    struct log log;
-    struct conn *conn;
-    const char *server;
-    ev_timer deadline;
-    int exit_code;
-    bool done;
-    /* ping */
-    int count, sent, received;
-    uint8_t payload[PING_SIZE];
-    size_t got;
-    ev_tstamp started;
+static const struct command *const commands[] = {
+    &cmd_ping,
 };
 
-static void client_finish(struct client *cl, int code)
+void client_finish(struct client *cl, int code)
 {
     if (cl->done)
         return;
@@ -40,91 +31,35 @@ static void client_finish(struct client *cl, int code)
     ev_break(cl->host.loop, EVBREAK_ALL);
 }
 
-static void client_fail(struct client *cl, const char *fmt, const char *arg)
+void client_fail(struct client *cl, const char *fmt, ...)
 {
+    va_list ap;
     if (cl->done)
         return;
-    fprintf(stderr, "rdv: ");
-    fprintf(stderr, fmt, arg);
+    fputs("rdv: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
     client_finish(cl, 1);
 }
 
-/* ---- ping ------------------------------------------------------------- */
+void client_no_deadline(struct client *cl) { ev_timer_stop(cl->host.loop, &cl->deadline); }
 
-static void ping_send(struct stream *s, struct client *cl)
-{
-    randombytes_buf(cl->payload, sizeof(cl->payload));
-    cl->got = 0;
-    cl->started = ev_time();
-    cl->sent++;
-    stream_write(s, cl->payload, sizeof(cl->payload));
-}
-
-static int ping_client_open(struct stream *s)
-{
-    ping_send(s, s->state);
-    return 0;
-}
-
-static void ping_client_data(struct stream *s, const uint8_t *d, size_t n)
-{
-    struct client *cl = s->state;
-
-    for (size_t i = 0; i < n; i++, cl->got++) {
-        if (cl->got >= PING_SIZE || d[i] != cl->payload[cl->got]) {
-            client_fail(cl, "%s answered ping with different bytes", cl->conn->remote_text);
-            return;
-        }
-    }
-    if (cl->got < PING_SIZE)
-        return;
-    cl->received++;
-    printf("pong from %s in %.3f ms\n", cl->conn->remote_text, (ev_time() - cl->started) * 1e3);
-    fflush(stdout);
-    if (cl->received == cl->count) {
-        stream_close(s);
-        client_finish(cl, 0);
-    } else {
-        ping_send(s, cl);
-    }
-}
-
-static void ping_client_close(struct stream *s)
-{
-    struct client *cl = s->state;
-    if (!s->opened)
-        client_fail(cl, "peer does not support %s", PING_PROTOCOL_ID);
-    else if (cl->received < cl->count)
-        client_fail(cl, "%s closed the ping stream early", cl->conn->remote_text);
-}
-
-static const struct protocol ping_client = {
-    .id = PING_PROTOCOL_ID,
-    .on_open = ping_client_open,
-    .on_data = ping_client_data,
-    .on_close = ping_client_close,
-};
-
-static void ping_on_ready(struct conn *c, void *user)
+static void on_ready(struct conn *c, void *user)
 {
     struct client *cl = user;
-    if (conn_open_stream(c, &ping_client, cl) == NULL)
-        client_fail(cl, "cannot open a stream to %s", c->remote_text);
+    (void)c;
+    cl->cmd->on_ready(cl);
 }
-
-/* ---- common ----------------------------------------------------------- */
 
 static void on_closed(struct conn *c, void *user, const char *reason)
 {
     struct client *cl = user;
     (void)c;
     cl->conn = NULL;
-    if (!cl->done) {
-        char msg[512];
-        snprintf(msg, sizeof(msg), "%s: %s", cl->server, reason);
-        client_fail(cl, "cannot use %s", msg);
-    }
+    if (!cl->done)
+        client_fail(cl, "%s: %s", cl->o.server, reason);
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -132,77 +67,159 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     struct client *cl = w->data;
     (void)loop;
     (void)revents;
-    client_fail(cl, "timed out talking to %s", cl->server);
+    client_fail(cl, "timed out talking to %s", cl->o.server);
+}
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    struct client *cl = w->data;
+    (void)loop;
+    (void)revents;
+    client_finish(cl, 0); /* interrupting a long-running command is its normal end */
 }
 
 static void usage(FILE *f)
 {
+    fprintf(f, "Usage: rdv COMMAND --server MULTIADDR [OPTIONS] [NS]\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %s\n", commands[i]->usage);
     fprintf(f,
-            "Usage: rdv COMMAND [OPTIONS]\n"
-            "\n"
-            "Commands:\n"
-            "  ping --server MULTIADDR [--count N]   ping a libp2p peer (/ipfs/ping/1.0.0)\n"
-            "\n"
-            "Common options:\n"
-            "  -s, --server MULTIADDR   the peer to talk to, e.g. /ip4/127.0.0.1/tcp/8000/p2p/12D3KooW...\n"
+            "\nOptions:\n"
+            "  -s, --server MULTIADDR   the peer, e.g. /ip4/127.0.0.1/tcp/8000/p2p/12D3KooW...\n"
             "  -k, --key FILE           identity key file (default: a new identity per run)\n"
-            "  -t, --timeout SECONDS    give up after this long (default 10)\n"
+            "  -d, --dialect D          push (default for watch), standard or waku\n"
+            "      --protocol ID        override the dialect's protocol id\n"
+            "  -c, --count N            ping: round trips (1)\n"
+            "      --ttl SECONDS        standard/waku register: requested TTL\n"
+            "  -n, --limit N            discover: most registrations to return\n"
+            "      --cookie HEX         standard discover: continue after this cookie\n"
+            "  -r, --register           watch: also register in NS\n"
+            "  -j, --json               one JSON object per line\n"
+            "  -t, --timeout SECONDS    give up after this long (10)\n"
             "  -v, --verbose            log connection events to stderr\n");
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, struct rdv_opts *o)
+{
+    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL };
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, 's'},  {"count", required_argument, NULL, 'c'},
+        {"key", required_argument, NULL, 'k'},     {"timeout", required_argument, NULL, 't'},
+        {"dialect", required_argument, NULL, 'd'}, {"ttl", required_argument, NULL, OPT_TTL},
+        {"limit", required_argument, NULL, 'n'},   {"cookie", required_argument, NULL, OPT_COOKIE},
+        {"protocol", required_argument, NULL, OPT_PROTOCOL},
+        {"register", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
+        {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int ch;
+
+    o->count = 1;
+    o->timeout = 10;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "s:c:k:t:d:n:rjvh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 's': o->server = optarg; break;
+        case 'k': o->key_file = optarg; break;
+        case 'd': o->dialect = optarg; break;
+        case OPT_COOKIE: o->cookie = optarg; break;
+        case OPT_PROTOCOL: o->protocol = optarg; break;
+        case 'r': o->reg = true; break;
+        case 'j': o->json = true; break;
+        case 'v': o->verbose = true; break;
+        case 'c':
+            o->count = atoi(optarg);
+            if (o->count < 1) {
+                fprintf(stderr, "rdv: --count must be at least 1\n");
+                return 2;
+            }
+            break;
+        case 't':
+            o->timeout = atof(optarg);
+            if (!(o->timeout > 0)) {
+                fprintf(stderr, "rdv: --timeout must be a positive number of seconds\n");
+                return 2;
+            }
+            break;
+        case OPT_TTL:
+            if (parse_u64(optarg, &o->ttl) < 0) {
+                fprintf(stderr, "rdv: --ttl takes a number of seconds\n");
+                return 2;
+            }
+            o->has_ttl = true;
+            break;
+        case 'n':
+            if (parse_u64(optarg, &o->limit) < 0) {
+                fprintf(stderr, "rdv: --limit takes a number\n");
+                return 2;
+            }
+            o->has_limit = true;
+            break;
+        case 'h': usage(stdout); exit(0);
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind < argc)
+        o->ns = argv[optind++];
+    if (optind < argc) {
+        fprintf(stderr, "rdv: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'}, {"count", required_argument, NULL, 'c'},
-        {"key", required_argument, NULL, 'k'},    {"timeout", required_argument, NULL, 't'},
-        {"verbose", no_argument, NULL, 'v'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     struct client cl;
-    struct conn_events events = {.on_closed = on_closed};
-    const char *key_file = NULL;
-    double timeout = 10;
+    static const struct conn_events events = {.on_ready = on_ready, .on_closed = on_closed};
+    const struct command *cmd = NULL;
     char err[256];
-    int ch, verbose = 0;
+    int rc;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    const char *cmd = argv[1];
-    memset(&cl, 0, sizeof(cl));
-    cl.count = 1;
-    optind = 2;
-    while ((ch = getopt_long(argc, argv, "s:c:k:t:vh", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 's': cl.server = optarg; break;
-        case 'c': cl.count = atoi(optarg); break;
-        case 'k': key_file = optarg; break;
-        case 't': timeout = atof(optarg); break;
-        case 'v': verbose = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (strcmp(cmd, "ping") != 0) {
-        fprintf(stderr, "rdv: unknown command '%s'\n", cmd);
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i]->name) == 0)
+            cmd = commands[i];
+    if (cmd == NULL) {
+        fprintf(stderr, "rdv: unknown command '%s'\n", argv[1]);
         usage(stderr);
         return 2;
     }
-    if (cl.server == NULL || cl.count < 1 || timeout <= 0) {
-        fprintf(stderr, "rdv: %s needs --server MULTIADDR (and --count >= 1)\n", cmd);
+    memset(&cl, 0, sizeof(cl));
+    if ((rc = parse_args(argc, argv, &cl.o)) != 0)
+        return rc;
+    if (cl.o.server == NULL) {
+        fprintf(stderr, "rdv: %s needs --server MULTIADDR\n", cmd->name);
+        return 2;
+    }
+    if (cmd->needs_ns && cl.o.ns == NULL) {
+        fprintf(stderr, "rdv: %s needs a namespace argument\n", cmd->name);
         return 2;
     }
     if (sodium_init() < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    log_init(&cl.log, verbose ? LOG_DEBUG : LOG_ERROR, LOG_TEXT, stderr);
+    log_init(&cl.log, cl.o.verbose ? LOG_DEBUG : LOG_ERROR, LOG_TEXT, stderr);
 
     struct privkey key;
-    if (key_file) {
+    if (cl.o.key_file) {
         int created;
-        if (keyfile_load_or_create(key_file, &key, &created, err, sizeof(err)) < 0) {
-            fprintf(stderr, "rdv: key file %s: %s\n", key_file, err);
+        if (keyfile_load_or_create(cl.o.key_file, &key, &created, err, sizeof(err)) < 0) {
+            fprintf(stderr, "rdv: key file %s: %s\n", cl.o.key_file, err);
             return 1;
         }
     } else {
@@ -213,23 +230,37 @@ int main(int argc, char **argv)
     privkey_wipe(&key);
     host_handle(&cl.host, &identify_protocol);
     host_handle(&cl.host, &ping_protocol);
-    events.on_ready = ping_on_ready;
 
-    cl.conn = host_dial(&cl.host, cl.server, &events, &cl, err, sizeof(err));
+    cl.cmd = cmd;
+    cl.conn = host_dial(&cl.host, cl.o.server, &events, &cl, err, sizeof(err));
     if (cl.conn == NULL) {
         fprintf(stderr, "rdv: cannot dial %s\n", err);
         host_free(&cl.host);
         return 1;
     }
-    ev_timer_init(&cl.deadline, on_deadline, timeout, 0);
+    ev_timer_init(&cl.deadline, on_deadline, cl.o.timeout, 0);
     cl.deadline.data = &cl;
     ev_timer_start(loop, &cl.deadline);
+    ev_signal_init(&cl.sigint, on_signal, SIGINT);
+    ev_signal_init(&cl.sigterm, on_signal, SIGTERM);
+    cl.sigint.data = cl.sigterm.data = &cl;
+    ev_signal_start(loop, &cl.sigint);
+    ev_signal_start(loop, &cl.sigterm);
+    ev_unref(loop);
+    ev_unref(loop);
     ev_run(loop, 0);
+
     /* Let the close (and its Go Away) reach the socket before exiting. */
     ev_timer_stop(loop, &cl.deadline);
     host_drain(&cl.host, 1.0);
     ev_run(loop, 0);
+    ev_ref(loop);
+    ev_ref(loop);
+    ev_signal_stop(loop, &cl.sigint);
+    ev_signal_stop(loop, &cl.sigterm);
     host_free(&cl.host);
+    if (cmd->on_exit)
+        cmd->on_exit(&cl);
     ev_loop_destroy(loop);
     return cl.exit_code;
 }

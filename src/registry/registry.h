@@ -1,0 +1,213 @@
+/* The registry shared by every dialect: namespaces, registrations keyed by
+ * (peer, namespace), peers, push-mode sessions and their subscriptions.
+ *
+ * No operation scans all registrations: tables are uthash, memberships are
+ * intrusive lists linked both ways (a namespace lists its registrations in
+ * sequence order and its subscribers; a peer lists its registrations; a
+ * session lists what it owns and what it subscribes to), so ending a session
+ * costs O(its own entries). TTL registrations sit in a min-heap on their
+ * deadline; the owner of the event loop runs one timer for the earliest
+ * (registry_next_expiry / registry_expire).
+ *
+ * The registry does no I/O and knows no dialect. Every change is reported
+ * through registry_events, once, after the registry is consistent: that is
+ * where the push notifier encodes an announcement and fans it out. */
+#ifndef RDV_REGISTRY_REGISTRY_H
+#define RDV_REGISTRY_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "crypto/peerid.h"
+
+#define RDV_NS_MAX 255
+
+struct rdv_ns;
+struct rdv_reg;
+struct rdv_sub;
+struct rdv_session;
+
+/* Which dialect made a registration (for metrics and DISCOVER filtering). */
+enum rdv_dialect { RDV_DIALECT_PUSH = 0, RDV_DIALECT_STANDARD = 1, RDV_DIALECT_WAKU = 2 };
+
+enum rdv_status {
+    RDV_OK = 0,
+    RDV_E_NAMESPACE,       /* empty, > max_ns_len bytes, or not UTF-8 */
+    RDV_E_ADDRS,           /* too many addresses or too many address bytes */
+    RDV_E_TTL,             /* outside [min_ttl, max_ttl] */
+    RDV_E_PEER_LIMIT,      /* the peer has max_regs_per_peer registrations */
+    RDV_E_TOTAL_LIMIT,     /* max_regs_total or max_namespaces reached */
+    RDV_E_SUB_LIMIT,       /* the session has max_subs_per_session subscriptions */
+    RDV_E_NOT_FOUND,
+};
+
+struct registry_limits {
+    size_t max_ns_len;            /* 255 */
+    size_t max_addrs;             /* addresses per registration (32) */
+    size_t max_addr_bytes;        /* total address bytes per registration (2048) */
+    size_t max_envelope;          /* signed record bytes (8192) */
+    size_t max_regs_per_peer;     /* 1000 */
+    size_t max_regs_total;        /* 1,000,000 */
+    size_t max_namespaces;        /* 100,000 */
+    size_t max_subs_per_session;  /* 1000 */
+};
+
+struct rdv_addr {
+    const uint8_t *bytes;   /* binary multiaddr */
+    size_t len;
+};
+
+struct rdv_reg {
+    struct peer_id peer;
+    struct rdv_ns *ns;
+    uint64_t seq;              /* unique, increasing; bumped by every re-register */
+    enum rdv_dialect dialect;
+    uint64_t ttl;              /* granted seconds; 0 = lasts while its session does */
+    double expires;            /* absolute time (the clock passed in), TTL regs only */
+    struct rdv_session *owner; /* push registrations: the session that made it */
+    size_t naddrs;
+    struct rdv_addr *addrs;    /* in the order registered, byte-exact */
+    uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
+    size_t envelope_len;
+    /* links (registry-private) */
+    UT_hash_handle hh;                 /* in ns->by_peer, key = peer */
+    UT_hash_handle hh_seq;             /* in registry->by_seq, key = seq */
+    struct rdv_reg *ns_prev, *ns_next; /* ns->regs, seq order */
+    struct rdv_reg *pe_prev, *pe_next; /* peer's registrations */
+    struct rdv_reg *ow_prev, *ow_next; /* owner session's registrations */
+    struct rdv_reg *all_prev, *all_next; /* registry->all, seq order */
+    size_t heap_index;                 /* position in the expiry heap (TTL regs) */
+    size_t ns_index;                   /* position in ns->dense (random sampling) */
+};
+
+struct rdv_ns {
+    UT_hash_handle hh;         /* registry->namespaces, key = name */
+    char *name;                /* NUL-terminated, len bytes */
+    size_t len;
+    struct rdv_reg *by_peer;   /* uthash (hh) */
+    struct rdv_reg *regs;      /* DL list in seq order (ns_prev/ns_next) */
+    struct rdv_reg **dense;    /* array of the regs, for O(k) random samples */
+    size_t nregs, dense_cap;
+    struct rdv_sub *subs;      /* DL list of subscriptions (ns_prev/ns_next) */
+    size_t nsubs;
+};
+
+/* A push-mode session's subscription to one namespace. */
+struct rdv_sub {
+    struct rdv_ns *ns;
+    struct rdv_session *session;
+    struct rdv_sub *ns_prev, *ns_next;   /* ns->subs */
+    struct rdv_sub *se_prev, *se_next;   /* session->subs */
+};
+
+/* Embedded in whatever holds a push-mode session (a stream's state). */
+struct rdv_session {
+    struct peer_id peer;       /* the authenticated peer of the session */
+    struct rdv_reg *regs;      /* registrations it owns (ow_ list) */
+    struct rdv_sub *subs;      /* its subscriptions (se_ list) */
+    size_t nsubs;
+    void *user;
+};
+
+struct registry_events {
+    /* r was added, or re-registered (new seq, maybe new addresses). */
+    void (*on_register)(void *ctx, const struct rdv_reg *r);
+    /* r is being removed (unregister, session end, expiry, takeover by
+     * another dialect); r is still readable during the call. */
+    void (*on_unregister)(void *ctx, const struct rdv_reg *r);
+};
+
+struct registry_stats {
+    size_t regs, namespaces, peers, sessions, subs;
+    size_t regs_by_dialect[3];
+    uint64_t expired;
+};
+
+struct rdv_peer;   /* registry-private: per-peer counts and lists */
+
+struct registry {
+    struct registry_limits limits;
+    struct rdv_ns *namespaces;        /* uthash by name */
+    struct rdv_peer *peers;           /* uthash by peer id */
+    struct rdv_reg *by_seq;           /* uthash by seq (hh_seq), for cookies */
+    struct rdv_reg *all;              /* every registration, seq order */
+    struct rdv_reg **heap;            /* expiry min-heap */
+    size_t heap_len, heap_cap;
+    uint64_t next_seq;                /* seeded from the clock: cookies survive restarts */
+    const struct registry_events *ev;
+    void *ev_ctx;
+    struct registry_stats stats;
+};
+
+void registry_limits_default(struct registry_limits *l);
+/* seq_seed: first sequence number (e.g. unix time in µs at start). */
+void registry_init(struct registry *r, const struct registry_limits *l, uint64_t seq_seed,
+                   const struct registry_events *ev, void *ctx);
+/* Frees everything without reporting events. */
+void registry_free(struct registry *r);
+
+/* 0 if ns (n bytes) is a valid namespace: 1..max_ns_len bytes of UTF-8. */
+int registry_check_ns(const struct registry *r, const char *ns, size_t n);
+
+struct rdv_register {
+    const char *ns;
+    size_t ns_len;
+    const struct peer_id *peer;
+    enum rdv_dialect dialect;
+    const struct rdv_addr *addrs;
+    size_t naddrs;
+    const uint8_t *envelope;     /* copied; NULL for push registrations */
+    size_t envelope_len;
+    uint64_t ttl;                /* seconds; 0 = session-bound (then owner != NULL) */
+    struct rdv_session *owner;   /* push: the session; NULL for TTL registrations */
+    double now;                  /* the clock, for expires = now + ttl */
+};
+
+/* Adds or replaces the registration of (peer, ns). A replacement gets a new
+ * seq and moves to the end of the order; ownership moves to the new owner
+ * (a push session taking over from another, or a TTL registration replacing
+ * a push one and vice versa). Reports on_register. */
+enum rdv_status registry_register(struct registry *r, const struct rdv_register *req,
+                                  const struct rdv_reg **out);
+/* Removes (peer, ns) if present (on_unregister). If owner is not NULL, only
+ * a registration owned by that session is removed. */
+enum rdv_status registry_unregister(struct registry *r, const char *ns, size_t ns_len,
+                                    const struct peer_id *peer, const struct rdv_session *owner);
+const struct rdv_reg *registry_find(const struct registry *r, const char *ns, size_t ns_len,
+                                    const struct peer_id *peer);
+struct rdv_ns *registry_ns(const struct registry *r, const char *ns, size_t ns_len);
+
+/* Sessions (push mode). */
+void registry_session_init(struct rdv_session *s, const struct peer_id *peer, void *user);
+/* Subscribes s to ns (creating the namespace if needed); *ns_out is where
+ * the current members are read from for the snapshot. Subscribing twice is
+ * a no-op returning RDV_OK. */
+enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, const char *ns,
+                                   size_t ns_len, struct rdv_ns **ns_out);
+/* Removes every registration s owns (on_unregister for each) and every
+ * subscription. */
+void registry_session_end(struct registry *r, struct rdv_session *s);
+
+/* Cookie-style listing: up to limit registrations with seq > after, in seq
+ * order, from ns (or from all namespaces if ns is NULL), optionally only
+ * those with a signed record. Writes them to out and returns the count; O(1)
+ * to find the start when `after` is the seq of a live registration, O(newer)
+ * otherwise, then O(count). */
+size_t registry_list(const struct registry *r, const struct rdv_ns *ns, uint64_t after,
+                     bool signed_only, const struct rdv_reg **out, size_t limit);
+/* Up to limit registrations of ns chosen uniformly at random (signed ones
+ * only if signed_only), for the Waku dialect. O(limit) expected. */
+size_t registry_sample(const struct registry *r, const struct rdv_ns *ns, bool signed_only,
+                       const struct rdv_reg **out, size_t limit);
+/* Highest seq ever issued (for cookie validation). */
+static inline uint64_t registry_last_seq(const struct registry *r) { return r->next_seq - 1; }
+
+/* Expiry: the earliest deadline (or a negative number if none), and removal
+ * of everything due at `now` (on_unregister for each); returns how many. */
+double registry_next_expiry(const struct registry *r);
+size_t registry_expire(struct registry *r, double now);
+
+#endif

@@ -1,0 +1,80 @@
+#include "rendezvous/service.h"
+
+#include <string.h>
+#include <sys/time.h>
+
+void rdv_config_default(struct rdv_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->push_protocol_id = PUSH_PROTOCOL_ID;
+    c->max_message = 1u << 20;
+    c->push_discover_default = 100;
+    c->push_discover_max = 1000;
+    c->push_batch_bytes = 64u << 10;
+    c->out_hard_limit = 8u << 20;
+    c->out_soft_limit = 1u << 20;
+    c->out_soft_seconds = 10;
+    c->ttl_default = 7200;
+    c->ttl_min = 60;
+    c->ttl_max = 259200;
+    c->discover_default = 100;
+    c->discover_max = 1000;
+    c->waku_ttl_default = 20;
+    c->waku_ttl_max = 20;
+    c->waku_discover_max = 1000;
+    registry_limits_default(&c->limits);
+}
+
+double rdv_service_now(const struct rdv_service *s) { return ev_now(s->host->loop); }
+
+static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct rdv_service *s = w->data;
+    (void)loop;
+    (void)revents;
+    registry_expire(&s->reg, rdv_service_now(s));
+    rdv_service_schedule_expiry(s);
+}
+
+void rdv_service_schedule_expiry(struct rdv_service *s)
+{
+    double next = registry_next_expiry(&s->reg);
+    ev_timer_stop(s->host->loop, &s->expiry);
+    if (next < 0)
+        return;
+    double in = next - rdv_service_now(s);
+    ev_timer_set(&s->expiry, in > 0 ? in : 0, 0);
+    ev_timer_start(s->host->loop, &s->expiry);
+}
+
+void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_config *cfg)
+{
+    struct timeval tv;
+
+    memset(s, 0, sizeof(*s));
+    s->host = h;
+    s->log = h->log;
+    s->cfg = *cfg;
+    ev_timer_init(&s->expiry, on_expiry, 0, 0);
+    s->expiry.data = s;
+    /* Seeding the sequence from the clock keeps cookies issued before a
+     * restart meaningful (they point into the past, not the future). */
+    gettimeofday(&tv, NULL);
+    registry_init(&s->reg, &s->cfg.limits, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
+                  &push_registry_events, s);
+    push_init(s);
+    rdv1_init(s);
+    waku_init(s);
+    host_handle(h, &s->push);
+    host_handle(h, &s->rdv1);
+    host_handle(h, &s->waku);
+}
+
+/* Call after the host has closed every connection: sessions end while the
+ * registry still exists. */
+void rdv_service_free(struct rdv_service *s)
+{
+    ev_timer_stop(s->host->loop, &s->expiry);
+    registry_free(&s->reg);
+    push_free(s);
+}

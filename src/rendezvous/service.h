@@ -1,0 +1,80 @@
+/* The rendezvous service: one registry served through three dialects
+ * (push mode, /rendezvous/1.0.0, Waku 0.0.1) on one host. It owns the
+ * registry and the expiry timer; each dialect is a stream protocol whose
+ * `arg` is this service. */
+#ifndef RDV_RENDEZVOUS_SERVICE_H
+#define RDV_RENDEZVOUS_SERVICE_H
+
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "host/host.h"
+#include "registry/registry.h"
+
+#define PUSH_PROTOCOL_ID "/rendezvous/legacy/1.0.0"
+#define RDV1_PROTOCOL_ID "/rendezvous/1.0.0"
+#define WAKU_PROTOCOL_ID "/vac/waku/rendezvous/0.0.1"
+
+struct rdv_config {
+    const char *push_protocol_id;   /* default PUSH_PROTOCOL_ID */
+    size_t max_message;             /* request bytes accepted (1 MiB) */
+    /* push mode */
+    uint64_t push_discover_default; /* DISCOVER limit when absent or 0 (100) */
+    uint64_t push_discover_max;     /* cap (1000) */
+    size_t push_batch_bytes;        /* snapshot Messages are at most this big (64 KiB) */
+    size_t out_hard_limit;          /* session output queue: cut at once above (8 MiB) */
+    size_t out_soft_limit;          /* ... or above this for out_soft_seconds (1 MiB) */
+    double out_soft_seconds;        /* (10 s) */
+    /* /rendezvous/1.0.0 */
+    uint64_t ttl_default;           /* 7200 */
+    uint64_t ttl_min;               /* 60 */
+    uint64_t ttl_max;               /* 259200 */
+    uint64_t discover_default;      /* 100 */
+    uint64_t discover_max;          /* 1000 */
+    /* Waku */
+    uint64_t waku_ttl_default;      /* 20 */
+    uint64_t waku_ttl_max;          /* 20 */
+    uint64_t waku_discover_max;     /* 1000 */
+    struct registry_limits limits;
+};
+
+struct rdv_stats {
+    uint64_t requests[3][8];        /* [dialect][request type] */
+    uint64_t errors[3];             /* non-OK replies by dialect */
+    uint64_t announcements_queued, announcements_sent, slow_subscribers_cut;
+    uint64_t sessions_open[3];      /* live streams by dialect */
+};
+
+struct rdv_service {
+    struct host *host;
+    struct log *log;
+    struct rdv_config cfg;
+    struct registry reg;
+    ev_timer expiry;
+    struct rdv_stats stats;
+    struct protocol push, rdv1, waku;  /* registered on the host */
+    void *push_state;                  /* the push notifier's own state (push.c) */
+};
+
+void rdv_config_default(struct rdv_config *c);
+/* Sets up the registry and registers the three dialects on h. */
+void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_config *cfg);
+/* After host_free (sessions must end while the registry exists). */
+void rdv_service_free(struct rdv_service *s);
+/* Re-arms the expiry timer for the registry's earliest deadline; call after
+ * any change that may have added an earlier one. */
+void rdv_service_schedule_expiry(struct rdv_service *s);
+/* Monotonic-enough wall clock used for TTLs (ev_now of the loop). */
+double rdv_service_now(const struct rdv_service *s);
+
+/* Per-dialect setup, implemented in push.c, rdv1.c and waku.c: fill in the
+ * struct protocol and any state; free it. The push notifier receives every
+ * registry change (ctx = the service). */
+extern const struct registry_events push_registry_events;
+void push_init(struct rdv_service *s);
+void push_free(struct rdv_service *s);
+void rdv1_init(struct rdv_service *s);
+void waku_init(struct rdv_service *s);
+
+#endif
