@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "base/varint.h"
 #include "codec/multiaddr.h"
 #include "envelope.pb-c.h"
 #include "keys.pb-c.h"

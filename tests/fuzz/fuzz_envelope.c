@@ -14,7 +14,6 @@
 #include <sodium.h>
 
 #include "base/buf.h"
-#include "base/varint.h"
 #include "crypto/key.h"
 #include "crypto/peerid.h"
 #include "crypto/record.h"
