@@ -113,10 +113,11 @@ struct rdv_session {
 };
 
 struct registry_events {
-    /* r was added, or re-registered (new seq, maybe new addresses). */
+    /* r was added, or re-registered (new seq, maybe new addresses, maybe a
+     * new owner or dialect: a takeover is reported as a register only). */
     void (*on_register)(void *ctx, const struct rdv_reg *r);
-    /* r is being removed (unregister, session end, expiry, takeover by
-     * another dialect); r is still readable during the call. */
+    /* r is being removed (unregister, session end, expiry); r is still
+     * readable during the call but no longer in any table. */
     void (*on_unregister)(void *ctx, const struct rdv_reg *r);
 };
 
