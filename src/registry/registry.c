@@ -142,6 +142,7 @@ void registry_init(struct registry *r, const struct registry_limits *l, uint64_t
         registry_limits_default(&r->limits);
     /* seq 0 is "nothing seen yet" in a cookie, so it is never issued */
     r->next_seq = seq_seed ? seq_seed : 1;
+    randombytes_buf(r->hash_key, sizeof(r->hash_key));
     r->ev = ev;
     r->ev_ctx = ctx;
 }
@@ -217,6 +218,18 @@ void registry_session_init(struct rdv_session *s, const struct peer_id *peer, vo
     s->user = user;
 }
 
+/* Namespaces and peer ids come from the network: hash them with a key
+ * secret to this process (SipHash) so that nobody can choose keys that all
+ * fall into one bucket and turn lookups into scans. */
+static unsigned reg__hash(const struct registry *r, const void *key, size_t len)
+{
+    uint8_t h[crypto_shorthash_BYTES];
+    unsigned v;
+    crypto_shorthash(h, key, len, r->hash_key);
+    memcpy(&v, h, sizeof(v));
+    return v;
+}
+
 /* ---- namespaces ------------------------------------------------------ */
 
 struct rdv_ns *registry_ns(const struct registry *r, const char *ns, size_t ns_len)
@@ -224,7 +237,7 @@ struct rdv_ns *registry_ns(const struct registry *r, const char *ns, size_t ns_l
     struct rdv_ns *out = NULL;
     if (ns == NULL || ns_len == 0)
         return NULL;
-    HASH_FIND(hh, r->namespaces, ns, ns_len, out);
+    HASH_FIND_BYHASHVALUE(hh, r->namespaces, ns, ns_len, reg__hash(r, ns, ns_len), out);
     return out;
 }
 
@@ -237,7 +250,7 @@ static struct rdv_ns *reg__ns_create(struct registry *r, const char *name, size_
     memcpy(ns->name, name, len);
     ns->name[len] = '\0';
     ns->len = len;
-    HASH_ADD_KEYPTR(hh, r->namespaces, ns->name, ns->len, ns);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, r->namespaces, ns->name, ns->len, reg__hash(r, ns->name, ns->len), ns);
     r->stats.namespaces++;
     return ns;
 }
@@ -286,7 +299,7 @@ static void reg__dense_del(struct rdv_ns *ns, struct rdv_reg *g)
 static struct rdv_peer *reg__peer_find(const struct registry *r, const struct peer_id *id)
 {
     struct rdv_peer *p = NULL;
-    HASH_FIND(hh, r->peers, id->b, id->len, p);
+    HASH_FIND_BYHASHVALUE(hh, r->peers, id->b, id->len, reg__hash(r, id->b, id->len), p);
     return p;
 }
 
@@ -296,7 +309,7 @@ static void reg__peer_add(struct registry *r, struct rdv_reg *g)
     if (!p) {
         p = xcalloc(1, sizeof *p);
         p->id = g->peer;
-        HASH_ADD_KEYPTR(hh, r->peers, p->id.b, p->id.len, p);
+        HASH_ADD_KEYPTR_BYHASHVALUE(hh, r->peers, p->id.b, p->id.len, reg__hash(r, p->id.b, p->id.len), p);
         r->stats.peers++;
     }
     DL_APPEND2(p->regs, g, pe_prev, pe_next);
@@ -486,7 +499,7 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
 static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g)
 {
     g->ns = ns;
-    HASH_ADD_KEYPTR(hh, ns->by_peer, g->peer.b, g->peer.len, g);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, g->peer.b, g->peer.len, reg__hash(r, g->peer.b, g->peer.len), g);
     HASH_ADD(hh_seq, r->by_seq, seq, sizeof g->seq, g);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
     DL_APPEND2(r->all, g, all_prev, all_next);
@@ -507,7 +520,7 @@ static void reg__replace(struct registry *r, struct rdv_reg *old, struct rdv_reg
     struct rdv_peer *p = reg__peer_find(r, &old->peer);
     nr->ns = ns;
     HASH_DELETE(hh, ns->by_peer, old);
-    HASH_ADD_KEYPTR(hh, ns->by_peer, nr->peer.b, nr->peer.len, nr);
+    HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, nr->peer.b, nr->peer.len, reg__hash(r, nr->peer.b, nr->peer.len), nr);
     HASH_DELETE(hh_seq, r->by_seq, old);
     HASH_ADD(hh_seq, r->by_seq, seq, sizeof nr->seq, nr);
     DL_DELETE2(ns->regs, old, ns_prev, ns_next);
@@ -568,7 +581,7 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     struct rdv_ns *ns = registry_ns(r, req->ns, req->ns_len);
     struct rdv_reg *old = NULL;
     if (ns)
-        HASH_FIND(hh, ns->by_peer, req->peer->b, req->peer->len, old);
+        HASH_FIND_BYHASHVALUE(hh, ns->by_peer, req->peer->b, req->peer->len, reg__hash(r, req->peer->b, req->peer->len), old);
     if (!old) {
         const struct rdv_peer *p = reg__peer_find(r, req->peer);
         if (p && p->count >= r->limits.max_regs_per_peer)
@@ -602,7 +615,7 @@ const struct rdv_reg *registry_find(const struct registry *r, const char *ns, si
     struct rdv_reg *g = NULL;
     if (!n || !peer || peer->len == 0 || peer->len > PEERID_MAX)
         return NULL;
-    HASH_FIND(hh, n->by_peer, peer->b, peer->len, g);
+    HASH_FIND_BYHASHVALUE(hh, n->by_peer, peer->b, peer->len, reg__hash(r, peer->b, peer->len), g);
     return g;
 }
 

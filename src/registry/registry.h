@@ -138,6 +138,7 @@ struct registry {
     struct rdv_reg **heap;            /* expiry min-heap */
     size_t heap_len, heap_cap;
     uint64_t next_seq;                /* seeded from the clock: cookies survive restarts */
+    uint8_t hash_key[16];             /* SipHash key for network-chosen keys */
     const struct registry_events *ev;
     void *ev_ctx;
     struct registry_stats stats;
