@@ -17,7 +17,8 @@ struct buf {
 
 static inline void buf_init(struct buf *b) { b->data = NULL; b->off = b->len = b->cap = 0; }
 static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
-static inline uint8_t *buf_head(const struct buf *b) { return b->data + b->off; }
+/* NULL for a buffer never allocated (NULL + 0 is undefined behaviour). */
+static inline uint8_t *buf_head(const struct buf *b) { return b->data ? b->data + b->off : NULL; }
 
 void buf_free(struct buf *b);
 /* Drops all bytes; keeps the allocation. */
