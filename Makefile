@@ -19,7 +19,7 @@ WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-fiel
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
 CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -MMD -MP
-LDLIBS   := -lev -lprotobuf-c -lsodium -lcrypto -lm
+LDLIBS   := -lev -lprotobuf-c -lsodium -linih -lwslay -lhttp_parser -lssl -lcrypto -lm
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -35,6 +35,8 @@ DAEMON   := $(BUILD)/rendezvousd
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/daemon/*.c))
 RDV      := $(BUILD)/rdv
 RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
+BENCH    := $(BUILD)/rdv-bench
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -66,6 +68,9 @@ $(DAEMON): $(DAEMON_OBJ) $(LIB)
 $(RDV): $(RDV_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BENCH): $(BENCH_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ -lhiredis $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
@@ -81,9 +86,9 @@ check: deps ## install, build, run every test (unit, integration, interop)
 	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tests/run.sh
 
-bench: deps ## run the benchmarks and print the table
-	@$(MAKE) --no-print-directory all
-	@echo "no benchmarks yet"
+bench: deps ## run the benchmarks (quick sizes, < 5 min) and print the table
+	@$(MAKE) --no-print-directory all $(BENCH)
+	@BUILD=$(BUILD) tools/bench.sh
 
 # libFuzzer targets need clang; they are built in their own folder.
 FUZZ_BUILD := build-fuzz
