@@ -1,7 +1,8 @@
 # rendezvousd — `make help` lists the targets.
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build in build-san),
-# PREFIX/DESTDIR (install), FUZZ_SECONDS (per fuzz target).
+# PREFIX/DESTDIR (install; also BINDIR, MANDIR, SYSCONFDIR, UNITDIR, DOCDIR),
+# FUZZ_SECONDS (per fuzz target).
 
 SAN          ?=
 ifeq ($(SAN),1)
@@ -41,7 +42,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run check check-unit check-interop bench fuzz install clean help
+.PHONY: all deps run check check-unit check-interop bench fuzz install uninstall clean help
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -103,11 +104,37 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $^ $(LDLIBS) -o $@
 
-install: $(DAEMON) $(RDV) ## install binaries and man pages under DESTDIR/PREFIX
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0755 $(DAEMON) $(RDV) $(DESTDIR)$(PREFIX)/bin/
-	-install -m 0644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/ 2>/dev/null
-	-install -m 0644 man/*.8 $(DESTDIR)$(PREFIX)/share/man/man8/ 2>/dev/null
+# Install locations. The configuration goes to /etc for PREFIX=/usr (a
+# distribution layout), else under the prefix.
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/rendezvousd
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+ifeq ($(PREFIX),/usr)
+SYSCONFDIR ?= /etc
+else
+SYSCONFDIR ?= $(PREFIX)/etc
+endif
+CONF       := $(DESTDIR)$(SYSCONFDIR)/rendezvousd/rendezvousd.conf
+
+install: $(DAEMON) $(RDV) ## install binaries, man pages, configuration and systemd unit under DESTDIR/PREFIX
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(dir $(CONF))
+	install -m 0755 $(DAEMON) $(RDV) $(DESTDIR)$(BINDIR)/
+	install -m 0644 man/rdv.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/rendezvousd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/rendezvousd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 etc/rendezvousd.conf $(DESTDIR)$(DOCDIR)/rendezvousd.conf.example
+	@# An operator's configuration is never replaced.
+	test -e $(CONF) || install -m 0644 etc/rendezvousd.conf $(CONF)
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' etc/rendezvousd.service \
+	  >$(DESTDIR)$(UNITDIR)/rendezvousd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/rendezvousd.service
+
+uninstall: ## remove what install put under DESTDIR/PREFIX (the configuration stays)
+	rm -f $(DESTDIR)$(BINDIR)/rendezvousd $(DESTDIR)$(BINDIR)/rdv $(DESTDIR)$(MANDIR)/man1/rdv.1 \
+	  $(DESTDIR)$(MANDIR)/man5/rendezvousd.conf.5 $(DESTDIR)$(MANDIR)/man8/rendezvousd.8 \
+	  $(DESTDIR)$(DOCDIR)/rendezvousd.conf.example $(DESTDIR)$(UNITDIR)/rendezvousd.service
 
 clean: ## remove build outputs
 	rm -rf build build-san build-fuzz

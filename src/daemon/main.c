@@ -1,10 +1,11 @@
-/* rendezvousd: the daemon's command line, startup and signals. */
-#include <errno.h>
-#include <getopt.h>
+/* rendezvousd: startup from the configuration (config.c: defaults < file <
+ * command line), the metrics endpoint, and signals: SIGTERM/SIGINT drain,
+ * SIGHUP reloads the file and applies the limits and the log level live. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
 #include <ev.h>
 #include <sodium.h>
@@ -12,191 +13,88 @@
 #include "base/log.h"
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
+#include "daemon/config.h"
+#include "daemon/metrics.h"
+#include "daemon/stats.h"
 #include "host/host.h"
 #include "host/identify.h"
 #include "host/ping.h"
+#include "rendezvous/service.h"
 
-#define DEFAULT_LISTEN "/ip4/127.0.0.1/tcp/8000"
-#define MAX_ADDRS HOST_MAX_LISTENERS
 #define DRAIN_GRACE 5.0
 
-struct options {
-    const char *listen[MAX_ADDRS];
-    size_t nlisten;
-    const char *announce[MAX_ADDRS];
-    size_t nannounce;
-    const char *key_file;
-    enum log_level level;
-    enum log_format format;
-    struct host_limits limits;
-};
-
 struct daemon {
+    int argc;
+    char **argv;                  /* kept: a reload puts the command line on top of the file again */
+    struct daemon_config cfg;     /* the running configuration */
     struct host host;
+    struct rdv_service svc;
     struct log log;
-    ev_signal sigint, sigterm;
+    struct metrics_server metrics;
+    struct daemon_metrics view;   /* what the metrics endpoint reads */
+    ev_signal sigint, sigterm, sighup;
+    bool draining;
 };
 
-static void usage(FILE *f)
+/* Pushes the reloadable part of d->cfg into the live structs. They are
+ * plain fields read at each use, so new values apply from the next check:
+ * new connections, the next timeout scan, the next request. */
+static void daemon_apply(struct daemon *d)
 {
-    fprintf(f,
-            "Usage: rendezvousd [OPTIONS]\n"
-            "\n"
-            "A libp2p rendezvous point.\n"
-            "\n"
-            "Options:\n"
-            "  -l, --listen MULTIADDR    listen address, repeatable (default %s);\n"
-            "                            port 0 picks a free port\n"
-            "  -a, --announce MULTIADDR  address to advertise instead of the listen\n"
-            "                            addresses, repeatable\n"
-            "  -k, --key FILE            identity key file (libp2p PrivateKey protobuf);\n"
-            "                            created with mode 0600 if missing. Without it\n"
-            "                            the identity is new at every start\n"
-            "      --handshake-timeout S seconds to finish Noise and yamux (default 10)\n"
-            "      --idle-timeout S      seconds without input before a connection is\n"
-            "                            closed (default 120)\n"
-            "      --max-connections N   connections in all (default 200000)\n"
-            "      --max-connections-per-ip N  (default 1024)\n"
-            "      --max-streams N       streams per connection (default 256)\n"
-            "      --log-level LEVEL     error, warn, info (default), debug, trace\n"
-            "      --log-format FORMAT   text (default) or json\n"
-            "  -h, --help                this text\n"
-            "  -V, --version             print the version\n",
-            DEFAULT_LISTEN);
+    const char *push_id = d->svc.cfg.push_protocol_id; /* registered on the host: restart only */
+
+    d->log.level = d->cfg.log_level;
+    d->log.format = d->cfg.log_format;
+    d->host.limits = d->cfg.host;
+    d->svc.cfg = d->cfg.rdv;
+    d->svc.cfg.push_protocol_id = push_id;
+    d->svc.reg.limits = d->cfg.rdv.limits;
 }
 
-static int parse_seconds(const char *s, double *out)
+static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v > 0 && v <= 86400 * 365)) {
-        fprintf(stderr, "rendezvousd: '%s' is not a number of seconds\n", s);
-        return -1;
+    struct daemon *d = w->data;
+    struct daemon_config next;
+    char err[512], names[256];
+    (void)loop;
+    (void)revents;
+
+    if (d->draining)
+        return;
+    enum config_result rc = config_load(&next, d->argc, d->argv, stderr, err, sizeof(err));
+    if (rc == CONFIG_OK)
+        rc = config_check(&next, err, sizeof(err));
+    if (rc != CONFIG_OK) {
+        LOGE(&d->log, "SIGHUP: reload refused, the running configuration stays: %s", err);
+        config_free(&next);
+        return;
     }
-    *out = v;
-    return 0;
+    size_t n = config_restart_needed(&d->cfg, &next, names, sizeof(names));
+    config_apply_reloadable(&d->cfg, &next);
+    config_free(&next);
+    daemon_apply(d);
+    LOGI(&d->log, "SIGHUP: reloaded %s: limits and log level applied",
+         d->cfg.file ? d->cfg.file : "the command line (no --config)");
+    if (n > 0)
+        LOGW(&d->log, "SIGHUP: these changes need a restart to apply: %s", names);
 }
 
-static int parse_count(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || v == 0 || v > 100000000ULL || s[0] == '-') {
-        fprintf(stderr, "rendezvousd: '%s' is not a positive count\n", s);
-        return -1;
-    }
-    *out = (size_t)v;
-    return 0;
-}
-
-static int parse_args(int argc, char **argv, struct options *o)
-{
-    enum { OPT_LOG_LEVEL = 256, OPT_LOG_FORMAT, OPT_HS_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
-           OPT_MAX_CONNS_IP, OPT_MAX_STREAMS };
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, 'l'},
-        {"announce", required_argument, NULL, 'a'},
-        {"key", required_argument, NULL, 'k'},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"handshake-timeout", required_argument, NULL, OPT_HS_TIMEOUT},
-        {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
-        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_IP},
-        {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
-    int ch, lvl;
-
-    memset(o, 0, sizeof(*o));
-    o->level = LOG_INFO;
-    host_limits_default(&o->limits);
-    while ((ch = getopt_long(argc, argv, "l:a:k:hV", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'l':
-            if (o->nlisten == MAX_ADDRS) {
-                fprintf(stderr, "rendezvousd: at most %d --listen addresses\n", MAX_ADDRS);
-                return 2;
-            }
-            o->listen[o->nlisten++] = optarg;
-            break;
-        case 'a':
-            if (o->nannounce == MAX_ADDRS) {
-                fprintf(stderr, "rendezvousd: at most %d --announce addresses\n", MAX_ADDRS);
-                return 2;
-            }
-            o->announce[o->nannounce++] = optarg;
-            break;
-        case 'k':
-            o->key_file = optarg;
-            break;
-        case OPT_LOG_LEVEL:
-            if ((lvl = log_level_parse(optarg)) < 0) {
-                fprintf(stderr, "rendezvousd: unknown log level '%s'\n", optarg);
-                return 2;
-            }
-            o->level = (enum log_level)lvl;
-            break;
-        case OPT_LOG_FORMAT:
-            if (strcmp(optarg, "text") == 0)
-                o->format = LOG_TEXT;
-            else if (strcmp(optarg, "json") == 0)
-                o->format = LOG_JSON;
-            else {
-                fprintf(stderr, "rendezvousd: unknown log format '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_HS_TIMEOUT:
-        case OPT_IDLE_TIMEOUT:
-            if (parse_seconds(optarg, ch == OPT_HS_TIMEOUT ? &o->limits.handshake_timeout
-                                                           : &o->limits.idle_timeout) < 0)
-                return 2;
-            break;
-        case OPT_MAX_CONNS:
-        case OPT_MAX_CONNS_IP:
-        case OPT_MAX_STREAMS:
-            if (parse_count(optarg, ch == OPT_MAX_CONNS      ? &o->limits.max_conns
-                                    : ch == OPT_MAX_CONNS_IP ? &o->limits.max_conns_per_ip
-                                                             : &o->limits.max_streams) < 0)
-                return 2;
-            break;
-        case 'h':
-            usage(stdout);
-            exit(0);
-        case 'V':
-            printf("rendezvousd %s\n", RDV_VERSION);
-            exit(0);
-        default:
-            usage(stderr);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "rendezvousd: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
-    if (o->nlisten == 0)
-        o->listen[o->nlisten++] = DEFAULT_LISTEN;
-    return 0;
-}
-
-static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct daemon *d = w->data;
     (void)loop;
     (void)revents;
     LOGI(&d->log, "received %s, draining connections", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
+    d->draining = true;
+    metrics_stop(&d->metrics); /* its listener would keep the loop alive */
     host_drain(&d->host, DRAIN_GRACE);
 }
 
-/* Prints the listening block that scripts and users read (seed 001 format). */
-static void print_addrs(const struct host *h)
+/* Prints the listening block that scripts and users read (seed 001 format),
+ * then where the metrics are. */
+static void print_addrs(const struct daemon *d)
 {
+    const struct host *h = &d->host;
     char text[MULTIADDR_TEXT_MAX];
 
     printf("Rendezvous server listening on:\n");
@@ -205,78 +103,172 @@ static void print_addrs(const struct host *h)
             continue;
         printf("%s/p2p/%s\n", text, h->id_text);
     }
+    if (metrics_running(&d->metrics))
+        printf("Metrics: http://%s/metrics\n", d->metrics.addr);
     fflush(stdout);
+}
+
+/* Binds the listeners and everything the host needs; -1 after logging. */
+static int daemon_listen(struct daemon *d)
+{
+    const struct daemon_config *c = &d->cfg;
+    char err[256];
+
+    if (c->tls_cert && host_set_tls(&d->host, c->tls_cert, c->tls_key, err, sizeof(err)) < 0) {
+        LOGE(&d->log, "TLS: %s", err);
+        return -1;
+    }
+    for (size_t i = 0; i < c->ws_origins.n; i++) {
+        if (host_ws_allow_origin(&d->host, c->ws_origins.item[i], err, sizeof(err)) < 0) {
+            LOGE(&d->log, "--ws-allow-origin: %s", err);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < c->listen.n; i++) {
+        if (host_listen(&d->host, c->listen.item[i], err, sizeof(err)) < 0) {
+            LOGE(&d->log, "cannot listen on %s", err);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < c->announce.n; i++) {
+        if (host_announce(&d->host, c->announce.item[i], err, sizeof(err)) < 0) {
+            LOGE(&d->log, "bad --announce address: %s", err);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Starts the metrics endpoint if configured; -1 after logging. */
+static int daemon_metrics(struct daemon *d)
+{
+    struct timeval tv;
+    char err[256];
+
+    gettimeofday(&tv, NULL);
+    d->view = (struct daemon_metrics){.host = &d->host, .svc = &d->svc, .http = &d->metrics,
+                                      .start_time = (double)tv.tv_sec + tv.tv_usec / 1e6};
+    if (!d->cfg.metrics_on)
+        return 0;
+    if (metrics_start(&d->metrics, d->host.loop, &d->log, (const struct sockaddr *)&d->cfg.metrics_sa,
+                      d->cfg.metrics_salen, daemon_metrics_collect, &d->view, err, sizeof(err)) == 0)
+        return 0;
+    if (!config_is_set(&d->cfg, "metrics")) {
+        /* Only the built-in default: another daemon may hold it, which should
+         * not stop this one. A chosen address must work. */
+        LOGW(&d->log, "metrics: cannot bind the default %s (%s); running without metrics "
+                      "(choose an address with --metrics)", d->cfg.metrics_addr, err);
+        return 0;
+    }
+    LOGE(&d->log, "metrics: cannot bind %s: %s", d->cfg.metrics_addr, err);
+    return -1;
 }
 
 int main(int argc, char **argv)
 {
-    struct options o;
     struct daemon d;
     struct privkey key;
-    char err[256];
-    int rc, created = 0;
+    char err[512];
+    int created = 0, rc = 1;
 
-    if ((rc = parse_args(argc, argv, &o)) != 0)
-        return rc;
-    if (sodium_init() < 0) {
-        fprintf(stderr, "rendezvousd: libsodium failed to initialise\n");
-        return 1;
-    }
+    /* Before anything is printed: `rendezvousd --help | head` must not die
+     * of SIGPIPE, and neither may the daemon on a closed connection. */
     signal(SIGPIPE, SIG_IGN);
     memset(&d, 0, sizeof(d));
-    log_init(&d.log, o.level, o.format, stderr);
+    d.argc = argc;
+    d.argv = argv;
+    d.metrics.fd = -1;
+    switch (config_load(&d.cfg, argc, argv, stdout, err, sizeof(err))) {
+    case CONFIG_OK:
+        break;
+    case CONFIG_EXIT:
+        config_free(&d.cfg);
+        return 0;
+    case CONFIG_INVALID:
+        fprintf(stderr, "rendezvousd: %s\n", err);
+        config_free(&d.cfg);
+        return 1;
+    case CONFIG_USAGE:
+        fprintf(stderr, "rendezvousd: %s\n", err);
+        config_free(&d.cfg);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "rendezvousd: libsodium failed to initialise\n");
+        config_free(&d.cfg);
+        return 1;
+    }
+    if (d.cfg.check) {
+        enum config_result cr = config_check(&d.cfg, err, sizeof(err));
+        if (cr == CONFIG_OK)
+            puts("config ok");
+        else
+            fprintf(stderr, "rendezvousd: %s\n", err);
+        config_free(&d.cfg);
+        return cr == CONFIG_OK ? 0 : 1;
+    }
+    log_init(&d.log, d.cfg.log_level, d.cfg.log_format, stderr);
 
-    if (o.key_file) {
-        if (keyfile_load_or_create(o.key_file, &key, &created, err, sizeof(err)) < 0) {
-            LOGE(&d.log, "key file %s: %s", o.key_file, err);
+    if (d.cfg.key_file) {
+        if (keyfile_load_or_create(d.cfg.key_file, &key, &created, err, sizeof(err)) < 0) {
+            LOGE(&d.log, "key file %s: %s", d.cfg.key_file, err);
+            config_free(&d.cfg);
             return 1;
         }
         if (created)
-            LOGI(&d.log, "created a new identity in %s", o.key_file);
+            LOGI(&d.log, "created a new identity in %s", d.cfg.key_file);
     } else {
         privkey_generate(&key);
         LOGI(&d.log, "no --key given: using a new identity for this run");
     }
 
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    host_init(&d.host, loop, &d.log, &key, &o.limits);
+    host_init(&d.host, loop, &d.log, &key, &d.cfg.host);
     privkey_wipe(&key);
     host_handle(&d.host, &identify_protocol);
     host_handle(&d.host, &ping_protocol);
-    for (size_t i = 0; i < o.nlisten; i++) {
-        if (host_listen(&d.host, o.listen[i], err, sizeof(err)) < 0) {
-            LOGE(&d.log, "cannot listen on %s", err);
-            host_free(&d.host);
-            return 1;
-        }
+    if (daemon_listen(&d) < 0) {
+        host_free(&d.host);
+        goto out;
     }
-    for (size_t i = 0; i < o.nannounce; i++) {
-        if (host_announce(&d.host, o.announce[i], err, sizeof(err)) < 0) {
-            LOGE(&d.log, "bad --announce address: %s", err);
-            host_free(&d.host);
-            return 1;
-        }
-    }
+    /* Sessions exist only once the loop runs, so the service can come after
+     * the listeners (and their error paths). */
+    rdv_service_init(&d.svc, &d.host, &d.cfg.rdv);
     host_seal_record(&d.host);
+    if (daemon_metrics(&d) < 0) {
+        host_free(&d.host);
+        rdv_service_free(&d.svc);
+        goto out;
+    }
 
-    ev_signal_init(&d.sigint, on_signal, SIGINT);
-    ev_signal_init(&d.sigterm, on_signal, SIGTERM);
-    d.sigint.data = d.sigterm.data = &d;
+    ev_signal_init(&d.sigint, on_stop, SIGINT);
+    ev_signal_init(&d.sigterm, on_stop, SIGTERM);
+    ev_signal_init(&d.sighup, on_reload, SIGHUP);
+    d.sigint.data = d.sigterm.data = d.sighup.data = &d;
     ev_signal_start(loop, &d.sigint);
     ev_signal_start(loop, &d.sigterm);
+    ev_signal_start(loop, &d.sighup);
     ev_unref(loop); /* signal watchers alone do not keep the loop running */
+    ev_unref(loop);
     ev_unref(loop);
 
     LOGI(&d.log, "rendezvousd %s, peer id %s", RDV_VERSION, d.host.id_text);
-    print_addrs(&d.host);
+    print_addrs(&d);
     ev_run(loop, 0);
 
     ev_ref(loop);
     ev_ref(loop);
+    ev_ref(loop);
     ev_signal_stop(loop, &d.sigint);
     ev_signal_stop(loop, &d.sigterm);
+    ev_signal_stop(loop, &d.sighup);
+    metrics_stop(&d.metrics);
     host_free(&d.host);
-    ev_loop_destroy(loop);
+    rdv_service_free(&d.svc); /* after the host: ending sessions use the registry */
     LOGI(&d.log, "stopped");
-    return 0;
+    rc = 0;
+out:
+    ev_loop_destroy(loop);
+    config_free(&d.cfg);
+    return rc;
 }

@@ -22,6 +22,7 @@
 #include "base/mem.h"
 #include "codec/multiaddr.h"
 #include "host/internal.h"
+#include "host/ws.h"
 
 #define CONN_READS_PER_EVENT 4     /* fairness: reads per readiness event */
 #define STREAM_NEGOTIATION_MAX 4096 /* bytes buffered before a protocol is agreed */
@@ -257,6 +258,15 @@ static void mux_on_reset(void *ctx, struct yamux_stream *ys)
     (void)ys; /* on_close follows when the stream is reaped */
 }
 
+/* Handlers that queue their own output (push mode) refill the stream. */
+static void mux_on_writable(void *ctx, struct yamux_stream *ys)
+{
+    struct stream *s = ys->user;
+    (void)ctx;
+    if (s && s->opened && s->proto->on_writable)
+        s->proto->on_writable(s);
+}
+
 static void mux_on_close(void *ctx, struct yamux_stream *ys)
 {
     struct stream *s = ys->user;
@@ -286,6 +296,7 @@ static const struct yamux_callbacks mux_callbacks = {
     .on_data = mux_on_data,
     .on_fin = mux_on_fin,
     .on_reset = mux_on_reset,
+    .on_writable = mux_on_writable,
     .on_close = mux_on_close,
     .on_goaway = mux_on_goaway,
 };
@@ -345,6 +356,7 @@ static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
     buf_consume(&c->plain_in, used);
     if (r == MSS_FAILED) {
         c->host->stats.handshakes_failed++;
+        c->host->stats.handshake_failures[HS_FAIL_MUXER]++;
         conn_close(c, c->mss.error ? c->mss.error : "muxer negotiation failed");
     } else if (r == MSS_SELECTED) {
         conn_ready(c);
@@ -370,6 +382,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
             used += k;
             if (r == MSS_FAILED) {
                 h->stats.handshakes_failed++;
+                h->stats.handshake_failures[HS_FAIL_SECURITY]++;
                 LOGD(h->log, "%s: security negotiation failed: %s", c->addr_text, c->mss.error);
                 conn_close(c, "security negotiation failed");
             } else if (r == MSS_SELECTED) {
@@ -391,6 +404,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
             enum noise_result r = noise_hs_read(c->hs, f, flen, &c->out);
             if (r == NOISE_FAILED) {
                 h->stats.handshakes_failed++;
+                h->stats.handshake_failures[HS_FAIL_NOISE]++;
                 LOGD(h->log, "%s: noise handshake failed: %s", c->addr_text, c->hs->error);
                 conn_close(c, "noise handshake failed");
             } else if (r == NOISE_DONE) {
@@ -412,6 +426,16 @@ static void conn_touch(struct conn *c)
     c->last_active = ev_now(c->host->loop);
     if (c->tlist == TLIST_ESTABLISHED)
         host_tlist_move(c->host, c, TLIST_ESTABLISHED);
+}
+
+/* WebSocket: the transport appends the stream's bytes to c->in. */
+static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
+{
+    int r = ws_input(c->ws, p, n, &c->in);
+    if (buf_size(&c->in))
+        buf_consume(&c->in, conn_process(c, buf_head(&c->in), buf_size(&c->in)));
+    if (r != WS_OK && !c->closing)
+        conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(c->ws));
 }
 
 static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -437,7 +461,9 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
         }
         h->stats.bytes_in += (uint64_t)r;
         conn_touch(c);
-        if (buf_size(&c->in) == 0) {
+        if (c->ws) {
+            conn_ws_input(c, rbuf, (size_t)r);
+        } else if (buf_size(&c->in) == 0) {
             size_t used = conn_process(c, rbuf, (size_t)r);
             if (used < (size_t)r && !c->closing)
                 buf_append(&c->in, rbuf + used, (size_t)r - used);
@@ -472,15 +498,34 @@ static void conn_seal(struct conn *c, struct buf *b)
     buf_free(b);
 }
 
+/* Bytes queued for the socket, whichever layer holds them. */
+static size_t conn_unsent(struct conn *c)
+{
+    return buf_size(&c->out) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
+}
+
+void conn_drop_output(struct conn *c)
+{
+    buf_reset(&c->out);
+    if (c->ws)
+        buf_reset(ws_wire(c->ws));
+}
+
 static void conn_write_out(struct conn *c)
 {
     struct host *h = c->host;
+    struct buf *out = &c->out;
 
-    while (buf_size(&c->out)) {
-        ssize_t w = write(c->fd, buf_head(&c->out), buf_size(&c->out));
+    if (c->ws) { /* frame (and encrypt) the stream; the transport holds the result */
+        if (ws_output(c->ws, &c->out, c->closing) != WS_OK && !c->closing)
+            conn_close(c, ws_error(c->ws));
+        out = ws_wire(c->ws);
+    }
+    while (buf_size(out)) {
+        ssize_t w = write(c->fd, buf_head(out), buf_size(out));
         if (w > 0) {
             h->stats.bytes_out += (uint64_t)w;
-            buf_consume(&c->out, (size_t)w);
+            buf_consume(out, (size_t)w);
             continue;
         }
         if (w < 0 && errno == EINTR)
@@ -495,13 +540,13 @@ static void conn_write_out(struct conn *c)
         /* The peer is gone: nothing more can be sent. */
         if (!c->closing)
             conn_close(c, w < 0 ? strerror(errno) : "write failed");
-        buf_reset(&c->out);
+        conn_drop_output(c);
     }
     if (c->writing) {
         ev_io_stop(h->loop, &c->wio);
         c->writing = false;
     }
-    buf_free(&c->out);
+    buf_free(out);
 }
 
 static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
@@ -516,7 +561,7 @@ static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
         c->connecting = false;
         if (err != 0) {
-            buf_reset(&c->out);
+            conn_drop_output(c);
             conn_close(c, strerror(err));
             return;
         }
@@ -538,13 +583,13 @@ bool conn_flush(struct conn *c)
     }
     if (!c->connecting)
         conn_write_out(c);
-    if (buf_size(&c->out) > h->limits.max_out && !c->closing) {
+    if (conn_unsent(c) > h->limits.max_out && !c->closing) {
         LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", c->remote_text,
-             c->addr_text, buf_size(&c->out));
-        buf_reset(&c->out);
+             c->addr_text, conn_unsent(c));
+        conn_drop_output(c);
         conn_close(c, "output limit exceeded");
     }
-    if (c->closing && (buf_size(&c->out) == 0 || c->connecting)) {
+    if (c->closing && (conn_unsent(c) == 0 || c->connecting)) {
         conn_destroy(c);
         return true;
     }
@@ -591,5 +636,6 @@ void conn_destroy(struct conn *c)
     buf_free(&c->out);
     buf_free(&c->plain_in);
     buf_free(&c->plain_out);
+    ws_free(c->ws);
     free(c);
 }

@@ -20,6 +20,7 @@
 #include "codec/multiaddr.h"
 #include "crypto/record.h"
 #include "host/internal.h"
+#include "host/ws.h"
 
 #define ACCEPTS_PER_EVENT 64
 
@@ -59,11 +60,12 @@ static void host_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         struct conn *c = h->pending;
         host_tlist_move(h, c, TLIST_NONE);
         if (c->closing) {
-            buf_reset(&c->out); /* it had its chance to flush */
+            conn_drop_output(c); /* it had its chance to flush */
             c->connecting = false;
             conn_mark_dirty(c);
         } else {
             h->stats.handshakes_failed++;
+            h->stats.handshake_failures[HS_FAIL_TIMEOUT]++;
             conn_close(c, c->connecting ? "connect timeout" : "handshake timeout");
         }
     }
@@ -192,6 +194,10 @@ void host_free(struct host *h)
     }
     if (h->spare_fd >= 0)
         close(h->spare_fd);
+    if (h->ws) {
+        ws_config_free(h->ws);
+        free(h->ws);
+    }
     buf_free(&h->record);
     buf_free(&h->scratch);
     noise_identity_wipe(&h->noise);
@@ -245,12 +251,31 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         if (!host_ip_admit(h, c)) {
             h->stats.conns_refused++;
             LOGD(h->log, "%s: too many connections from this address", c->addr_text);
-            buf_reset(&c->out);
+            conn_drop_output(c);
             conn_close(c, "too many connections from this address");
             continue;
         }
+        if (l->ws) { /* the upgrade comes first; the stream waits in c->out */
+            char err[256];
+            c->ws = ws_server_new(h->ws, l->tls, err, sizeof(err));
+            if (c->ws == NULL) {
+                LOGW(h->log, "%s: %s", c->addr_text, err);
+                conn_drop_output(c);
+                conn_close(c, "cannot set up the WebSocket transport");
+                continue;
+            }
+        }
         h->stats.conns_accepted++;
+        h->stats.conns_accepted_ws += l->ws;
     }
+}
+
+/* The WebSocket/TLS settings, made on first use. */
+static struct ws_config *host_ws_config(struct host *h)
+{
+    if (h->ws == NULL)
+        h->ws = xcalloc(1, sizeof(*h->ws));
+    return h->ws;
 }
 
 static int sockaddr_for(const struct ma_dial *d, struct sockaddr_storage *ss, socklen_t *len)
@@ -288,10 +313,24 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
     n = multiaddr_from_text(text, ma, sizeof(ma), err, errlen);
     if (n < 0 || multiaddr_parse_dial(ma, (size_t)n, &d, err, errlen) < 0)
         return -1;
-    if (d.ws || d.tls || d.has_peer) {
-        snprintf(err, errlen, "%s: only /ip4|ip6/.../tcp/PORT listeners are supported", text);
+    if (d.has_peer) {
+        snprintf(err, errlen, "%s: a listen address has no /p2p/ part", text);
         return -1;
     }
+    if (d.tls && (h->ws == NULL || h->ws->tls.server == NULL)) {
+        snprintf(err, errlen, "%s: TLS needs a certificate and key (--tls-cert, --tls-key)", text);
+        return -1;
+    }
+    /* What follows /tcp/P (/ws, /tls/ws, /wss) is kept for the printed address. */
+    size_t tail = (size_t)n, off = 0;
+    struct ma_component mc;
+    while (multiaddr_next(ma, (size_t)n, &off, &mc) == 1) {
+        if (mc.code == MA_TCP) {
+            tail = off;
+            break;
+        }
+    }
+    size_t suffix_len = (size_t)n - tail;
     if (sockaddr_for(&d, &ss, &len) < 0) {
         snprintf(err, errlen, "%s: listen on an IP address, not a name", text);
         return -1;
@@ -312,13 +351,18 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
     len = sizeof(ss);
     getsockname(fd, (struct sockaddr *)&ss, &len);
     struct listener *l = &h->listeners[h->nlisteners];
-    n = multiaddr_from_sockaddr((struct sockaddr *)&ss, l->ma, sizeof(l->ma));
-    if (n < 0) {
+    int bn = multiaddr_from_sockaddr((struct sockaddr *)&ss, l->ma, sizeof(l->ma));
+    if (bn < 0 || (size_t)bn + suffix_len > sizeof(l->ma)) {
         snprintf(err, errlen, "%s: cannot describe the bound address", text);
         close(fd);
         return -1;
     }
-    l->ma_len = (size_t)n;
+    memcpy(l->ma + bn, ma + tail, suffix_len);
+    l->ma_len = (size_t)bn + suffix_len;
+    l->ws = d.ws;
+    l->tls = d.tls;
+    if (d.ws)
+        host_ws_config(h);
     l->host = h;
     l->fd = fd;
     ev_io_init(&l->io, host_on_accept, fd, EV_READ);
@@ -326,6 +370,22 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
     ev_io_start(h->loop, &l->io);
     h->nlisteners++;
     return 0;
+}
+
+int host_set_tls(struct host *h, const char *cert_file, const char *key_file, char *err,
+                 size_t errlen)
+{
+    return tls_config_server(&host_ws_config(h)->tls, cert_file, key_file, err, errlen);
+}
+
+int host_ws_allow_origin(struct host *h, const char *origin, char *err, size_t errlen)
+{
+    return ws_config_allow_origin(host_ws_config(h), origin, err, errlen);
+}
+
+void host_set_tls_verify(struct host *h, bool verify)
+{
+    host_ws_config(h)->tls.insecure = !verify;
 }
 
 int host_announce(struct host *h, const char *text, char *err, size_t errlen)
@@ -375,6 +435,25 @@ void host_seal_record(struct host *h)
 
 /* ---- dialing ---------------------------------------------------------- */
 
+/* The dialing side of /ws, /tls/ws, /wss; /tls/sni/NAME names the
+ * certificate, else the host does. */
+static struct ws *host_dial_ws(struct host *h, const uint8_t *ma, size_t n,
+                               const struct ma_dial *d, char *err, size_t errlen)
+{
+    char name[256];
+    size_t off = 0;
+    struct ma_component mc;
+
+    snprintf(name, sizeof(name), "%s", d->host);
+    while (multiaddr_next(ma, n, &off, &mc) == 1) {
+        if (mc.code == MA_SNI && mc.len < sizeof(name)) {
+            memcpy(name, mc.value, mc.len);
+            name[mc.len] = '\0';
+        }
+    }
+    return ws_client_new(host_ws_config(h), d->host, d->port, d->tls, name, err, errlen);
+}
+
 struct conn *host_dial(struct host *h, const char *text, const struct conn_events *ev, void *user,
                        char *err, size_t errlen)
 {
@@ -386,10 +465,6 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
     int n = multiaddr_from_text(text, ma, sizeof(ma), err, errlen);
     if (n < 0 || multiaddr_parse_dial(ma, (size_t)n, &d, err, errlen) < 0)
         return NULL;
-    if (d.ws || d.tls) {
-        snprintf(err, errlen, "%s: WebSocket dialing is not supported yet", text);
-        return NULL;
-    }
     if (sockaddr_for(&d, &ss, &len) < 0) {
         /* A DNS name: resolve it (blocking; dialing is for client tools). */
         struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_family = d.family}, *res;
@@ -404,9 +479,13 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
         len = res->ai_addrlen;
         freeaddrinfo(res);
     }
+    struct ws *ws = NULL;
+    if (d.ws && (ws = host_dial_ws(h, ma, (size_t)n, &d, err, errlen)) == NULL)
+        return NULL;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
+        ws_free(ws);
         return NULL;
     }
     bool connecting = false;
@@ -414,11 +493,13 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
         if (errno != EINPROGRESS) {
             snprintf(err, errlen, "%s: %s", text, strerror(errno));
             close(fd);
+            ws_free(ws);
             return NULL;
         }
         connecting = true;
     }
     struct conn *c = conn_new(h, fd, true, connecting, (struct sockaddr *)&ss, len);
+    c->ws = ws; /* before the first flush: the stream waits for the upgrade */
     c->events = ev;
     c->user = user;
     if (d.has_peer) {

@@ -32,6 +32,8 @@
 struct host;
 struct conn;
 struct stream;
+struct ws;
+struct ws_config;
 
 /* A stream protocol handler. Inbound: on_open is called once the protocol is
  * selected; if it returns 0, on_close is called exactly once later, when the
@@ -44,6 +46,7 @@ struct protocol {
     int (*on_open)(struct stream *s);
     void (*on_data)(struct stream *s, const uint8_t *d, size_t n);
     void (*on_eof)(struct stream *s);     /* remote half-closed (optional) */
+    void (*on_writable)(struct stream *s); /* send window open again (optional) */
     void (*on_close)(struct stream *s);   /* release s->state (optional) */
     void *arg;                            /* handler-wide context */
 };
@@ -88,6 +91,7 @@ struct conn {
     struct peer_id remote;
     bool has_expected;
     struct peer_id expected; /* dialer: the /p2p/ id we asked for */
+    struct ws *ws;           /* WebSocket (and TLS) under the stream; NULL for TCP */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char addr_text[64];
@@ -119,13 +123,19 @@ struct listener {
     struct host *host;
     int fd;
     ev_io io;
+    bool ws, tls;               /* /ws or /tls/ws (/wss) */
     uint8_t ma[64];             /* bound multiaddr (binary), real port */
     size_t ma_len;
 };
 
+/* Why a handshake failed (host_stats.handshake_failures, for metrics). */
+enum host_hs_failure { HS_FAIL_TIMEOUT, HS_FAIL_SECURITY, HS_FAIL_NOISE, HS_FAIL_MUXER, HS_FAIL_REASONS };
+
 struct host_stats {
     uint64_t conns_accepted, conns_refused, handshakes_failed, handshakes_ok;
     uint64_t bytes_in, bytes_out;
+    uint64_t conns_accepted_ws;                    /* of conns_accepted, on /ws listeners */
+    uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
 };
 
 struct host {
@@ -152,6 +162,7 @@ struct host {
     struct conn *established;   /* ready, least recently active first */
     struct conn *dirty;         /* have output to flush this iteration */
     struct ip_count *per_ip;
+    struct ws_config *ws;       /* WebSocket and TLS settings; NULL until used */
     ev_prepare flush;
     ev_timer timeouts;
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
@@ -170,15 +181,26 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
 void host_free(struct host *h);
 /* Registers a stream protocol (p must outlive the host). */
 void host_handle(struct host *h, const struct protocol *p);
-/* Binds a listener for a /ip4|ip6/A/tcp/P multiaddr (text). -1 with err. */
+/* Binds a listener for /ip4|ip6/A/tcp/P, optionally followed by /ws, /tls/ws
+ * or /wss (TLS needs host_set_tls first). -1 with err. */
 int host_listen(struct host *h, const char *ma, char *err, size_t errlen);
+/* Certificate chain and key (PEM files) for /tls/ws listeners. -1 with err. */
+int host_set_tls(struct host *h, const char *cert_file, const char *key_file, char *err,
+                 size_t errlen);
+/* Restricts WebSocket upgrades that carry an Origin header to these origins
+ * (repeatable; by default any origin is accepted). -1 with err. */
+int host_ws_allow_origin(struct host *h, const char *origin, char *err, size_t errlen);
+/* Dialing /tls/ws: verify the server's certificate against the system CAs
+ * (SSL_CERT_FILE / SSL_CERT_DIR override them) - the default - or not. */
+void host_set_tls_verify(struct host *h, bool verify);
 /* Adds an address to advertise instead of the listen addresses. */
 int host_announce(struct host *h, const char *ma, char *err, size_t errlen);
 /* Addresses to tell peers (announce ones if any, else the bound listeners). */
 size_t host_addrs(const struct host *h, const uint8_t **addrs, size_t *lens, size_t cap);
 /* Signs our peer record over host_addrs(); call after the listeners are up. */
 void host_seal_record(struct host *h);
-/* Starts a connection to a multiaddr (text, may carry /p2p/ID). On success
+/* Starts a connection to a multiaddr (text, may carry /p2p/ID; /ws, /tls/ws
+ * and /wss dial WebSocket). On success
  * the connection is returned and ev->on_ready fires once it is usable. */
 struct conn *host_dial(struct host *h, const char *ma, const struct conn_events *ev, void *user,
                        char *err, size_t errlen);

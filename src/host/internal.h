@@ -17,6 +17,8 @@ bool conn_flush(struct conn *c);
 /* Frees a connection now (host_free only). */
 void conn_destroy(struct conn *c);
 void conn_mark_dirty(struct conn *c);
+/* Drops every unsent byte (the peer had its chance to read them). */
+void conn_drop_output(struct conn *c);
 /* Timeout bookkeeping (host.c). */
 void host_tlist_move(struct host *h, struct conn *c, int list);
 void host_ip_release(struct host *h, struct conn *c);

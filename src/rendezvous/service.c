@@ -55,6 +55,9 @@ void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_co
     s->host = h;
     s->log = h->log;
     s->cfg = *cfg;
+    for (int d = 0; d < 3; d++)
+        histogram_init_latency(&s->stats.request_seconds[d]);
+    histogram_init_latency(&s->stats.announce_seconds);
     ev_timer_init(&s->expiry, on_expiry, 0, 0);
     s->expiry.data = s;
     /* Seeding the sequence from the clock keeps cookies issued before a

@@ -9,6 +9,7 @@
 
 #include <ev.h>
 
+#include "base/histogram.h"
 #include "host/host.h"
 #include "registry/registry.h"
 
@@ -44,7 +45,23 @@ struct rdv_stats {
     uint64_t errors[3];             /* non-OK replies by dialect */
     uint64_t announcements_queued, announcements_sent, slow_subscribers_cut;
     uint64_t sessions_open[3];      /* live streams by dialect */
+    /* For metrics (rdv_stats_request): of requests[][], those answered with
+     * an error; the time to handle one request; and the time from a
+     * registry change to its announcement entering a subscriber's stream. */
+    uint64_t failed[3][8];
+    struct histogram request_seconds[3];
+    struct histogram announce_seconds;
 };
+
+/* Books one request a dialect handled: `type` as counted in requests[][],
+ * failed if errors[d] grew since errors_before, handled since t0 (ev_time()). */
+static inline void rdv_stats_request(struct rdv_stats *st, enum rdv_dialect d, int type,
+                                     uint64_t errors_before, double t0)
+{
+    if (st->errors[d] != errors_before)
+        st->failed[d][type >= 0 && type < 8 ? type : 7]++;
+    histogram_observe(&st->request_seconds[d], ev_time() - t0);
+}
 
 struct rdv_service {
     struct host *host;

@@ -18,6 +18,12 @@
 
 static const struct command *const commands[] = {
     &cmd_ping,
+    &cmd_watch,
+    &cmd_register,
+    &cmd_discover,
+    &cmd_unregister,
+    &cmd_keygen,
+    &cmd_id,
 };
 
 void client_finish(struct client *cl, int code)
@@ -42,6 +48,21 @@ void client_fail(struct client *cl, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     client_finish(cl, 1);
+}
+
+void client_json_string(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
 }
 
 void client_no_deadline(struct client *cl) { ev_timer_stop(cl->host.loop, &cl->deadline); }
@@ -93,9 +114,14 @@ static void usage(FILE *f)
             "      --ttl SECONDS        standard/waku register: requested TTL\n"
             "  -n, --limit N            discover: most registrations to return\n"
             "      --cookie HEX         standard discover: continue after this cookie\n"
+            "      --addr MULTIADDR     register, watch --register: an address to register\n"
+            "                           (push) or to put in our signed peer record\n"
+            "                           (standard/waku), repeatable (default none)\n"
             "  -r, --register           watch: also register in NS\n"
             "  -j, --json               one JSON object per line\n"
             "  -t, --timeout SECONDS    give up after this long (10)\n"
+            "      --keepalive SECONDS  watch, register: ping the server this often so it\n"
+            "                           does not close the connection as idle (15)\n"
             "  -v, --verbose            log connection events to stderr\n");
 }
 
@@ -112,13 +138,15 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct rdv_opts *o)
 {
-    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL };
+    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},  {"count", required_argument, NULL, 'c'},
         {"key", required_argument, NULL, 'k'},     {"timeout", required_argument, NULL, 't'},
         {"dialect", required_argument, NULL, 'd'}, {"ttl", required_argument, NULL, OPT_TTL},
         {"limit", required_argument, NULL, 'n'},   {"cookie", required_argument, NULL, OPT_COOKIE},
         {"protocol", required_argument, NULL, OPT_PROTOCOL},
+        {"addr", required_argument, NULL, OPT_ADDR},
+        {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
         {"register", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -127,6 +155,7 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
 
     o->count = 1;
     o->timeout = 10;
+    o->keepalive = 15;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "s:c:k:t:d:n:rjvh", longopts, NULL)) != -1) {
         switch (ch) {
@@ -135,6 +164,20 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         case 'd': o->dialect = optarg; break;
         case OPT_COOKIE: o->cookie = optarg; break;
         case OPT_PROTOCOL: o->protocol = optarg; break;
+        case OPT_KEEPALIVE:
+            o->keepalive = atof(optarg);
+            if (!(o->keepalive > 0)) {
+                fprintf(stderr, "rdv: --keepalive must be a positive number of seconds\n");
+                return 2;
+            }
+            break;
+        case OPT_ADDR:
+            if (o->naddrs == RDV_OPT_MAX_ADDRS) {
+                fprintf(stderr, "rdv: at most %d --addr options\n", RDV_OPT_MAX_ADDRS);
+                return 2;
+            }
+            o->addrs[o->naddrs++] = optarg;
+            break;
         case 'r': o->reg = true; break;
         case 'j': o->json = true; break;
         case 'v': o->verbose = true; break;
@@ -201,6 +244,8 @@ int main(int argc, char **argv)
     }
     memset(&cl, 0, sizeof(cl));
     if ((rc = parse_args(argc, argv, &cl.o)) != 0)
+        return rc;
+    if (cmd->offline && (rc = cmd->offline(&cl.o)) >= 0)
         return rc;
     if (cl.o.server == NULL) {
         fprintf(stderr, "rdv: %s needs --server MULTIADDR\n", cmd->name);

@@ -11,6 +11,8 @@
 #include "base/log.h"
 #include "host/host.h"
 
+#define RDV_OPT_MAX_ADDRS 16
+
 struct rdv_opts {
     const char *server;      /* --server MULTIADDR */
     const char *key_file;    /* --key FILE */
@@ -24,7 +26,10 @@ struct rdv_opts {
     bool json;               /* --json: one JSON object per line */
     bool reg;                /* --register (watch) */
     bool verbose;
+    const char *addrs[RDV_OPT_MAX_ADDRS]; /* --addr MULTIADDR: for our signed peer record */
+    size_t naddrs;
     double timeout;          /* --timeout S: until the command's work is done */
+    double keepalive;        /* --keepalive S: ping period of long-running commands */
 };
 
 struct client {
@@ -48,6 +53,9 @@ struct command {
     void (*on_ready)(struct client *cl);
     /* Called at the end (optional): release state. */
     void (*on_exit)(struct client *cl);
+    /* Called before dialing (optional), for work that needs no peer: returns
+     * the exit code, or -1 to go on and connect. */
+    int (*offline)(const struct rdv_opts *o);
 };
 
 /* Ends the command with an exit code (closes the connection, stops the loop). */
@@ -57,6 +65,16 @@ void client_fail(struct client *cl, const char *fmt, ...) __attribute__((format(
 /* Commands that run until interrupted call this once set up. */
 void client_no_deadline(struct client *cl);
 
+/* Prints s (n bytes) as a JSON string: quotes, backslashes and control
+ * characters escaped. */
+void client_json_string(const char *s, size_t n);
+
 extern const struct command cmd_ping;
+/* cmd_push.c: push mode; register and discover dispatch on the dialect. */
+extern const struct command cmd_watch, cmd_register, cmd_discover;
+/* cmd_rdv1.c: /rendezvous/1.0.0 (and --dialect waku) register/discover, and unregister. */
+extern const struct command cmd_rdv1_register, cmd_rdv1_discover, cmd_unregister;
+/* cmd_keys.c: keygen and id (identities). */
+extern const struct command cmd_keygen, cmd_id;
 
 #endif

@@ -1,0 +1,166 @@
+#include "daemon/stats.h"
+
+#include <stdio.h>
+
+#define P "rendezvousd_"
+
+static const char *const stats__dialects[3] = {"push", "standard", "waku"};
+
+/* Request types by dialect: the protobuf MessageType values a client sends,
+ * as the services count them (requests[dialect][type]); other values land in
+ * "other". */
+struct stats__type {
+    int value;
+    const char *name;
+};
+static const struct stats__type stats__push_types[] = {
+    {0, "register"}, {1, "unregister"}, {2, "rendezvous"}, {3, "discover"}, {-1, NULL}};
+static const struct stats__type stats__std_types[] = {
+    {0, "register"}, {2, "unregister"}, {3, "discover"}, {-1, NULL}};
+static const struct stats__type stats__waku_types[] = {{0, "register"}, {2, "discover"}, {-1, NULL}};
+static const struct stats__type *const stats__types[3] = {stats__push_types, stats__std_types,
+                                                          stats__waku_types};
+
+static void stats__per_dialect(struct buf *b, const char *name, const char *type, const char *help,
+                               const uint64_t v[3])
+{
+    char labels[64];
+    prom_family(b, name, type, help);
+    for (int d = 0; d < 3; d++) {
+        snprintf(labels, sizeof(labels), "dialect=\"%s\"", stats__dialects[d]);
+        prom_u64(b, name, labels, v[d]);
+    }
+}
+
+static uint64_t stats__ok(const struct rdv_stats *st, int d, int t)
+{
+    return st->requests[d][t] >= st->failed[d][t] ? st->requests[d][t] - st->failed[d][t] : 0;
+}
+
+static void stats__requests(struct buf *b, const struct rdv_stats *st)
+{
+    char labels[96];
+
+    prom_family(b, P "requests_total", "counter",
+                "Requests received, by dialect, message type and outcome (ok, or error: "
+                "answered with an error status).");
+    for (int d = 0; d < 3; d++) {
+        uint64_t other[2] = {0, 0};
+        for (int t = 0; t < 8; t++) {
+            bool known = false;
+            for (const struct stats__type *k = stats__types[d]; k->name; k++)
+                known |= k->value == t;
+            if (!known) {
+                other[0] += stats__ok(st, d, t);
+                other[1] += st->failed[d][t];
+            }
+        }
+        for (const struct stats__type *k = stats__types[d]; k->name; k++) {
+            snprintf(labels, sizeof(labels), "dialect=\"%s\",type=\"%s\",status=\"ok\"",
+                     stats__dialects[d], k->name);
+            prom_u64(b, P "requests_total", labels, stats__ok(st, d, k->value));
+            snprintf(labels, sizeof(labels), "dialect=\"%s\",type=\"%s\",status=\"error\"",
+                     stats__dialects[d], k->name);
+            prom_u64(b, P "requests_total", labels, st->failed[d][k->value]);
+        }
+        snprintf(labels, sizeof(labels), "dialect=\"%s\",type=\"other\",status=\"ok\"", stats__dialects[d]);
+        prom_u64(b, P "requests_total", labels, other[0]);
+        snprintf(labels, sizeof(labels), "dialect=\"%s\",type=\"other\",status=\"error\"", stats__dialects[d]);
+        prom_u64(b, P "requests_total", labels, other[1]);
+    }
+    stats__per_dialect(b, P "error_replies_total", "counter",
+                       "Error answers sent, by dialect (also for messages that were no request).",
+                       st->errors);
+
+    prom_family(b, P "request_duration_seconds", "histogram",
+                "Time to handle one request, from decoding to the queued answer.");
+    for (int d = 0; d < 3; d++) {
+        snprintf(labels, sizeof(labels), "dialect=\"%s\"", stats__dialects[d]);
+        prom_histogram(b, P "request_duration_seconds", labels, &st->request_seconds[d]);
+    }
+    prom_family(b, P "announcement_delay_seconds", "histogram",
+                "Time from a registry change to its push announcement entering a "
+                "subscriber's stream (written to the socket in the same loop turn).");
+    prom_histogram(b, P "announcement_delay_seconds", NULL, &st->announce_seconds);
+}
+
+void daemon_metrics_collect(struct buf *b, void *ctx)
+{
+    const struct daemon_metrics *m = ctx;
+    const struct host *h = m->host;
+    const struct host_stats *hs = &h->stats;
+    char labels[96];
+
+    prom_family(b, P "build_info", "gauge", "The running version (always 1).");
+    snprintf(labels, sizeof(labels), "version=\"%s\"", RDV_VERSION);
+    prom_u64(b, P "build_info", labels, 1);
+    prom_family(b, "process_start_time_seconds", "gauge", "Start time of the daemon, unix seconds.");
+    prom_f64(b, "process_start_time_seconds", NULL, m->start_time);
+
+    /* Connections: open ones by transport (a walk over the live list, paid
+     * per scrape rather than per connection). */
+    uint64_t open[2] = {0, 0};
+    for (const struct conn *c = h->conns; c; c = c->next)
+        open[c->ws != NULL]++;
+    prom_family(b, P "connections", "gauge", "Open connections, by transport.");
+    prom_u64(b, P "connections", "transport=\"tcp\"", open[0]);
+    prom_u64(b, P "connections", "transport=\"ws\"", open[1]);
+    prom_family(b, P "connections_accepted_total", "counter", "Connections accepted, by transport.");
+    prom_u64(b, P "connections_accepted_total", "transport=\"tcp\"",
+             hs->conns_accepted - hs->conns_accepted_ws);
+    prom_u64(b, P "connections_accepted_total", "transport=\"ws\"", hs->conns_accepted_ws);
+    prom_family(b, P "connections_refused_total", "counter",
+                "Connections refused at accept (limits, draining, out of descriptors).");
+    prom_u64(b, P "connections_refused_total", NULL, hs->conns_refused);
+    prom_family(b, P "handshakes_total", "counter", "Noise and yamux handshakes completed.");
+    prom_u64(b, P "handshakes_total", NULL, hs->handshakes_ok);
+    prom_family(b, P "handshake_failures_total", "counter",
+                "Handshakes that failed, by reason: timeout, security (multistream-select "
+                "of the security protocol), noise, muxer (multistream-select of the muxer).");
+    static const char *const reasons[HS_FAIL_REASONS] = {"timeout", "security", "noise", "muxer"};
+    for (int r = 0; r < HS_FAIL_REASONS; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", reasons[r]);
+        prom_u64(b, P "handshake_failures_total", labels, hs->handshake_failures[r]);
+    }
+    prom_family(b, P "received_bytes_total", "counter", "Bytes read from sockets.");
+    prom_u64(b, P "received_bytes_total", NULL, hs->bytes_in);
+    prom_family(b, P "sent_bytes_total", "counter", "Bytes written to sockets.");
+    prom_u64(b, P "sent_bytes_total", NULL, hs->bytes_out);
+
+    if (m->svc) {
+        const struct rdv_stats *st = &m->svc->stats;
+        const struct registry_stats *rs = &m->svc->reg.stats;
+        uint64_t v[3];
+
+        stats__per_dialect(b, P "sessions", "gauge", "Open rendezvous streams, by dialect.",
+                           st->sessions_open);
+        for (int d = 0; d < 3; d++)
+            v[d] = rs->regs_by_dialect[d];
+        stats__per_dialect(b, P "registrations", "gauge",
+                           "Registrations, by the dialect that made them.", v);
+        prom_family(b, P "namespaces", "gauge", "Namespaces with members or subscribers.");
+        prom_u64(b, P "namespaces", NULL, rs->namespaces);
+        prom_family(b, P "registered_peers", "gauge", "Peers holding at least one registration.");
+        prom_u64(b, P "registered_peers", NULL, rs->peers);
+        prom_family(b, P "subscriptions", "gauge",
+                    "Push-mode subscriptions (one per subscribed session and namespace).");
+        prom_u64(b, P "subscriptions", NULL, rs->subs);
+        prom_family(b, P "registrations_expired_total", "counter", "Registrations whose TTL ran out.");
+        prom_u64(b, P "registrations_expired_total", NULL, rs->expired);
+        prom_family(b, P "announcements_queued_total", "counter",
+                    "Push announcements queued to subscribers (one per subscriber).");
+        prom_u64(b, P "announcements_queued_total", NULL, st->announcements_queued);
+        prom_family(b, P "announcements_sent_total", "counter",
+                    "Push announcements written to subscribers' streams.");
+        prom_u64(b, P "announcements_sent_total", NULL, st->announcements_sent);
+        prom_family(b, P "slow_subscribers_disconnected_total", "counter",
+                    "Push sessions cut for exceeding their output limits.");
+        prom_u64(b, P "slow_subscribers_disconnected_total", NULL, st->slow_subscribers_cut);
+        stats__requests(b, st);
+    }
+
+    if (m->http) {
+        prom_family(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.");
+        prom_u64(b, P "metrics_scrapes_total", NULL, m->http->scrapes + 1);
+    }
+}

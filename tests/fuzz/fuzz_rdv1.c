@@ -1,0 +1,235 @@
+/* libFuzzer target for /rendezvous/1.0.0 request handling. rdv1.c is
+ * included (h2o-style) so its host-free handler, rdv1_handle(), is
+ * reachable; every input runs against a fresh registry:
+ *   1. the whole input as one request;
+ *   2. the input as a stream of length-prefixed requests from one peer,
+ *      after a few real registrations, so DISCOVER paging, cookies and
+ *      UNREGISTER act on live entries, with expiry run in between;
+ *   3. a REGISTER whose envelope is correctly signed for the sender (random
+ *      bytes never verify) with namespace, TTL and record dialect taken from
+ *      the input, then DISCOVERs with the input's limit and cookie bytes and
+ *      with the cookie the server returned.
+ * Every answer must be one framed Message of a response type with status
+ * written; OK REGISTER answers carry the TTL, OK DISCOVER answers a cookie
+ * of the query's namespace and complete entries, all within 1 MiB. Crashes,
+ * sanitizer reports, leaks and broken invariants (abort) are findings. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "rendezvous/rdv1.c"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fz {
+    struct rdv_service s;
+    struct privkey key, other;
+    struct peer_id me, them;
+    double now;
+};
+
+static void fz_key(struct privkey *k, struct peer_id *id, uint8_t tag)
+{
+    uint8_t seed[32], pk[32];
+    struct pubkey pub;
+    memset(seed, tag, sizeof seed);
+    crypto_sign_seed_keypair(pk, k->sk, seed);
+    privkey_public(k, &pub);
+    CHECK(peerid_from_pubkey(id, &pub) == 0);
+}
+
+static void fz_init(struct fz *f)
+{
+    memset(f, 0, sizeof *f);
+    rdv_config_default(&f->s.cfg);
+    f->s.cfg.limits.max_regs_per_peer = 64;
+    f->s.cfg.discover_max = 50;
+    registry_init(&f->s.reg, &f->s.cfg.limits, 1000, NULL, NULL);
+    fz_key(&f->key, &f->me, 1);
+    fz_key(&f->other, &f->them, 2);
+    f->now = 5000.0;
+}
+
+/* Checks every framed answer in out (and that the frames fill it exactly);
+ * returns the cookie of the last OK DISCOVER answer in cookie/clen. */
+static void fz_check(const struct buf *out, uint8_t *cookie, size_t *clen)
+{
+    struct lpm r;
+    const uint8_t *msg;
+    size_t len;
+    int rc;
+    if (buf_size(out) == 0)
+        return; /* UNREGISTER: nothing to answer */
+    lpm_init(&r, 1u << 20);
+    lpm_push(&r, buf_head(out), buf_size(out));
+    while ((rc = lpm_next(&r, &msg, &len)) == 1) {
+        CHECK(len <= RDV1_MAX_RESPONSE);
+        Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
+        CHECK(m != NULL && m->has_type);
+        if (m->type == RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE) {
+            const Rendezvous__Message__RegisterResponse *rr = m->registerresponse;
+            CHECK(rr != NULL && rr->has_status);
+            CHECK(rr->status == ST_OK ? rr->has_ttl && rr->ttl > 0 : !rr->has_ttl && rr->statustext);
+        } else {
+            CHECK(m->type == RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER_RESPONSE);
+            const Rendezvous__Message__DiscoverResponse *dr = m->discoverresponse;
+            CHECK(dr != NULL && dr->has_status);
+            if (dr->status == ST_OK) {
+                CHECK(dr->has_cookie && dr->cookie.len >= COOKIE_SEQ_LEN &&
+                      dr->cookie.len <= COOKIE_MAX);
+                for (size_t i = 0; i < dr->n_registrations; i++) {
+                    const Rendezvous__Message__Register *g = dr->registrations[i];
+                    CHECK(g->ns && g->has_signedpeerrecord && g->has_ttl && g->ttl >= 1);
+                    if (dr->cookie.len > COOKIE_SEQ_LEN) /* a namespace query */
+                        CHECK(strlen(g->ns) == dr->cookie.len - COOKIE_SEQ_LEN &&
+                              memcmp(g->ns, dr->cookie.data + COOKIE_SEQ_LEN, strlen(g->ns)) == 0);
+                }
+                if (cookie) {
+                    memcpy(cookie, dr->cookie.data, dr->cookie.len);
+                    *clen = dr->cookie.len;
+                }
+            } else {
+                CHECK(!dr->has_cookie && dr->n_registrations == 0 && dr->statustext);
+            }
+        }
+        rendezvous__message__free_unpacked(m, NULL);
+    }
+    CHECK(rc == 0 && buf_size(&r.in) == 0);
+    lpm_free(&r);
+}
+
+static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *msg, size_t len,
+                      uint8_t *cookie, size_t *clen)
+{
+    struct buf out = BUF_INIT;
+    bool added;
+    if (rdv1_handle(&f->s, from, f->now, msg, len, &out, &added) == 0)
+        fz_check(&out, cookie, clen);
+    else
+        CHECK(buf_size(&out) == 0 && !added);
+    buf_free(&out);
+}
+
+/* A REGISTER of key k's own record (dialect, addresses) in ns. */
+static void fz_register_msg(struct buf *msg, const struct privkey *k, bool legacy, const char *ns,
+                            bool has_ttl, uint64_t ttl)
+{
+    static const uint8_t ma[] = {0x04, 10, 0, 0, 1, 0x06, 0x0f, 0xa1}; /* /ip4/10.0.0.1/tcp/4001 */
+    struct record_addr a = {ma, sizeof ma};
+    struct buf env = BUF_INIT;
+    record_seal(k, legacy ? RECORD_LEGACY : RECORD_STANDARD, 7, &a, 1, &env);
+    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
+    Rendezvous__Message__Register r = RENDEZVOUS__MESSAGE__REGISTER__INIT;
+    m.register_ = &r; /* type absent: REGISTER, as proto3 senders write it */
+    r.ns = (char *)ns;
+    r.has_signedpeerrecord = 1;
+    r.signedpeerrecord.data = buf_head(&env);
+    r.signedpeerrecord.len = buf_size(&env);
+    r.has_ttl = has_ttl;
+    r.ttl = ttl;
+    buf_reset(msg);
+    buf_commit(msg, rendezvous__message__pack(&m, buf_reserve(msg, rendezvous__message__get_packed_size(&m))));
+    buf_free(&env);
+}
+
+static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, uint64_t limit,
+                            const uint8_t *cookie, size_t clen)
+{
+    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
+    Rendezvous__Message__Discover d = RENDEZVOUS__MESSAGE__DISCOVER__INIT;
+    m.has_type = 1;
+    m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER;
+    m.discover = &d;
+    d.ns = (char *)ns;
+    d.has_limit = has_limit;
+    d.limit = limit;
+    d.has_cookie = cookie != NULL;
+    d.cookie.data = (uint8_t *)cookie;
+    d.cookie.len = clen;
+    buf_reset(msg);
+    buf_commit(msg, rendezvous__message__pack(&m, buf_reserve(msg, rendezvous__message__get_packed_size(&m))));
+}
+
+static void fz_stream(struct fz *f, const uint8_t *data, size_t size)
+{
+    static const char *const names[] = {"a", "b", "chat", "x"};
+    struct buf msg = BUF_INIT;
+    for (size_t i = 0; i < 4; i++) {
+        fz_register_msg(&msg, i % 2 ? &f->other : &f->key, i == 3, names[i], i == 2, 60);
+        fz_handle(f, i % 2 ? &f->them : &f->me, buf_head(&msg), buf_size(&msg), NULL, NULL);
+    }
+    buf_free(&msg);
+
+    struct lpm r;
+    const uint8_t *m;
+    size_t len;
+    lpm_init(&r, f->s.cfg.max_message);
+    lpm_push(&r, data, size);
+    for (int n = 0; lpm_next(&r, &m, &len) == 1; n++) {
+        fz_handle(f, n % 3 ? &f->me : &f->them, m, len, NULL, NULL);
+        f->now += 7; /* past the 60 s registration after a few requests */
+        registry_expire(&f->s.reg, f->now);
+    }
+    lpm_free(&r);
+}
+
+static void fz_structured(struct fz *f, const uint8_t *data, size_t size)
+{
+    if (size < 4)
+        return;
+    uint8_t flags = data[0], nslen = data[1] % 40, limit = data[2];
+    data += 3;
+    size -= 3;
+    if (nslen > size)
+        nslen = (uint8_t)size;
+    char ns[41];
+    memcpy(ns, data, nslen);
+    ns[nslen] = '\0';
+    data += nslen;
+    size -= nslen;
+
+    struct buf msg = BUF_INIT;
+    uint8_t cookie[COOKIE_MAX];
+    size_t clen = 0;
+    uint64_t ttl = flags & 4 ? (uint64_t)limit * 3600u : limit;
+    fz_register_msg(&msg, flags & 1 ? &f->other : &f->key, flags & 2, ns, flags & 8, ttl);
+    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), NULL, NULL);
+    /* the input's bytes as a cookie, then the server's own cookie */
+    fz_discover_msg(&msg, flags & 16 ? NULL : ns, flags & 32, limit, data, size);
+    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), cookie, &clen);
+    fz_discover_msg(&msg, flags & 16 ? NULL : ns, flags & 32, limit, NULL, 0);
+    fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg), cookie, &clen);
+    if (clen) {
+        fz_discover_msg(&msg, flags & 16 ? NULL : ns, true, 1, cookie, clen);
+        fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg), NULL, NULL);
+    }
+    buf_free(&msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz f;
+    if (sodium_init() < 0)
+        abort();
+    if (size > (1u << 20))
+        return 0;
+
+    fz_init(&f);
+    fz_handle(&f, &f.me, data, size, NULL, NULL);
+    fz_stream(&f, data, size);
+    fz_structured(&f, data, size);
+    CHECK(f.s.stats.sessions_open[RDV_DIALECT_STANDARD] == 0);
+    registry_free(&f.s.reg);
+    return 0;
+}

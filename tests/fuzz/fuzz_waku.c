@@ -1,0 +1,248 @@
+/* libFuzzer target for /vac/waku/rendezvous/0.0.1 request handling. waku.c
+ * is included (h2o-style) so its host-free handler, waku_handle(), is
+ * reachable; every input runs against a fresh registry:
+ *   1. the whole input as one request;
+ *   2. the input as a stream of length-prefixed requests, after a few real
+ *      registrations (Waku and standard ones, signed and not), with expiry
+ *      run in between;
+ *   3. a REGISTER whose envelope is correctly signed for the sender, with
+ *      namespace, TTL (negative ones too) and record dialect from the input,
+ *      then a DISCOVER with the input's limit.
+ * Every answer must be one framed Message of a Waku response type with
+ * status written; OK REGISTER answers carry a TTL within the Waku bounds,
+ * OK DISCOVER answers hold at most limit distinct, complete entries of the
+ * namespace, all within 1 MiB. Crashes, sanitizer reports, leaks and broken
+ * invariants (abort) are findings. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "rendezvous/waku.c"
+
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+struct fz {
+    struct rdv_service s;
+    struct privkey key, other;
+    struct peer_id me, them;
+    double now;
+};
+
+static void fz_key(struct privkey *k, struct peer_id *id, uint8_t tag)
+{
+    uint8_t seed[32], pk[32];
+    struct pubkey pub;
+    memset(seed, tag, sizeof seed);
+    crypto_sign_seed_keypair(pk, k->sk, seed);
+    privkey_public(k, &pub);
+    CHECK(peerid_from_pubkey(id, &pub) == 0);
+}
+
+static void fz_init(struct fz *f)
+{
+    memset(f, 0, sizeof *f);
+    rdv_config_default(&f->s.cfg);
+    f->s.cfg.waku_discover_max = 40;
+    registry_init(&f->s.reg, &f->s.cfg.limits, 1000, NULL, NULL);
+    fz_key(&f->key, &f->me, 3);
+    fz_key(&f->other, &f->them, 4);
+    f->now = 5000.0;
+}
+
+/* Checks every framed answer in out; limit is the DISCOVER limit asked
+ * for (0: unknown). */
+static void fz_check(const struct fz *f, const struct buf *out, uint64_t limit)
+{
+    struct lpm r;
+    const uint8_t *msg;
+    size_t len;
+    int rc;
+    if (buf_size(out) == 0)
+        return;
+    lpm_init(&r, 1u << 20);
+    lpm_push(&r, buf_head(out), buf_size(out));
+    while ((rc = lpm_next(&r, &msg, &len)) == 1) {
+        CHECK(len <= WAKU_MAX_RESPONSE);
+        Waku__Message *m = waku__message__unpack(NULL, len, msg);
+        CHECK(m != NULL && m->has_type);
+        if (m->type == WAKU__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE) {
+            const Waku__Message__RegisterResponse *rr = m->registerresponse;
+            CHECK(rr != NULL && rr->has_status);
+            if (rr->status == WST_OK)
+                CHECK(rr->has_ttl && rr->ttl >= 1 && (uint64_t)rr->ttl <= f->s.cfg.waku_ttl_max);
+            else
+                CHECK(!rr->has_ttl && rr->statustext);
+        } else {
+            CHECK(m->type == WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER_RESPONSE);
+            const Waku__Message__DiscoverResponse *dr = m->discoverresponse;
+            CHECK(dr != NULL && dr->has_status);
+            if (dr->status == WST_OK) {
+                CHECK(dr->n_registrations <= f->s.cfg.waku_discover_max);
+                if (limit)
+                    CHECK(dr->n_registrations <= limit);
+                for (size_t i = 0; i < dr->n_registrations; i++) {
+                    const Waku__Message__Register *g = dr->registrations[i];
+                    CHECK(g->ns && g->has_signedpeerrecord && g->has_ttl && g->ttl >= 1);
+                    CHECK(strcmp(g->ns, dr->registrations[0]->ns) == 0);
+                    for (size_t k = 0; k < i; k++) /* a sample never repeats an entry */
+                        CHECK(g->signedpeerrecord.data != dr->registrations[k]->signedpeerrecord.data);
+                }
+            } else {
+                CHECK(dr->n_registrations == 0 && dr->statustext);
+            }
+        }
+        waku__message__free_unpacked(m, NULL);
+    }
+    CHECK(rc == 0 && buf_size(&r.in) == 0);
+    lpm_free(&r);
+}
+
+static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *msg, size_t len,
+                      uint64_t limit)
+{
+    struct buf out = BUF_INIT;
+    bool added;
+    if (waku_handle(&f->s, from, f->now, msg, len, &out, &added) == 0)
+        fz_check(f, &out, limit);
+    else
+        CHECK(buf_size(&out) == 0 && !added);
+    buf_free(&out);
+}
+
+static void fz_envelope(struct buf *env, const struct privkey *k, bool legacy)
+{
+    static const uint8_t ma[] = {0x04, 10, 0, 0, 7, 0x06, 0xea, 0x60}; /* /ip4/10.0.0.7/tcp/60000 */
+    struct record_addr a = {ma, sizeof ma};
+    record_seal(k, legacy ? RECORD_LEGACY : RECORD_STANDARD, 9, &a, 1, env);
+}
+
+static void fz_register_msg(struct buf *msg, const struct privkey *k, bool legacy, const char *ns,
+                            bool has_ttl, int64_t ttl, bool has_type)
+{
+    struct buf env = BUF_INIT;
+    fz_envelope(&env, k, legacy);
+    Waku__Message m = WAKU__MESSAGE__INIT;
+    Waku__Message__Register r = WAKU__MESSAGE__REGISTER__INIT;
+    m.has_type = has_type;
+    m.type = WAKU__MESSAGE__MESSAGE_TYPE__REGISTER;
+    m.register_ = &r;
+    r.ns = (char *)ns;
+    r.has_signedpeerrecord = 1;
+    r.signedpeerrecord.data = buf_head(&env);
+    r.signedpeerrecord.len = buf_size(&env);
+    r.has_ttl = has_ttl;
+    r.ttl = ttl;
+    buf_reset(msg);
+    buf_commit(msg, waku__message__pack(&m, buf_reserve(msg, waku__message__get_packed_size(&m))));
+    buf_free(&env);
+}
+
+static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, int64_t limit)
+{
+    Waku__Message m = WAKU__MESSAGE__INIT;
+    Waku__Message__Discover d = WAKU__MESSAGE__DISCOVER__INIT;
+    m.has_type = 1;
+    m.type = WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER;
+    m.discover = &d;
+    d.ns = (char *)ns;
+    d.has_limit = has_limit;
+    d.limit = limit;
+    buf_reset(msg);
+    buf_commit(msg, waku__message__pack(&m, buf_reserve(msg, waku__message__get_packed_size(&m))));
+}
+
+/* Registrations of every kind in "chat": Waku, standard (TTL) and push
+ * (session-bound, unsigned), so samples must skip the unsigned one. */
+static void fz_populate(struct fz *f, struct rdv_session *sess)
+{
+    struct buf msg = BUF_INIT, env = BUF_INIT;
+    fz_register_msg(&msg, &f->key, false, "chat", true, 5, false);
+    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), 0);
+    buf_free(&msg);
+
+    fz_envelope(&env, &f->other, true);
+    struct rdv_register std = {.ns = "chat", .ns_len = 4, .peer = &f->them,
+                               .dialect = RDV_DIALECT_STANDARD, .envelope = buf_head(&env),
+                               .envelope_len = buf_size(&env), .ttl = 3600, .now = f->now};
+    CHECK(registry_register(&f->s.reg, &std, NULL) == RDV_OK);
+    buf_free(&env);
+
+    struct peer_id third = f->them;
+    third.b[third.len - 1] ^= 1;
+    registry_session_init(sess, &third, NULL);
+    struct rdv_register push = {.ns = "chat", .ns_len = 4, .peer = &third,
+                                .dialect = RDV_DIALECT_PUSH, .owner = sess, .now = f->now};
+    CHECK(registry_register(&f->s.reg, &push, NULL) == RDV_OK);
+}
+
+static void fz_stream(struct fz *f, const uint8_t *data, size_t size)
+{
+    struct lpm r;
+    const uint8_t *m;
+    size_t len;
+    lpm_init(&r, f->s.cfg.max_message);
+    lpm_push(&r, data, size);
+    for (int n = 0; lpm_next(&r, &m, &len) == 1; n++) {
+        fz_handle(f, n % 2 ? &f->me : &f->them, m, len, 0);
+        f->now += 2;
+        registry_expire(&f->s.reg, f->now);
+    }
+    lpm_free(&r);
+}
+
+static void fz_structured(struct fz *f, const uint8_t *data, size_t size)
+{
+    if (size < 11)
+        return;
+    uint8_t flags = data[0], nslen = data[1] % 40;
+    int64_t v;
+    memcpy(&v, data + 2, sizeof v); /* TTL and limit, negative ones included */
+    data += 10;
+    size -= 10;
+    if (nslen > size)
+        nslen = (uint8_t)size;
+    char ns[41];
+    memcpy(ns, data, nslen);
+    ns[nslen] = '\0';
+
+    struct buf msg = BUF_INIT;
+    int64_t ttl = flags & 4 ? v : v % 40;
+    fz_register_msg(&msg, flags & 1 ? &f->other : &f->key, flags & 2, ns, flags & 8, ttl, flags & 64);
+    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), 0);
+    int64_t limit = flags & 16 ? v : v % 8;
+    fz_discover_msg(&msg, flags & 32 ? "chat" : ns, flags & 128, limit);
+    fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg),
+              (flags & 128) && limit > 0 ? (uint64_t)limit : 0);
+    buf_free(&msg);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct fz f;
+    struct rdv_session sess;
+    if (sodium_init() < 0)
+        abort();
+    if (size > (1u << 20))
+        return 0;
+
+    fz_init(&f);
+    fz_populate(&f, &sess);
+    fz_handle(&f, &f.me, data, size, 0);
+    fz_stream(&f, data, size);
+    fz_structured(&f, data, size);
+    CHECK(f.s.stats.sessions_open[RDV_DIALECT_WAKU] == 0);
+    registry_session_end(&f.s.reg, &sess);
+    registry_free(&f.s.reg);
+    return 0;
+}
