@@ -99,6 +99,9 @@ expect 'rendezvousd_error_replies_total{dialect="push"}' 0
 expect 'rendezvousd_request_duration_seconds_count{dialect="standard"}' 3
 expect 'rendezvousd_request_duration_seconds_count{dialect="waku"}' 1
 expect 'rendezvousd_request_duration_seconds_bucket{dialect="standard",le="+Inf"}' 3
+expect 'rendezvousd_request_duration_seconds_count{dialect="push"}' 3
+expect rendezvousd_announcement_delay_seconds_count 1
+expect 'rendezvousd_announcement_delay_seconds_bucket{le="+Inf"}' 1
 [ "$(metric rendezvousd_received_bytes_total)" -gt 1000 ] || fail "bytes received: $(metric rendezvousd_received_bytes_total)"
 [ "$(metric rendezvousd_sent_bytes_total)" -gt 1000 ] || fail "bytes sent: $(metric rendezvousd_sent_bytes_total)"
 # No namespace or peer id ever appears in a label.
