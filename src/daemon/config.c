@@ -712,8 +712,16 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
     struct rdv_config *r = &c->rdv;
     enum config_result rc;
 
-    if (r->ttl_min > r->ttl_max)
-        return config__cross_fail(c, "ttl-min", "ttl-max", "at most", err, errlen);
+    /* A bound left at its default follows one that was set (--ttl-max 10
+     * alone lowers the minimum too); two explicit bounds must agree. */
+    if (r->ttl_min > r->ttl_max) {
+        if (!config__explicit(c, "ttl-min"))
+            r->ttl_min = r->ttl_max;
+        else if (!config__explicit(c, "ttl-max"))
+            r->ttl_max = r->ttl_min;
+        else
+            return config__cross_fail(c, "ttl-min", "ttl-max", "at most", err, errlen);
+    }
     if ((rc = config__fit(c, &r->ttl_default, "ttl-default", r->ttl_min, "ttl-min", r->ttl_max,
                           "ttl-max", err, errlen)) != CONFIG_OK)
         return rc;
