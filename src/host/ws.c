@@ -625,6 +625,8 @@ int ws_input(struct ws *w, const uint8_t *p, size_t n, struct buf *app)
 
     if (w->state == WS_CLOSED)
         return WS_OK; /* already ending; what follows does not matter */
+    if (n == 0)
+        return WS_OK; /* http-parser would take an empty feed for end of input */
     w->app = app;
     if (w->tls) {
         rc = tls_input(w->tls, p, n, &w->wire, ws_tls_deliver, w);

