@@ -1,7 +1,7 @@
 /* yamux session (WIRE.md §5). The contract is in yamux.h; the notes here are
  * about how it is kept.
  *
- * A stream is live while it is in the hash table (counted in nstreams). When
+ * A stream is live while it is in the table (counted in nstreams). When
  * it finishes it leaves the table at once - so its id reads as unknown and
  * late frames for it are skipped - and waits on the dead list until
  * yamux_reap, so pointers held up the stack (rx_stream, a callback's `st`)
@@ -67,6 +67,46 @@ static int yamux__fail(struct yamux_session *s, const char *why)
     return -1;
 }
 
+/* Live streams sit in an array sorted by id, searched by bisection: a
+ * connection usually carries one or two streams, and a hash table's first
+ * bucket array alone would cost half a kilobyte per idle connection. */
+static size_t yamux__slot(const struct yamux_session *s, uint32_t id)
+{
+    size_t lo = 0, hi = s->nstreams;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->streams[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void yamux__table_add(struct yamux_session *s, struct yamux_stream *st)
+{
+    if (s->nstreams == s->streams_cap) {
+        s->streams_cap = s->streams_cap ? s->streams_cap * 2 : 2;
+        s->streams = xrealloc(s->streams, s->streams_cap * sizeof(*s->streams));
+    }
+    size_t i = yamux__slot(s, st->id);
+    memmove(s->streams + i + 1, s->streams + i, (s->nstreams - i) * sizeof(*s->streams));
+    s->streams[i] = st;
+    s->nstreams++;
+}
+
+static void yamux__table_del(struct yamux_session *s, struct yamux_stream *st)
+{
+    size_t i = yamux__slot(s, st->id);
+    memmove(s->streams + i, s->streams + i + 1, (s->nstreams - i - 1) * sizeof(*s->streams));
+    if (--s->nstreams == 0) {
+        free(s->streams);
+        s->streams = NULL;
+    s->streams_cap = 0;
+        s->streams_cap = 0;
+    }
+}
+
 static struct yamux_stream *yamux__new(struct yamux_session *s, uint32_t id)
 {
     struct yamux_stream *st = xcalloc(1, sizeof *st);
@@ -75,8 +115,7 @@ static struct yamux_stream *yamux__new(struct yamux_session *s, uint32_t id)
     st->send_window = YAMUX_WINDOW;
     st->recv_window = YAMUX_WINDOW;
     buf_init(&st->pending);
-    HASH_ADD(hh, s->streams, id, sizeof st->id, st);
-    s->nstreams++;
+    yamux__table_add(s, st);
     return st;
 }
 
@@ -88,8 +127,7 @@ static void yamux__kill(struct yamux_stream *st)
         return;
     st->dead = true;
     st->fin_pending = false;
-    HASH_DEL(s->streams, st);
-    s->nstreams--;
+    yamux__table_del(s, st);
     buf_free(&st->pending); /* nothing more will be sent: release it now */
     st->next_dead = s->dead;
     s->dead = st;
@@ -325,6 +363,7 @@ void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
     s->client = client;
     s->next_id = client ? 1 : 2;
     s->streams = NULL;
+    s->streams_cap = 0;
     s->dead = NULL;
     s->max_streams = max_streams;
     buf_init(&s->out);
@@ -452,13 +491,12 @@ void yamux_reap(struct yamux_session *s)
 
 void yamux_free(struct yamux_session *s)
 {
-    struct yamux_stream *st, *tmp;
     /* Makes yamux_open fail, so on_close cannot add streams behind us. */
     if (s->error == NULL)
         s->error = "session freed";
-    while (s->streams != NULL || s->dead != NULL) {
-        HASH_ITER(hh, s->streams, st, tmp)
-            yamux__kill(st);
+    while (s->nstreams != 0 || s->dead != NULL) {
+        while (s->nstreams != 0)
+            yamux__kill(s->streams[s->nstreams - 1]);
         yamux__reap(s);
     }
     buf_free(&s->out);
@@ -469,7 +507,6 @@ void yamux_free(struct yamux_session *s)
 
 struct yamux_stream *yamux_find(struct yamux_session *s, uint32_t id)
 {
-    struct yamux_stream *st;
-    HASH_FIND(hh, s->streams, &id, sizeof id, st);
-    return st;
+    size_t i = yamux__slot(s, id);
+    return i < s->nstreams && s->streams[i]->id == id ? s->streams[i] : NULL;
 }

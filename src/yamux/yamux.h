@@ -13,8 +13,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uthash.h>
-
 #include "base/buf.h"
 
 #define YAMUX_PROTOCOL_ID "/yamux/1.0.0"
@@ -29,7 +27,6 @@ enum yamux_goaway { YAMUX_GOAWAY_NORMAL = 0, YAMUX_GOAWAY_PROTOCOL = 1, YAMUX_GO
 struct yamux_session;
 
 struct yamux_stream {
-    UT_hash_handle hh;
     uint32_t id;
     struct yamux_session *sess;
     uint32_t send_window;     /* bytes we may still send */
@@ -65,8 +62,8 @@ struct yamux_callbacks {
 struct yamux_session {
     bool client;              /* dialer = client (odd ids), listener = server (even) */
     uint32_t next_id;
-    struct yamux_stream *streams;  /* uthash by id */
-    size_t nstreams;
+    struct yamux_stream **streams; /* live streams, sorted by id */
+    size_t nstreams, streams_cap;
     size_t max_streams;       /* live streams allowed; inbound over it are RST */
     struct yamux_stream *dead;
     bool goaway_sent, goaway_recv;

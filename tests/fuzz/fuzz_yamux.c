@@ -244,10 +244,12 @@ static void fz_check_out(struct fuzz_owner *o)
 static void fz_check_session(struct fuzz_owner *o)
 {
     struct yamux_session *s = &o->s;
-    struct yamux_stream *st, *tmp;
+    struct yamux_stream *st;
     size_t count = 0;
     CHECK(s->busy == 0 && s->hdr_len < YAMUX_HEADER_LEN);
-    HASH_ITER(hh, s->streams, st, tmp) {
+    for (size_t i = 0; i < s->nstreams; i++) {
+        st = s->streams[i];
+        CHECK(i == 0 || s->streams[i - 1]->id < st->id);
         count++;
         CHECK(!st->dead && st->sess == s && st->user != NULL);
         CHECK(!st->need_ack);
@@ -259,7 +261,7 @@ static void fz_check_session(struct fuzz_owner *o)
         CHECK((uint64_t)st->recv_window + st->recv_unacked + in_flight <= YAMUX_WINDOW);
         CHECK(!(st->local_fin && st->remote_fin && !st->fin_pending));
     }
-    CHECK(count == s->nstreams && count == HASH_COUNT(s->streams));
+    CHECK(count == s->nstreams && s->nstreams <= s->streams_cap);
     CHECK(count <= s->max_streams);
     size_t seen = 0; /* the dead list may be long between reaps: sample it */
     for (st = s->dead; st != NULL && seen++ < 32; st = st->next_dead) {
