@@ -9,7 +9,10 @@
  *    batched into Messages of at most push_batch_bytes) is queued and the
  *    subscription made in the same call, so every later change queues behind
  *    the snapshot - no gap, no repeat. Subscribing again sends nothing.
- *  - DISCOVER queues exactly one REGISTER Message.
+ *  - DISCOVER queues exactly one REGISTER Message: the first min(limit, n)
+ *    members other than the asker, in registration order.
+ *  - A Peer.id that is not the connection's peer is refused (E_NOT_AUTHORIZED
+ *    if it is a valid id, E_INVALID_PEER if not); an empty one means "me".
  *
  * Notifier. A registry change is encoded once into a push_buf; each
  * subscriber of the namespace whose peer is not the registration's peer
@@ -19,7 +22,10 @@
  * or partial Messages gathered into one yamux data frame at a time, never
  * past the send window, so nothing waits in yamux's own pending buffer.
  * The host then seals and writes each connection once. A window that opens
- * again (on_writable) puts the session back on the dirty list.
+ * again (on_writable) puts the session back on the dirty list. A queue that
+ * reaches a full frame (64 KiB) is moved at once, so what the queue holds
+ * beyond that is only what the peer's window cannot take: the backlog the
+ * output limits measure.
  *
  * Sessions that end during the host's flush (a stream is reaped there)
  * announce after the notifier ran in that iteration; an ev_idle watcher,
@@ -76,7 +82,8 @@ struct push_state {
     ev_idle wake;
     struct push_session *dirty;  /* DL list (dprev/dnext) */
     struct push_batch batch;
-    struct rdv_addr *addrs;      /* a REGISTER's addresses, max_addrs of them */
+    struct rdv_addr *addrs;      /* a REGISTER's addresses (at most max_addrs) */
+    size_t addrs_cap;
     struct buf frame;            /* bytes gathered for one yamux data frame */
 };
 
@@ -347,9 +354,12 @@ static void push__drain(struct push_session *ps)
     }
     buf_shrink(&st->frame, 1u << 16);
     if (ps->qlen == 0) {
-        free(ps->q); /* idle sessions keep no ring */
-        ps->q = NULL;
-        ps->qcap = ps->qhead = 0;
+        if (ps->qcap > PUSH_Q_MIN) { /* a backlog's ring goes once it is written */
+            free(ps->q);
+            ps->q = NULL;
+            ps->qcap = 0;
+        }
+        ps->qhead = 0;
         if (ps->closing)
             stream_close(ps->stream);
     }
@@ -524,6 +534,10 @@ static void push__register(struct push_session *ps, const Push__Message__Registe
     if (naddrs > s->reg.limits.max_addrs) {
         push__limit_status(ps, T, RDV_E_ADDRS);
         return;
+    }
+    if (naddrs > st->addrs_cap) { /* the limit may grow on a reload */
+        st->addrs = xrealloc(st->addrs, naddrs * sizeof(*st->addrs));
+        st->addrs_cap = naddrs;
     }
     for (size_t i = 0; i < naddrs; i++) {
         if (multiaddr_validate(p->addrs[i].data, p->addrs[i].len) != 0) {
@@ -787,7 +801,6 @@ void push_init(struct rdv_service *s)
     struct ev_loop *loop = s->host->loop;
 
     st->svc = s;
-    st->addrs = xcalloc(s->cfg.limits.max_addrs ? s->cfg.limits.max_addrs : 1, sizeof(*st->addrs));
     s->push_state = st;
     s->push = (struct protocol){
         .id = s->cfg.push_protocol_id ? s->cfg.push_protocol_id : PUSH_PROTOCOL_ID,

@@ -717,6 +717,41 @@ static void other_dialects(void **state)
     env_stop(&e);
 }
 
+/* A reload may raise the limits of a running service (the daemon writes
+ * them into svc.cfg and the registry): more addresses than at start work. */
+static void limits_raised(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake a, w;
+    char names[40][40];
+    const char *addrs[41];
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.limits.max_addrs = 2;
+    env_start(&e, &cfg, false);
+    for (int i = 0; i < 40; i++) {
+        snprintf(names[i], sizeof(names[i]), "/ip4/10.0.0.%d/tcp/1", i);
+        addrs[i] = names[i];
+    }
+    addrs[40] = NULL;
+    fake_open(&e, &a);
+    fake_open(&e, &w);
+    assert_int_equal(RENDEZVOUS(&w, "r"), 0);
+    assert_int_equal(fake_register(&a, "r", addrs), 0);
+    EXPECT(&a, fmt("!101 0 at most 2 addresses of 2048 bytes in all"));
+    e.svc.reg.limits.max_addrs = 40;
+    assert_int_equal(fake_register(&a, "r", addrs), 0);
+    EXPECT_NOTHING(&a);
+    fake_read(&w);
+    assert_int_equal(w.got.n, 1);
+    assert_non_null(strstr(w.got.v[0], "/ip4/10.0.0.39/tcp/1"));
+    fake_close(&a);
+    fake_close(&w);
+    env_stop(&e);
+}
+
 /* A queue past the hard limit, or past the soft limit for too long, is cut:
  * dropped, counted, and nothing more is queued to it. */
 static void output_limits(void **state)
@@ -1285,6 +1320,7 @@ int main(void)
         cmocka_unit_test(snapshot_batches),
         cmocka_unit_test(rejections),
         cmocka_unit_test(other_dialects),
+        cmocka_unit_test(limits_raised),
         cmocka_unit_test(output_limits),
         cmocka_unit_test(bad_streams),
         cmocka_unit_test(session_ends),
