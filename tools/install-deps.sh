@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what building and testing rendezvousd needs:
 # Debian packages (when missing) and the npm packages of the interop tests.
+# chromium is the headless browser of tests/interop/browser.test.mjs (driven
+# by playwright-core; no browser is downloaded).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +11,7 @@ PKGS=(build-essential clang libclang-rt-14-dev pkg-config
       libwslay-dev libhttp-parser-dev libinih-dev libcmocka-dev
       redis-server libhiredis-dev
       man-db groff-base
+      chromium
       nodejs npm)
 
 missing=()

@@ -1,9 +1,11 @@
 #include "host/identify.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/mem.h"
 #include "codec/multiaddr.h"
+#include "host/ws.h"
 #include "identify.pb-c.h"
 
 /* Writes one Identify message and closes our side. */
@@ -33,6 +35,15 @@ static int identify_open(struct stream *s)
     msg.n_protocols = h->nprotocols;
     msg.protocols = (char **)h->protocol_ids;
     int olen = multiaddr_from_sockaddr((struct sockaddr *)&c->addr, observed, sizeof(observed));
+    if (olen > 0 && c->ws) {
+        /* The peer dialed a WebSocket listener: /tcp/P/ws, or /tcp/P/tls/ws. */
+        static const uint8_t tls_ws[] = {0xc0, 0x03, 0xdd, 0x03}; /* /tls (448) /ws (477) */
+        size_t extra = ws_is_tls(c->ws) ? 4 : 2;
+        if ((size_t)olen + extra <= sizeof(observed)) {
+            memcpy(observed + olen, tls_ws + 4 - extra, extra);
+            olen += (int)extra;
+        }
+    }
     if (olen > 0) {
         msg.has_observedaddr = 1;
         msg.observedaddr.data = observed;

@@ -709,5 +709,6 @@ int ws_output(struct ws *w, struct buf *app, bool closing)
 struct buf *ws_wire(struct ws *w) { return &w->wire; }
 
 bool ws_is_open(const struct ws *w) { return w->state == WS_OPEN; }
+bool ws_is_tls(const struct ws *w) { return w->tls != NULL; }
 
 const char *ws_error(const struct ws *w) { return w->error ? w->error : "WebSocket error"; }

@@ -58,6 +58,8 @@ int ws_output(struct ws *w, struct buf *app, bool closing);
 /* Bytes for the socket. The caller writes and consumes them. */
 struct buf *ws_wire(struct ws *w);
 bool ws_is_open(const struct ws *w);
+/* True when TLS runs under the WebSocket (/tls/ws). */
+bool ws_is_tls(const struct ws *w);
 const char *ws_error(const struct ws *w);
 
 #endif
