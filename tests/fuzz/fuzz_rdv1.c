@@ -1,6 +1,6 @@
 /* libFuzzer target for /rendezvous/1.0.0 request handling. rdv1.c is
- * included (h2o-style) so its host-free handler, rdv1_handle(), is
- * reachable; every input runs against a fresh registry:
+ * included (h2o-style) so its dialect, rdv1_dialect, can be driven through
+ * records_handle() without a host; every input runs against a fresh registry:
  *   1. the whole input as one request;
  *   2. the input as a stream of length-prefixed requests from one peer,
  *      after a few real registrations, so DISCOVER paging, cookies and
@@ -20,6 +20,8 @@
 
 #include <sodium.h>
 
+#include "base/lpm.h"
+#include "crypto/record.h"
 #include "rendezvous/rdv1.c"
 
 #define CHECK(c)                                                                                   \
@@ -74,7 +76,7 @@ static void fz_check(const struct buf *out, uint8_t *cookie, size_t *clen)
     lpm_init(&r, 1u << 20);
     lpm_push(&r, buf_head(out), buf_size(out));
     while ((rc = lpm_next(&r, &msg, &len)) == 1) {
-        CHECK(len <= RDV1_MAX_RESPONSE);
+        CHECK(len <= RECORDS_MAX_RESPONSE);
         Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
         CHECK(m != NULL && m->has_type);
         if (m->type == RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE) {
@@ -114,7 +116,7 @@ static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *m
 {
     struct buf out = BUF_INIT;
     bool added;
-    if (rdv1_handle(&f->s, from, f->now, msg, len, &out, &added) == 0)
+    if (records_handle(&rdv1_dialect, &f->s, from, f->now, msg, len, &out, &added) == 0)
         fz_check(&out, cookie, clen);
     else
         CHECK(buf_size(&out) == 0 && !added);

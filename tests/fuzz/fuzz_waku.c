@@ -1,6 +1,6 @@
 /* libFuzzer target for /vac/waku/rendezvous/0.0.1 request handling. waku.c
- * is included (h2o-style) so its host-free handler, waku_handle(), is
- * reachable; every input runs against a fresh registry:
+ * is included (h2o-style) so its dialect, waku_dialect, can be driven through
+ * records_handle() without a host; every input runs against a fresh registry:
  *   1. the whole input as one request;
  *   2. the input as a stream of length-prefixed requests, after a few real
  *      registrations (Waku and standard ones, signed and not), with expiry
@@ -20,6 +20,8 @@
 
 #include <sodium.h>
 
+#include "base/lpm.h"
+#include "crypto/record.h"
 #include "rendezvous/waku.c"
 
 #define CHECK(c)                                                                                   \
@@ -73,7 +75,7 @@ static void fz_check(const struct fz *f, const struct buf *out, uint64_t limit)
     lpm_init(&r, 1u << 20);
     lpm_push(&r, buf_head(out), buf_size(out));
     while ((rc = lpm_next(&r, &msg, &len)) == 1) {
-        CHECK(len <= WAKU_MAX_RESPONSE);
+        CHECK(len <= RECORDS_MAX_RESPONSE);
         Waku__Message *m = waku__message__unpack(NULL, len, msg);
         CHECK(m != NULL && m->has_type);
         if (m->type == WAKU__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE) {
@@ -113,7 +115,7 @@ static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *m
 {
     struct buf out = BUF_INIT;
     bool added;
-    if (waku_handle(&f->s, from, f->now, msg, len, &out, &added) == 0)
+    if (records_handle(&waku_dialect, &f->s, from, f->now, msg, len, &out, &added) == 0)
         fz_check(f, &out, limit);
     else
         CHECK(buf_size(&out) == 0 && !added);

@@ -1,0 +1,308 @@
+#include "rendezvous/records.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/lpm.h"
+#include "base/mem.h"
+#include "crypto/record.h"
+
+/* ---- requests ------------------------------------------------------------ */
+
+int records_handle(const struct records_dialect *d, struct rdv_service *s,
+                   const struct peer_id *remote, double now, const uint8_t *msg, size_t len,
+                   struct buf *out, bool *added)
+{
+    double t0 = ev_time();
+    uint64_t errors0 = s->stats.errors[d->dialect];
+    struct records_req rq = {
+        .svc = s, .dialect = d->dialect, .remote = remote, .now = now, .out = out,
+    };
+    int type = d->request(&rq, msg, len);
+    *added = rq.added;
+    if (type < 0)
+        return -1;
+    s->stats.requests[d->dialect][type]++;
+    rdv_stats_request(&s->stats, d->dialect, type, errors0, t0);
+    return 0;
+}
+
+/* ---- the stream ---------------------------------------------------------- *
+ * Many requests per stream, answered in order; every answer is written at
+ * once, so when the client half-closes nothing is pending and we close too.
+ * Something that is not a request of the dialect resets the stream. */
+
+struct records_stream {
+    struct rdv_service *svc;
+    const struct records_dialect *d;
+    struct lpm in;
+};
+
+static bool records__writable(const struct stream *st)
+{
+    return st->ys != NULL && !st->ys->reset && !st->ys->local_fin;
+}
+
+int records_open(struct stream *st, const struct records_dialect *d)
+{
+    struct rdv_service *s = st->proto->arg;
+    struct records_stream *rs = xcalloc(1, sizeof *rs);
+    rs->svc = s;
+    rs->d = d;
+    lpm_init(&rs->in, s->cfg.max_message);
+    st->state = rs;
+    s->stats.sessions_open[d->dialect]++;
+    return 0;
+}
+
+static void records__data(struct stream *st, const uint8_t *d, size_t n)
+{
+    struct records_stream *rs = st->state;
+    struct rdv_service *s = rs->svc;
+    struct buf out = BUF_INIT;
+    const uint8_t *msg;
+    size_t len;
+    int rc;
+
+    lpm_push(&rs->in, d, n);
+    while (records__writable(st) && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
+        bool added;
+        if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
+                                     len, &out, &added) != 0) {
+            LOGD(s->log, "%s from %s: not a %s request, resetting the stream", st->proto->id,
+                 stream_conn(st)->remote_text, rs->d->name);
+            stream_reset(st);
+            break;
+        }
+        if (added)
+            rdv_service_schedule_expiry(s);
+        if (buf_size(&out)) {
+            stream_write(st, buf_head(&out), buf_size(&out));
+            buf_reset(&out);
+        }
+    }
+    buf_free(&out);
+}
+
+/* The client is done asking; everything has been answered already. A
+ * request cut off by the FIN is an error. */
+static void records__eof(struct stream *st)
+{
+    struct records_stream *rs = st->state;
+    if (buf_size(&rs->in.in) != 0)
+        stream_reset(st);
+    else
+        stream_close(st);
+}
+
+static void records__close(struct stream *st)
+{
+    struct records_stream *rs = st->state;
+    if (rs == NULL)
+        return;
+    rs->svc->stats.sessions_open[rs->d->dialect]--;
+    lpm_free(&rs->in);
+    free(rs);
+    st->state = NULL;
+}
+
+void records_protocol(struct protocol *p, struct rdv_service *s, const char *id,
+                      int (*on_open)(struct stream *st))
+{
+    *p = (struct protocol){
+        .id = id,
+        .on_open = on_open,
+        .on_data = records__data,
+        .on_eof = records__eof,
+        .on_close = records__close,
+        .arg = s,
+    };
+}
+
+/* ---- REGISTER ------------------------------------------------------------ */
+
+static void records__refuse(struct records_answer *a, enum records_status st, const char *text)
+{
+    a->status = st;
+    a->ttl = 0;
+    a->text = text;
+}
+
+/* The registration the registry already holds for (peer, ns) if its signed
+ * record is byte for byte the one in q, else NULL. Clients refresh by
+ * re-sending the same envelope, and verifying it again (Ed25519) was most of
+ * the time spent on such a REGISTER. Skipping it proves nothing less: only
+ * records_register stores envelopes, so the stored copy passed record_open
+ * and was bound to this same authenticated peer when it was stored, and
+ * identical bytes verify identically, so its addresses are exactly what a
+ * new record_open would return. Different bytes, even by one, are verified
+ * in full. */
+static const struct rdv_reg *records__same_record(const struct rdv_service *s,
+                                                  const struct peer_id *peer,
+                                                  const struct records_register *q, size_t ns_len)
+{
+    const struct rdv_reg *old = registry_find(&s->reg, q->ns, ns_len, peer);
+    if (old == NULL || old->envelope == NULL || old->envelope_len != q->envelope_len ||
+        memcmp(old->envelope, q->envelope, q->envelope_len) != 0)
+        return NULL;
+    return old;
+}
+
+/* How the registry's refusals are answered (anything else: E_INTERNAL). */
+static const struct {
+    enum records_status status;
+    const char *text;
+} records__refusals[] = {
+    [RDV_E_NAMESPACE] = {RECORDS_E_NAMESPACE, "invalid namespace"},
+    [RDV_E_ADDRS] = {RECORDS_E_RECORD, "too many or too long addresses in the record"},
+    [RDV_E_TTL] = {RECORDS_E_TTL, "ttl refused"},
+    [RDV_E_PEER_LIMIT] = {RECORDS_E_UNAVAILABLE, "too many registrations for this peer"},
+    [RDV_E_TOTAL_LIMIT] = {RECORDS_E_UNAVAILABLE, "registry is full"},
+};
+
+static void records__registry_refused(struct records_answer *a, enum rdv_status st)
+{
+    size_t i = (size_t)st;
+    if (i < sizeof records__refusals / sizeof *records__refusals && records__refusals[i].text)
+        records__refuse(a, records__refusals[i].status, records__refusals[i].text);
+    else
+        records__refuse(a, RECORDS_E_INTERNAL, "registration failed");
+}
+
+void records_register(struct records_req *rq, const struct records_register *q,
+                      struct records_answer *a)
+{
+    struct rdv_service *s = rq->svc;
+    size_t ns_len = q->ns ? strlen(q->ns) : 0;
+
+    if (q->ns == NULL || q->ns_nul || registry_check_ns(&s->reg, q->ns, ns_len) != 0) {
+        snprintf(a->buf, sizeof a->buf, "namespace must be 1 to %zu bytes of UTF-8",
+                 s->reg.limits.max_ns_len);
+        records__refuse(a, RECORDS_E_NAMESPACE, a->buf);
+        return;
+    }
+    if (q->envelope == NULL || q->envelope_len == 0) {
+        records__refuse(a, RECORDS_E_RECORD, "no signed peer record");
+        return;
+    }
+
+    /* The addresses to store: the stored registration's, or those of the
+     * record verified now (rec owns them until it is freed). */
+    struct peer_record rec;
+    bool opened = false;
+    const struct rdv_addr *addrs;
+    size_t naddrs;
+    struct rdv_addr fresh[RECORD_MAX_ADDRS];
+    const struct rdv_reg *old = records__same_record(s, rq->remote, q, ns_len);
+    if (old) {
+        /* registry_register copies these before it frees old */
+        addrs = old->addrs;
+        naddrs = old->naddrs;
+    } else {
+        char err[128];
+        if (record_open(&rec, q->envelope, q->envelope_len, err, sizeof err) != 0) {
+            snprintf(a->buf, sizeof a->buf, "invalid signed peer record: %s", err);
+            records__refuse(a, RECORDS_E_RECORD, a->buf);
+            return;
+        }
+        opened = true;
+        if (!peerid_eq(&rec.id, rq->remote)) {
+            peer_record_free(&rec);
+            records__refuse(a, RECORDS_E_AUTH, "signed peer record is not the sender's");
+            return;
+        }
+        for (size_t i = 0; i < rec.naddrs; i++) {
+            fresh[i].bytes = rec.addrs[i].bytes;
+            fresh[i].len = rec.addrs[i].len;
+        }
+        addrs = fresh;
+        naddrs = rec.naddrs;
+    }
+
+    const struct records_ttl *t = &q->ttl;
+    uint64_t ttl = t->want ? t->want : t->dflt;
+    if (t->negative || ttl < t->min || ttl > t->max) {
+        if (opened)
+            peer_record_free(&rec);
+        snprintf(a->buf, sizeof a->buf, "ttl must be between %" PRIu64 " and %" PRIu64 " seconds",
+                 t->min, t->max);
+        records__refuse(a, RECORDS_E_TTL, a->buf);
+        return;
+    }
+
+    struct rdv_register r = {
+        .ns = q->ns,
+        .ns_len = ns_len,
+        .peer = rq->remote,
+        .dialect = rq->dialect,
+        .addrs = addrs,
+        .naddrs = naddrs,
+        .envelope = q->envelope, /* stored as received */
+        .envelope_len = q->envelope_len,
+        .ttl = ttl,
+        .owner = NULL,
+        .now = rq->now,
+    };
+    enum rdv_status st = registry_register(&s->reg, &r, NULL);
+    if (opened)
+        peer_record_free(&rec);
+    if (st != RDV_OK) {
+        records__registry_refused(a, st);
+        return;
+    }
+    *a = (struct records_answer){.status = RECORDS_OK, .ttl = ttl};
+    rq->added = true;
+}
+
+/* ---- DISCOVER answers ---------------------------------------------------- */
+
+/* Seconds left of r at now, rounded up and at least 1 (a registration due
+ * but not yet reaped by the timer is still there for this answer). */
+static uint64_t records__ttl_left(const struct rdv_reg *r, double now, uint64_t session_ttl)
+{
+    if (r->ttl == 0)
+        return session_ttl; /* session-bound: no deadline to report */
+    double left = r->expires - now;
+    if (!(left > 1))
+        return 1;
+    uint64_t secs = (uint64_t)left;
+    if ((double)secs < left)
+        secs++;
+    return secs < r->ttl ? secs : r->ttl;
+}
+
+void records_page_init(struct records_page *p, uint64_t limit)
+{
+    *p = (struct records_page){.regs = xcalloc((size_t)limit, sizeof *p->regs)};
+}
+
+void records_page_build(struct records_page *p, records_entry_fn *entry, size_t item_size,
+                        double now, uint64_t session_ttl, size_t overhead)
+{
+    if (p->count == 0)
+        return;
+    p->items = xcalloc(p->count, item_size);
+    /* All pointers to structures share one representation, so this array
+     * holds the dialect's Register pointers as well as any. */
+    p->ptrs = xcalloc(p->count, sizeof(ProtobufCMessage *));
+    size_t used = overhead;
+    for (p->n = 0; p->n < p->count; p->n++) {
+        const struct rdv_reg *r = p->regs[p->n];
+        ProtobufCMessage *m = entry(p, p->n, r, records__ttl_left(r, now, session_ttl));
+        size_t sz = protobuf_c_message_get_packed_size(m);
+        sz += 1 + 5; /* field tag and length of the entry */
+        if (used + sz > RECORDS_MAX_RESPONSE)
+            break; /* the ones before it make the answer */
+        used += sz;
+    }
+}
+
+void records_page_free(struct records_page *p)
+{
+    free(p->ptrs);
+    free(p->items);
+    free(p->regs);
+    *p = (struct records_page){0};
+}
