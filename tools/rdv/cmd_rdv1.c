@@ -19,6 +19,7 @@
 #include "base/lpm.h"
 #include "base/mem.h"
 #include "codec/multiaddr.h"
+#include "codec/multibase.h"
 #include "crypto/record.h"
 #include "rdv.h"
 #include "rendezvous.pb-c.h"
@@ -39,12 +40,6 @@ struct rdv1_client {
 };
 
 /* ---- output -------------------------------------------------------------- */
-
-static void rdv1c__hex(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        printf("%02x", p[i]);
-}
 
 /* One registration: the peer and addresses come from its signed record. */
 static void rdv1c__print_reg(const struct client *cl, const char *ns, uint64_t ttl,
@@ -82,9 +77,10 @@ static void rdv1c__print_reg(const struct client *cl, const char *ns, uint64_t t
 
 static void rdv1c__print_cookie(const struct client *cl, const uint8_t *c, size_t n)
 {
-    printf(cl->o.json ? "{\"cookie\":\"" : "cookie ");
-    rdv1c__hex(c, n);
-    puts(cl->o.json ? "\"}" : "");
+    char hex[2 * 1024 + 2];
+    if (multibase_encode('f', c, n, hex, sizeof(hex)) < 0)
+        hex[1] = '\0'; /* longer than any cookie we accept */
+    printf(cl->o.json ? "{\"cookie\":\"%s\"}\n" : "cookie %s\n", hex + 1);
 }
 
 static void rdv1c__refused(struct client *cl, const ProtobufCEnumDescriptor *d, int status,
@@ -211,29 +207,20 @@ static int rdv1c__seal(struct client *cl, struct buf *env)
     return 0;
 }
 
-static int rdv1c__nibble(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
+/* The cookie as discover printed it: hex, which is multibase base16 less
+ * its 'f' prefix. */
 static int rdv1c__hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
 {
+    char text[2 * 1024 + 2];
     size_t len = strlen(s);
-    if (len % 2 || len / 2 > cap)
+    if (len + 2 > sizeof(text))
         return -1;
-    for (size_t i = 0; i < len / 2; i++) {
-        int hi = rdv1c__nibble(s[2 * i]), lo = rdv1c__nibble(s[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *n = len / 2;
+    text[0] = 'f';
+    memcpy(text + 1, s, len + 1);
+    int r = multibase_decode(text, len + 1, out, cap);
+    if (r < 0)
+        return -1;
+    *n = (size_t)r;
     return 0;
 }
 
