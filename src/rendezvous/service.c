@@ -7,7 +7,10 @@ void rdv_config_default(struct rdv_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->push_protocol_id = PUSH_PROTOCOL_ID;
-    c->max_message = 1u << 20;
+    /* No valid request comes near this (records are at most max_envelope,
+     * 8 KiB); keeping it small bounds what a peer can park half-sent on each
+     * of a connection's streams. */
+    c->max_message = 64u << 10;
     c->push_discover_default = 100;
     c->push_discover_max = 1000;
     c->push_batch_bytes = 64u << 10;

@@ -19,7 +19,7 @@
 
 struct rdv_config {
     const char *push_protocol_id;   /* default PUSH_PROTOCOL_ID */
-    size_t max_message;             /* request bytes accepted (1 MiB) */
+    size_t max_message;             /* request bytes accepted (64 KiB) */
     /* push mode */
     uint64_t push_discover_default; /* DISCOVER limit when absent or 0 (100) */
     uint64_t push_discover_max;     /* cap (1000) */
