@@ -76,8 +76,12 @@ void lpm_push(struct lpm *r, const uint8_t *d, size_t n)
 int lpm_next(struct lpm *r, const uint8_t **msg, size_t *len)
 {
     buf_shrink(&r->in, LPM_KEEP);
-    if (r->whole == 0)
+    if (r->whole == 0) {
+        /* Drained: an idle reader (an idle push session, say) keeps no
+         * buffer at all, not even a small one. Freed only if empty. */
+        buf_shrink(&r->in, 0);
         return r->bad ? -1 : 0;
+    }
     uint64_t l;
     int h = uvarint_get(buf_head(&r->in), r->whole, &l);
     if (h <= 0 || l > r->whole - (size_t)h)

@@ -44,12 +44,13 @@ void conn_mark_dirty(struct conn *c)
     c->host->dirty = c;
 }
 
-static void addr_to_text(const struct sockaddr *sa, char *out, size_t cap)
+const char *conn_addr_text(const struct conn *c, char *out, size_t cap)
 {
     uint8_t ma[64];
-    int n = multiaddr_from_sockaddr(sa, ma, sizeof(ma));
+    int n = multiaddr_from_sockaddr(&c->addr.sa, ma, sizeof(ma));
     if (n < 0 || multiaddr_to_text(ma, (size_t)n, out, cap) < 0)
         snprintf(out, cap, "?");
+    return out;
 }
 
 struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
@@ -67,8 +68,6 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
     if (salen > sizeof(c->addr))
         salen = sizeof(c->addr);
     memcpy(&c->addr, sa, salen);
-    c->addrlen = salen;
-    addr_to_text(sa, c->addr_text, sizeof(c->addr_text));
     ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
     ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
     c->rio.data = c->wio.data = c;
@@ -77,10 +76,11 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_PENDING);
 
+    c->nego = xcalloc(1, sizeof(*c->nego));
     if (dialer)
-        mss_dialer_init(&c->mss, security_ids, 1, &c->out);
+        mss_dialer_init(&c->nego->mss, security_ids, 1, &c->out);
     else
-        mss_listener_init(&c->mss, security_ids, 1, &c->out);
+        mss_listener_init(&c->nego->mss, security_ids, 1, &c->out);
     if (connecting) {
         ev_io_start(h->loop, &c->wio);
         c->writing = true;
@@ -161,11 +161,10 @@ struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *
     s->conn = c;
     s->ys = ys;
     s->want = p;
-    s->offer[0] = p->id;
     s->state = state;
-    s->mss = xmalloc(sizeof(*s->mss));
+    s->nego = xcalloc(1, sizeof(*s->nego));
     ys->user = s;
-    mss_dialer_init(s->mss, s->offer, 1, &c->host->scratch);
+    mss_dialer_init(&s->nego->mss, &p->id, 1, &c->host->scratch);
     stream_flush_mss(s);
     return s;
 }
@@ -175,36 +174,36 @@ struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *
 static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
 {
     struct host *h = s->conn->host;
+    struct stream_nego *ng = s->nego;
     size_t used;
 
-    buf_append(&s->mss_in, d, n);
-    enum mss_result r = mss_feed(s->mss, buf_head(&s->mss_in), buf_size(&s->mss_in), &used,
+    buf_append(&ng->in, d, n);
+    enum mss_result r = mss_feed(&ng->mss, buf_head(&ng->in), buf_size(&ng->in), &used,
                                  &h->scratch);
     stream_flush_mss(s);
-    buf_consume(&s->mss_in, used);
+    buf_consume(&ng->in, used);
     if (r == MSS_FAILED) {
         LOGD(h->log, "stream %u from %s: negotiation failed: %s", s->ys->id, s->conn->remote_text,
-             s->mss->error);
+             ng->mss.error);
         stream_reset(s);
         return;
     }
     if (r == MSS_AGAIN) {
-        if (buf_size(&s->mss_in) > STREAM_NEGOTIATION_MAX)
+        if (buf_size(&ng->in) > STREAM_NEGOTIATION_MAX)
             stream_reset(s);
         return;
     }
-    s->proto = s->want ? s->want : h->protocols[s->mss->selected];
-    free(s->mss);
-    s->mss = NULL;
-    if (s->proto->on_open(s) != 0) {
+    s->proto = s->want ? s->want : h->protocols[ng->mss.selected];
+    s->nego = NULL; /* detached: the leftover bytes below are ours to free */
+    if (s->proto->on_open(s) == 0) {
+        s->opened = true;
+        if (buf_size(&ng->in) && s->ys && !s->ys->reset)
+            s->proto->on_data(s, buf_head(&ng->in), buf_size(&ng->in));
+    } else {
         stream_reset(s);
-        buf_free(&s->mss_in);
-        return;
     }
-    s->opened = true;
-    if (buf_size(&s->mss_in) && s->ys && !s->ys->reset)
-        s->proto->on_data(s, buf_head(&s->mss_in), buf_size(&s->mss_in));
-    buf_free(&s->mss_in);
+    buf_free(&ng->in);
+    free(ng);
 }
 
 static int mux_on_open(void *ctx, struct yamux_stream *ys)
@@ -217,9 +216,9 @@ static int mux_on_open(void *ctx, struct yamux_stream *ys)
     struct stream *s = xcalloc(1, sizeof(*s));
     s->conn = c;
     s->ys = ys;
-    s->mss = xmalloc(sizeof(*s->mss));
+    s->nego = xcalloc(1, sizeof(*s->nego));
     ys->user = s;
-    mss_listener_init(s->mss, h->protocol_ids, h->nprotocols, &h->scratch);
+    mss_listener_init(&s->nego->mss, h->protocol_ids, h->nprotocols, &h->scratch);
     stream_flush_mss(s);
     return 0;
 }
@@ -230,7 +229,7 @@ static void mux_on_data(void *ctx, struct yamux_stream *ys, const uint8_t *d, si
     (void)ctx;
     if (s == NULL)
         return;
-    if (s->mss)
+    if (s->nego)
         stream_negotiate(s, d, n);
     else if (s->opened)
         s->proto->on_data(s, d, n);
@@ -279,8 +278,10 @@ static void mux_on_close(void *ctx, struct yamux_stream *ys)
     const struct protocol *p = s->want ? s->want : s->proto;
     if ((s->opened || s->want) && p->on_close)
         p->on_close(s);
-    free(s->mss);
-    buf_free(&s->mss_in);
+    if (s->nego) {
+        buf_free(&s->nego->in);
+        free(s->nego);
+    }
     free(s);
     ys->user = NULL;
 }
@@ -312,19 +313,19 @@ static void conn_secured(struct conn *c)
     free(c->hs);
     c->hs = NULL;
     peerid_to_text(&c->remote, c->remote_text, sizeof(c->remote_text));
-    if (c->has_expected && !peerid_eq(&c->remote, &c->expected)) {
+    if (c->nego->has_expected && !peerid_eq(&c->remote, &c->nego->expected)) {
         char want[PEERID_TEXT_MAX];
-        peerid_to_text(&c->expected, want, sizeof(want));
-        LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", c->addr_text, want, c->remote_text);
+        peerid_to_text(&c->nego->expected, want, sizeof(want));
+        LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", CONN_ADDR_TEXT(c), want, c->remote_text);
         conn_close(c, "peer id mismatch");
         return;
     }
     h->stats.handshakes_ok++;
     c->phase = PH_MUXER;
     if (c->dialer)
-        mss_dialer_init(&c->mss, muxer_ids, 1, &c->plain_out);
+        mss_dialer_init(&c->nego->mss, muxer_ids, 1, &c->plain_out);
     else
-        mss_listener_init(&c->mss, muxer_ids, 1, &c->plain_out);
+        mss_listener_init(&c->nego->mss, muxer_ids, 1, &c->plain_out);
 }
 
 static void conn_ready(struct conn *c)
@@ -336,7 +337,7 @@ static void conn_ready(struct conn *c)
     yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_ESTABLISHED);
-    LOGI(h->log, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text, c->addr_text);
+    LOGI(h->log, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text, CONN_ADDR_TEXT(c));
     if (c->events && c->events->on_ready)
         c->events->on_ready(c, c->user);
 }
@@ -349,21 +350,24 @@ static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
             conn_close(c, c->mux.error ? c->mux.error : "yamux protocol error");
         return;
     }
+    struct conn_nego *ng = c->nego;
     size_t used;
-    buf_append(&c->plain_in, d, n);
-    enum mss_result r = mss_feed(&c->mss, buf_head(&c->plain_in), buf_size(&c->plain_in), &used,
+    buf_append(&ng->plain_in, d, n);
+    enum mss_result r = mss_feed(&ng->mss, buf_head(&ng->plain_in), buf_size(&ng->plain_in), &used,
                                  &c->plain_out);
-    buf_consume(&c->plain_in, used);
+    buf_consume(&ng->plain_in, used);
     if (r == MSS_FAILED) {
         c->host->stats.handshakes_failed++;
         c->host->stats.handshake_failures[HS_FAIL_MUXER]++;
-        conn_close(c, c->mss.error ? c->mss.error : "muxer negotiation failed");
+        conn_close(c, ng->mss.error ? ng->mss.error : "muxer negotiation failed");
     } else if (r == MSS_SELECTED) {
+        c->nego = NULL; /* detached first: what follows runs as established */
         conn_ready(c);
-        if (buf_size(&c->plain_in) && !c->closing)
-            conn_plaintext(c, buf_head(&c->plain_in), buf_size(&c->plain_in));
-        buf_free(&c->plain_in);
-    } else if (buf_size(&c->plain_in) > MSS_MAX_MSG * 2) {
+        if (buf_size(&ng->plain_in) && !c->closing)
+            conn_plaintext(c, buf_head(&ng->plain_in), buf_size(&ng->plain_in));
+        buf_free(&ng->plain_in);
+        free(ng);
+    } else if (buf_size(&ng->plain_in) > MSS_MAX_MSG * 2) {
         conn_close(c, "muxer negotiation too long");
     }
 }
@@ -378,12 +382,12 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
     while (!c->closing && used < n) {
         if (c->phase == PH_SECURITY) {
             size_t k;
-            enum mss_result r = mss_feed(&c->mss, p + used, n - used, &k, &c->out);
+            enum mss_result r = mss_feed(&c->nego->mss, p + used, n - used, &k, &c->out);
             used += k;
             if (r == MSS_FAILED) {
                 h->stats.handshakes_failed++;
                 h->stats.handshake_failures[HS_FAIL_SECURITY]++;
-                LOGD(h->log, "%s: security negotiation failed: %s", c->addr_text, c->mss.error);
+                LOGD(h->log, "%s: security negotiation failed: %s", CONN_ADDR_TEXT(c), c->nego->mss.error);
                 conn_close(c, "security negotiation failed");
             } else if (r == MSS_SELECTED) {
                 c->hs = xmalloc(sizeof(*c->hs));
@@ -405,7 +409,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
             if (r == NOISE_FAILED) {
                 h->stats.handshakes_failed++;
                 h->stats.handshake_failures[HS_FAIL_NOISE]++;
-                LOGD(h->log, "%s: noise handshake failed: %s", c->addr_text, c->hs->error);
+                LOGD(h->log, "%s: noise handshake failed: %s", CONN_ADDR_TEXT(c), c->hs->error);
                 conn_close(c, "noise handshake failed");
             } else if (r == NOISE_DONE) {
                 conn_secured(c);
@@ -421,11 +425,15 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
     return used;
 }
 
+/* Input keeps an established connection alive. A handshake's deadline
+ * counts from accept, whatever trickles in: refreshing it would let a peer
+ * dribble bytes forever and would break the list's deadline order. */
 static void conn_touch(struct conn *c)
 {
+    if (c->tlist != TLIST_ESTABLISHED)
+        return;
     c->last_active = ev_now(c->host->loop);
-    if (c->tlist == TLIST_ESTABLISHED)
-        host_tlist_move(c->host, c, TLIST_ESTABLISHED);
+    host_tlist_move(c->host, c, TLIST_ESTABLISHED);
 }
 
 /* WebSocket: the transport appends the stream's bytes to c->in. */
@@ -585,7 +593,7 @@ bool conn_flush(struct conn *c)
         conn_write_out(c);
     if (conn_unsent(c) > h->limits.max_out && !c->closing) {
         LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", c->remote_text,
-             c->addr_text, conn_unsent(c));
+             CONN_ADDR_TEXT(c), conn_unsent(c));
         conn_drop_output(c);
         conn_close(c, "output limit exceeded");
     }
@@ -619,10 +627,10 @@ void conn_destroy(struct conn *c)
     h->nconns--;
     close(c->fd);
     if (c->remote_text[0])
-        LOGI(h->log, "closed %s %s: %s", c->remote_text, c->addr_text,
+        LOGI(h->log, "closed %s %s: %s", c->remote_text, CONN_ADDR_TEXT(c),
              c->close_reason ? c->close_reason : "shutdown");
     else
-        LOGD(h->log, "closed %s before the handshake: %s", c->addr_text,
+        LOGD(h->log, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
              c->close_reason ? c->close_reason : "shutdown");
     if (c->events && c->events->on_closed)
         c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
@@ -634,8 +642,11 @@ void conn_destroy(struct conn *c)
     sodium_memzero(&c->rx, sizeof(c->rx));
     buf_free(&c->in);
     buf_free(&c->out);
-    buf_free(&c->plain_in);
     buf_free(&c->plain_out);
     ws_free(c->ws);
+    if (c->nego) {
+        buf_free(&c->nego->plain_in);
+        free(c->nego);
+    }
     free(c);
 }

@@ -94,17 +94,30 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 
 /* ---- per-IP accounting ------------------------------------------------ */
 
-static size_t ip_key(const struct sockaddr_storage *ss, uint8_t key[17])
+static size_t ip_key(const struct sockaddr *ss, uint8_t key[17])
 {
     memset(key, 0, 17);
-    if (ss->ss_family == AF_INET) {
+    if (ss->sa_family == AF_INET) {
         key[0] = 4;
         memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (ss->ss_family == AF_INET6) {
+    } else if (ss->sa_family == AF_INET6) {
+        /* One IPv6 host usually owns a whole /64: count per /64, or the
+         * limit would mean nothing. */
         key[0] = 6;
-        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 16);
+        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 8);
     }
     return 17;
+}
+
+/* Addresses are chosen by peers: hash them with a key secret to this
+ * process so they cannot be picked to share a bucket. */
+static unsigned ip_hash(const struct host *h, const uint8_t key[17])
+{
+    uint8_t out[crypto_shorthash_BYTES];
+    unsigned v;
+    crypto_shorthash(out, key, 17, h->ip_hash_key);
+    memcpy(&v, out, sizeof(v));
+    return v;
 }
 
 static bool host_ip_admit(struct host *h, struct conn *c)
@@ -112,12 +125,12 @@ static bool host_ip_admit(struct host *h, struct conn *c)
     uint8_t key[17];
     struct ip_count *e;
 
-    ip_key(&c->addr, key);
-    HASH_FIND(hh, h->per_ip, key, sizeof(key), e);
+    ip_key(&c->addr.sa, key);
+    HASH_FIND_BYHASHVALUE(hh, h->per_ip, key, sizeof(key), ip_hash(h, key), e);
     if (e == NULL) {
         e = xcalloc(1, sizeof(*e));
         memcpy(e->key, key, sizeof(key));
-        HASH_ADD(hh, h->per_ip, key, sizeof(e->key), e);
+        HASH_ADD_BYHASHVALUE(hh, h->per_ip, key, sizeof(e->key), ip_hash(h, key), e);
     }
     if (e->n >= h->limits.max_conns_per_ip)
         return false;
@@ -134,8 +147,8 @@ void host_ip_release(struct host *h, struct conn *c)
     if (!c->counted_ip)
         return;
     c->counted_ip = false;
-    ip_key(&c->addr, key);
-    HASH_FIND(hh, h->per_ip, key, sizeof(key), e);
+    ip_key(&c->addr.sa, key);
+    HASH_FIND_BYHASHVALUE(hh, h->per_ip, key, sizeof(key), ip_hash(h, key), e);
     if (e && --e->n == 0) {
         HASH_DEL(h->per_ip, e);
         free(e);
@@ -170,6 +183,7 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     ev_unref(loop);
     ev_unref(loop);
     h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    randombytes_buf(h->ip_hash_key, sizeof(h->ip_hash_key));
 }
 
 void host_free(struct host *h)
@@ -250,7 +264,7 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         struct conn *c = conn_new(h, fd, false, false, (struct sockaddr *)&ss, len);
         if (!host_ip_admit(h, c)) {
             h->stats.conns_refused++;
-            LOGD(h->log, "%s: too many connections from this address", c->addr_text);
+            LOGD(h->log, "%s: too many connections from this address", CONN_ADDR_TEXT(c));
             conn_drop_output(c);
             conn_close(c, "too many connections from this address");
             continue;
@@ -259,7 +273,7 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             char err[256];
             c->ws = ws_server_new(h->ws, l->tls, err, sizeof(err));
             if (c->ws == NULL) {
-                LOGW(h->log, "%s: %s", c->addr_text, err);
+                LOGW(h->log, "%s: %s", CONN_ADDR_TEXT(c), err);
                 conn_drop_output(c);
                 conn_close(c, "cannot set up the WebSocket transport");
                 continue;
@@ -503,8 +517,8 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
     c->events = ev;
     c->user = user;
     if (d.has_peer) {
-        if (peerid_from_bytes(&c->expected, d.peer, d.peer_len) == 0)
-            c->has_expected = true;
+        if (peerid_from_bytes(&c->nego->expected, d.peer, d.peer_len) == 0)
+            c->nego->has_expected = true;
     }
     return c;
 }

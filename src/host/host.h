@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <ev.h>
@@ -51,15 +52,21 @@ struct protocol {
     void *arg;                            /* handler-wide context */
 };
 
+/* A stream's negotiation state, freed once the protocol is selected: an
+ * idle stream does not carry it. */
+struct stream_nego {
+    struct mss mss;
+    struct buf in;                 /* received bytes not yet consumed by mss */
+};
+
 struct stream {
     struct conn *conn;
     struct yamux_stream *ys;
     const struct protocol *proto;  /* NULL while negotiating */
     void *state;                   /* the handler's */
-    struct mss *mss;               /* negotiation state, freed once selected */
-    struct buf mss_in;
-    const struct protocol *want;   /* outbound: the protocol we propose */
-    const char *offer[1];
+    struct stream_nego *nego;      /* while negotiating, else NULL */
+    const struct protocol *want;   /* outbound: the protocol we propose (&want->id is
+                                    * the dialer's one-entry list: no copy here) */
     bool opened;                   /* the protocol was agreed and on_open returned 0 */
 };
 
@@ -71,37 +78,49 @@ struct conn_events {
     void (*on_closed)(struct conn *c, void *user, const char *reason);
 };
 
+/* Negotiation-only state: allocated by conn_new and freed once the muxer is
+ * selected, so an established connection does not carry it. */
+struct conn_nego {
+    struct mss mss;
+    struct buf plain_in;     /* decrypted bytes while negotiating the muxer */
+    bool has_expected;
+    struct peer_id expected; /* dialer: the /p2p/ id we asked for */
+};
+
+/* One per connection, so field order avoids padding: the byte-aligned
+ * members (addr on) are grouped at the end. */
 struct conn {
     struct host *host;
     int fd;
-    bool dialer;
     enum conn_phase phase;
-    bool closing, dirty, writing, connecting, mux_ready, counted_ip;
-    uint8_t tlist;           /* which host timeout list holds it */
     ev_io rio, wio;
     ev_tstamp last_active;
     struct buf in;           /* raw bytes from the socket */
     struct buf out;          /* raw bytes for the socket */
-    struct buf plain_in;     /* decrypted bytes while negotiating the muxer */
     struct buf plain_out;    /* plaintext to seal, besides the muxer's own output */
-    struct mss mss;
+    struct conn_nego *nego;  /* only until the muxer is selected, then NULL */
     struct noise_hs *hs;     /* only during the handshake */
     struct noise_cipher tx, rx;
     struct yamux_session mux;
-    struct peer_id remote;
-    bool has_expected;
-    struct peer_id expected; /* dialer: the /p2p/ id we asked for */
     struct ws *ws;           /* WebSocket (and TLS) under the stream; NULL for TCP */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    char addr_text[64];
-    char remote_text[PEERID_TEXT_MAX];
     const char *close_reason;
     const struct conn_events *events;
     void *user;
     struct conn *prev, *next;        /* host->conns */
     struct conn *tprev, *tnext;      /* host timeout list, by last activity */
     struct conn *dnext;              /* host->dirty (singly linked) */
+    /* Only IPv4/IPv6 peers: a union is 28 B against 128 for sockaddr_storage.
+     * Its text form is built on demand (conn_addr_text), only for logging. */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } addr;
+    struct peer_id remote;
+    char remote_text[PEERID_TEXT_MAX];
+    bool dialer;
+    bool closing, dirty, writing, connecting, mux_ready, counted_ip;
+    uint8_t tlist;           /* which host timeout list holds it */
 };
 
 struct host_limits {
@@ -165,6 +184,7 @@ struct host {
     struct ws_config *ws;       /* WebSocket and TLS settings; NULL until used */
     ev_prepare flush;
     ev_timer timeouts;
+    uint8_t ip_hash_key[16];    /* SipHash key for the per-IP table */
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
     bool draining;
     ev_timer drain_timer;
@@ -210,6 +230,11 @@ void host_drain(struct host *h, double grace);
 
 /* Closes a connection (after flushing what is queued). */
 void conn_close(struct conn *c, const char *reason);
+/* The peer's address as a multiaddr text, in buf (for logs); returns buf. */
+const char *conn_addr_text(const struct conn *c, char *buf, size_t cap);
+/* The same in a temporary buffer that lives until the end of the enclosing
+ * block: for log arguments, formatted only if the message is emitted. */
+#define CONN_ADDR_TEXT(c) conn_addr_text((c), (char[64]){0}, 64)
 /* Opens an outbound stream that proposes p; NULL if the muxer refuses. */
 struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state);
 

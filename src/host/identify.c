@@ -34,7 +34,7 @@ static int identify_open(struct stream *s)
     msg.listenaddrs = listen;
     msg.n_protocols = h->nprotocols;
     msg.protocols = (char **)h->protocol_ids;
-    int olen = multiaddr_from_sockaddr((struct sockaddr *)&c->addr, observed, sizeof(observed));
+    int olen = multiaddr_from_sockaddr(&c->addr.sa, observed, sizeof(observed));
     if (olen > 0 && c->ws) {
         /* The peer dialed a WebSocket listener: /tcp/P/ws, or /tcp/P/tls/ws. */
         static const uint8_t tls_ws[] = {0xc0, 0x03, 0xdd, 0x03}; /* /tls (448) /ws (477) */

@@ -722,6 +722,8 @@ size_t registry_list(const struct registry *r, const struct rdv_ns *ns, uint64_t
     HASH_FIND(hh_seq, r->by_seq, &after, sizeof after, g);
     if (g && (all || g->ns == ns)) {
         start = reg__next(g, all);
+    } else if (after < head->seq) {
+        start = head; /* everything is newer: no walk (a first DISCOVER) */
     } else {
         /* after is gone or from elsewhere: walk back over what is newer;
          * utlist keeps the tail in head->prev */

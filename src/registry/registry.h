@@ -62,9 +62,9 @@ struct rdv_addr {
 
 struct rdv_reg {
     struct peer_id peer;
+    enum rdv_dialect dialect;  /* here: it fills peer's padding (one per registration) */
     struct rdv_ns *ns;
     uint64_t seq;              /* unique, increasing; bumped by every re-register */
-    enum rdv_dialect dialect;
     uint64_t ttl;              /* granted seconds; 0 = lasts while its session does */
     double expires;            /* absolute time (the clock passed in), TTL regs only */
     struct rdv_session *owner; /* push registrations: the session that made it */

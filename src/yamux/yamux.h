@@ -59,21 +59,23 @@ struct yamux_callbacks {
     void (*on_pong)(void *ctx, uint32_t opaque);
 };
 
+/* Every connection embeds one, so the small members come first, packed
+ * (16 B less padding). */
 struct yamux_session {
     bool client;              /* dialer = client (odd ids), listener = server (even) */
+    bool goaway_sent, goaway_recv;
+    uint8_t hdr[YAMUX_HEADER_LEN];
+    uint16_t rx_flags;        /* flags of the current data frame, applied after its data */
     uint32_t next_id;
+    uint32_t rx_remaining;    /* data bytes of the current frame still to come */
+    unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
     struct yamux_stream **streams; /* live streams, sorted by id */
     size_t nstreams, streams_cap;
     size_t max_streams;       /* live streams allowed; inbound over it are RST */
     struct yamux_stream *dead;
-    bool goaway_sent, goaway_recv;
     struct buf out;           /* frames to send, plaintext */
-    uint8_t hdr[YAMUX_HEADER_LEN];
     size_t hdr_len;           /* bytes of a partial header held in hdr */
     struct yamux_stream *rx_stream; /* stream receiving the current data frame (may be NULL: discard) */
-    uint32_t rx_remaining;    /* data bytes of the current frame still to come */
-    uint16_t rx_flags;        /* flags of the current data frame, applied after its data */
-    unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
     const struct yamux_callbacks *cb;
     void *ctx;
     const char *error;

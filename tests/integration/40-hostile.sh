@@ -15,6 +15,17 @@ start=$(date +%s)
 expect_eof "$DPORT" 4 || fail "silent connection not closed by the handshake timeout"
 [ $(( $(date +%s) - start )) -ge 1 ] || fail "silent connection closed too early"
 
+# A handshake dribbled one byte at a time still meets the deadline, which
+# counts from accept, and does not hold up the deadline of a silent one.
+start=$(date +%s)
+timeout 5 bash -c '
+    exec 3<>/dev/tcp/127.0.0.1/'"$DPORT"'
+    exec 4<>/dev/tcp/127.0.0.1/'"$DPORT"'
+    (msg=$(printf "\x13/multistream/1.0.0\n\x07/noise\n")
+     for ((i = 0; i < ${#msg}; i++)); do printf "%s" "${msg:i:1}" >&3 2>/dev/null || exit 0; sleep 0.3; done) &
+    cat <&3 >/dev/null; cat <&4 >/dev/null' || fail "a dribbling handshake outlived the handshake timeout"
+[ $(( $(date +%s) - start )) -le 3 ] || fail "handshake deadline was extended by dribbled bytes"
+
 # Per-IP limit: with 3 held open, a 4th is closed at once.
 for i in 1 2 3; do exec {fd}<>/dev/tcp/127.0.0.1/"$DPORT"; held+=("$fd"); done
 sleep 0.2
