@@ -122,9 +122,11 @@ void stream_write(struct stream *s, const void *d, size_t n)
 {
     if (s->ys == NULL)
         return;
-    /* A peer that sends without reading what we answer would make the
-     * stream's unsent data grow without bound. */
-    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX) {
+    /* A peer that sends without reading what we answer would make unsent
+     * data grow: bound it per stream, and across the connection's streams
+     * by the connection's output limit (256 streams x 1 MiB otherwise). */
+    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX ||
+        s->conn->mux.pending_bytes + n > s->conn->host->limits.max_out) {
         LOGD(s->conn->host->log, "stream %u to %s: peer does not read, resetting", s->ys->id,
              s->conn->remote_text);
         stream_reset(s);

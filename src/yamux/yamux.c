@@ -128,6 +128,7 @@ static void yamux__kill(struct yamux_stream *st)
     st->dead = true;
     st->fin_pending = false;
     yamux__table_del(s, st);
+    s->pending_bytes -= buf_size(&st->pending);
     buf_free(&st->pending); /* nothing more will be sent: release it now */
     st->next_dead = s->dead;
     s->dead = st;
@@ -161,6 +162,7 @@ static void yamux__flush(struct yamux_stream *st)
         size_t k = yamux__min(buf_size(&st->pending), yamux__min(st->send_window, YAMUX_MAX_FRAME));
         yamux__send_data(st, buf_head(&st->pending), k);
         buf_consume(&st->pending, k);
+        st->sess->pending_bytes -= k;
     }
     if (buf_size(&st->pending) == 0) {
         buf_shrink(&st->pending, 0); /* pending is rare; idle streams stay small */
@@ -429,8 +431,10 @@ void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n)
         d += k;
         n -= k;
     }
-    if (n > 0)
+    if (n > 0) {
         buf_append(&st->pending, d, n);
+        st->sess->pending_bytes += n;
+    }
 }
 
 void yamux_close(struct yamux_stream *st)

@@ -71,6 +71,7 @@ struct yamux_session {
     unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
     struct yamux_stream **streams; /* live streams, sorted by id */
     size_t nstreams, streams_cap;
+    size_t pending_bytes;     /* data of all streams waiting for send window */
     size_t max_streams;       /* live streams allowed; inbound over it are RST */
     struct yamux_stream *dead;
     struct buf out;           /* frames to send, plaintext */

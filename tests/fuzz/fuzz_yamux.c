@@ -247,8 +247,10 @@ static void fz_check_session(struct fuzz_owner *o)
     struct yamux_stream *st;
     size_t count = 0;
     CHECK(s->busy == 0 && s->hdr_len < YAMUX_HEADER_LEN);
+    size_t pending = 0;
     for (size_t i = 0; i < s->nstreams; i++) {
         st = s->streams[i];
+        pending += buf_size(&st->pending);
         CHECK(i == 0 || s->streams[i - 1]->id < st->id);
         count++;
         CHECK(!st->dead && st->sess == s && st->user != NULL);
@@ -262,6 +264,7 @@ static void fz_check_session(struct fuzz_owner *o)
         CHECK(!(st->local_fin && st->remote_fin && !st->fin_pending));
     }
     CHECK(count == s->nstreams && s->nstreams <= s->streams_cap);
+    CHECK(pending == s->pending_bytes);
     CHECK(count <= s->max_streams);
     size_t seen = 0; /* the dead list may be long between reaps: sample it */
     for (st = s->dead; st != NULL && seen++ < 32; st = st->next_dead) {
