@@ -69,6 +69,8 @@ void print_machine(void);
 
 uint64_t now_ns(void);
 double now_s(void);
+/* Sum of per-worker counters in shared memory. */
+uint64_t shm_sum(_Atomic uint64_t *a, int n);
 void raise_nofile(void);
 /* Resident set size in bytes of pid (-1 on error). */
 long long proc_rss(pid_t pid);

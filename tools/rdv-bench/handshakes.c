@@ -214,15 +214,6 @@ static double crypto_bound(double seconds)
 
 /* ---- parent ------------------------------------------------------------- */
 
-static uint64_t hs_total(struct hs_shm *shm, int n, _Atomic uint64_t *arr)
-{
-    uint64_t s = 0;
-    (void)shm;
-    for (int i = 0; i < n; i++)
-        s += atomic_load(&arr[i]);
-    return s;
-}
-
 int run_handshakes(const struct bench_opts *o, struct bench_table *t)
 {
     struct server srv;
@@ -244,12 +235,12 @@ int run_handshakes(const struct bench_opts *o, struct bench_table *t)
     if (workers_start(&ws, procs, hs_worker_main, &cfg) < 0)
         goto out;
     usleep(o->quick ? 1000000 : 2000000); /* warm-up */
-    uint64_t c0 = hs_total(shm, ws.n, shm->count), f0 = hs_total(shm, ws.n, shm->failed);
+    uint64_t c0 = shm_sum(shm->count, ws.n), f0 = shm_sum(shm->failed, ws.n);
     double cpu0 = proc_cpu(srv.pid), t0 = now_s();
     atomic_store(&shm->measuring, 1);
     usleep((useconds_t)(measure * 1e6));
     atomic_store(&shm->measuring, 0);
-    uint64_t c1 = hs_total(shm, ws.n, shm->count), f1 = hs_total(shm, ws.n, shm->failed);
+    uint64_t c1 = shm_sum(shm->count, ws.n), f1 = shm_sum(shm->failed, ws.n);
     double cpu1 = proc_cpu(srv.pid), t1 = now_s();
     atomic_store(&shm->stop, 1);
     workers_wait(&ws, 20);

@@ -253,14 +253,6 @@ static int rq_worker_main(int idx, int wfd, void *arg)
     return 0;
 }
 
-static uint64_t sum(_Atomic uint64_t *a, int n)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < n; i++)
-        s += atomic_load(&a[i]);
-    return s;
-}
-
 int run_requests(const struct bench_opts *o, struct bench_table *t)
 {
     struct server srv;
@@ -281,12 +273,12 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
     if (workers_start(&ws, procs, rq_worker_main, &cfg) < 0)
         goto out;
     usleep(o->quick ? 1500000 : 3000000); /* connect and warm up */
-    uint64_t c0 = sum(shm->ops, ws.n), e0 = sum(shm->errors, ws.n);
+    uint64_t c0 = shm_sum(shm->ops, ws.n), e0 = shm_sum(shm->errors, ws.n);
     double cpu0 = proc_cpu(srv.pid), t0 = now_s();
     atomic_store(&shm->measuring, 1);
     usleep((useconds_t)(measure * 1e6));
     atomic_store(&shm->measuring, 0);
-    uint64_t c1 = sum(shm->ops, ws.n), e1 = sum(shm->errors, ws.n);
+    uint64_t c1 = shm_sum(shm->ops, ws.n), e1 = shm_sum(shm->errors, ws.n);
     double cpu1 = proc_cpu(srv.pid), t1 = now_s();
     atomic_store(&shm->stop, 1);
     workers_wait(&ws, 20);

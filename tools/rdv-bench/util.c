@@ -111,6 +111,14 @@ uint64_t now_ns(void)
 
 double now_s(void) { return (double)now_ns() / 1e9; }
 
+uint64_t shm_sum(_Atomic uint64_t *a, int n)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < n; i++)
+        s += atomic_load(&a[i]);
+    return s;
+}
+
 void raise_nofile(void)
 {
     struct rlimit rl;
