@@ -122,6 +122,11 @@ static const struct config__opt config__opts[] = {
      "largest request accepted"},
     {"push-protocol", 0, T_STR, OFF(push_protocol_id), O_PROTOCOL, 0, 0, NULL, "ID",
      "protocol id of push mode (default " PUSH_PROTOCOL_ID ")"},
+    {"rendezvous-protocol", 0, T_LIST, OFF(rdv1_ids), O_PROTOCOL, 0, 0, NULL, "ID",
+     "protocol id of the /rendezvous/1.0.0 wire format, repeatable (e.g. "
+     "/canvas/rendezvous/1.0.0 besides the default " RDV1_PROTOCOL_ID ")"},
+    {"waku-protocol", 0, T_LIST, OFF(waku_ids), O_PROTOCOL, 0, 0, NULL, "ID",
+     "protocol id of the Waku rendezvous wire format, repeatable (default " WAKU_PROTOCOL_ID ")"},
     {"push-discover-default", 0, T_U64, OFF(rdv.push_discover_default), O_RELOAD, 1, 1e8, NULL,
      "N", "push DISCOVER limit when the request has none (kept within push-discover-max)"},
     {"push-discover-max", 0, T_U64, OFF(rdv.push_discover_max), O_RELOAD, 1, 1e8, NULL, "N",
@@ -390,7 +395,11 @@ static int config__list_add(struct config_list *l, const char *v, unsigned flags
                             size_t cap)
 {
     if (v[0] == '\0')
-        return config__msg(msg, cap, (flags & O_ORIGIN) ? "needs an origin" : "needs a multiaddr");
+        return config__msg(msg, cap, (flags & O_ORIGIN)     ? "needs an origin"
+                                     : (flags & O_PROTOCOL) ? "needs a protocol id"
+                                                            : "needs a multiaddr");
+    if ((flags & O_PROTOCOL) && config__check_protocol(v, msg, cap) < 0)
+        return -1;
     if ((flags & O_LISTENER) && config__check_listener(v, msg, cap) < 0)
         return -1;
     if ((flags & O_ANNOUNCE) && config__check_announce(v, msg, cap) < 0)
@@ -707,6 +716,53 @@ static enum config_result config__fit(struct daemon_config *c, uint64_t *v, cons
     return CONFIG_OK;
 }
 
+/* Points the service's id list at the option's strings, when it was given
+ * (the count is checked by config__cross_check). */
+static void config__protocol_ids(struct rdv_protocol_ids *ids, const struct config_list *l)
+{
+    if (l->n == 0)
+        return;
+    ids->n = l->n < RDV_MAX_PROTOCOL_IDS ? l->n : RDV_MAX_PROTOCOL_IDS;
+    for (size_t i = 0; i < ids->n; i++)
+        ids->id[i] = l->item[i];
+}
+
+/* Every protocol id is answered by one dialect: at most RDV_MAX_PROTOCOL_IDS
+ * per dialect, none named twice (multistream-select would pick one). */
+static enum config_result config__check_protocol_ids(const struct daemon_config *c, char *err,
+                                                     size_t errlen)
+{
+    const struct {
+        const char *name;
+        const struct config_list *l;
+    } lists[] = {{"rendezvous-protocol", &c->rdv1_ids}, {"waku-protocol", &c->waku_ids}};
+    const char *all[2 * RDV_MAX_PROTOCOL_IDS + 1];
+    size_t n = 0;
+    char where[300];
+
+    all[n++] = c->rdv.push_protocol_id;
+    for (size_t k = 0; k < ARRAY_LEN(lists); k++) {
+        int slot = config__find(lists[k].name);
+        config__where(c, slot, where, sizeof(where));
+        if (lists[k].l->n > RDV_MAX_PROTOCOL_IDS) {
+            snprintf(err, errlen, "%s: at most %d protocol ids", where, RDV_MAX_PROTOCOL_IDS);
+            return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+        }
+        const struct rdv_protocol_ids *ids = k == 0 ? &c->rdv.rdv1_ids : &c->rdv.waku_ids;
+        for (size_t i = 0; i < ids->n; i++) {
+            for (size_t j = 0; j < n; j++) {
+                if (strcmp(all[j], ids->id[i]) == 0) {
+                    snprintf(err, errlen, "%s: protocol id %s is named twice (each id is "
+                             "answered by one dialect)", where, ids->id[i]);
+                    return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+                }
+            }
+            all[n++] = ids->id[i];
+        }
+    }
+    return CONFIG_OK;
+}
+
 static enum config_result config__cross_check(struct daemon_config *c, char *err, size_t errlen)
 {
     struct rdv_config *r = &c->rdv;
@@ -742,7 +798,7 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
     }
     if (!c->tls_cert != !c->tls_key)
         return config__cross_fail(c, "tls-cert", "tls-key", "given with", err, errlen);
-    return CONFIG_OK;
+    return config__check_protocol_ids(c, err, errlen);
 }
 
 void config_init(struct daemon_config *c)
@@ -769,6 +825,8 @@ void config_free(struct daemon_config *c)
     config__list_clear(&c->listen);
     config__list_clear(&c->announce);
     config__list_clear(&c->ws_origins);
+    config__list_clear(&c->rdv1_ids);
+    config__list_clear(&c->waku_ids);
     free(c->tls_cert);
     free(c->tls_key);
     c->tls_cert = c->tls_key = NULL;
@@ -894,6 +952,8 @@ enum config_result config_load(struct daemon_config *c, int argc, char **argv, F
     }
     if (c->push_protocol_id)
         c->rdv.push_protocol_id = c->push_protocol_id;
+    config__protocol_ids(&c->rdv.rdv1_ids, &c->rdv1_ids);
+    config__protocol_ids(&c->rdv.waku_ids, &c->waku_ids);
     return config__cross_check(c, err, errlen);
 }
 

@@ -73,6 +73,8 @@ struct daemon_config {
     struct host_limits host;
     struct rdv_config rdv;          /* includes the registry limits */
     char *push_protocol_id;         /* rdv.push_protocol_id points here when set */
+    struct config_list rdv1_ids;    /* --rendezvous-protocol: rdv.rdv1_ids point here when set */
+    struct config_list waku_ids;    /* --waku-protocol: rdv.waku_ids likewise */
     /* Where each option's value came from, by option table index: the source,
      * and the line in the file or the rank on the command line. */
     uint8_t source[CONFIG_MAX_OPTIONS];

@@ -268,5 +268,6 @@ static int rdv1_open(struct stream *st) { return records_open(st, &rdv1_dialect)
 
 void rdv1_init(struct rdv_service *s)
 {
-    records_protocol(&s->rdv1, s, RDV1_PROTOCOL_ID, rdv1_open);
+    for (size_t i = 0; i < s->cfg.rdv1_ids.n; i++)
+        records_protocol(&s->rdv1[i], s, s->cfg.rdv1_ids.id[i], rdv1_open);
 }

@@ -7,6 +7,8 @@ void rdv_config_default(struct rdv_config *c)
 {
     memset(c, 0, sizeof(*c));
     c->push_protocol_id = PUSH_PROTOCOL_ID;
+    c->rdv1_ids = (struct rdv_protocol_ids){.id = {RDV1_PROTOCOL_ID}, .n = 1};
+    c->waku_ids = (struct rdv_protocol_ids){.id = {WAKU_PROTOCOL_ID}, .n = 1};
     /* No valid request comes near this (records are at most max_envelope,
      * 8 KiB); keeping it small bounds what a peer can park half-sent on each
      * of a connection's streams. */
@@ -72,8 +74,10 @@ void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_co
     rdv1_init(s);
     waku_init(s);
     host_handle(h, &s->push);
-    host_handle(h, &s->rdv1);
-    host_handle(h, &s->waku);
+    for (size_t i = 0; i < s->cfg.rdv1_ids.n; i++)
+        host_handle(h, &s->rdv1[i]);
+    for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
+        host_handle(h, &s->waku[i]);
 }
 
 /* Call after the host has closed every connection: sessions end while the

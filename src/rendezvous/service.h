@@ -16,9 +16,19 @@
 #define PUSH_PROTOCOL_ID "/rendezvous/legacy/1.0.0"
 #define RDV1_PROTOCOL_ID "/rendezvous/1.0.0"
 #define WAKU_PROTOCOL_ID "/vac/waku/rendezvous/0.0.1"
+/* Protocol ids one dialect answers to (e.g. /rendezvous/1.0.0 and a client's
+ * own /canvas/rendezvous/1.0.0): all speak the same wire format. */
+#define RDV_MAX_PROTOCOL_IDS 4
+
+struct rdv_protocol_ids {
+    const char *id[RDV_MAX_PROTOCOL_IDS];  /* not owned */
+    size_t n;
+};
 
 struct rdv_config {
     const char *push_protocol_id;   /* default PUSH_PROTOCOL_ID */
+    struct rdv_protocol_ids rdv1_ids;  /* default RDV1_PROTOCOL_ID */
+    struct rdv_protocol_ids waku_ids;  /* default WAKU_PROTOCOL_ID */
     size_t max_message;             /* request bytes accepted (64 KiB) */
     /* push mode */
     uint64_t push_discover_default; /* DISCOVER limit when absent or 0 (100) */
@@ -70,7 +80,8 @@ struct rdv_service {
     struct registry reg;
     ev_timer expiry;
     struct rdv_stats stats;
-    struct protocol push, rdv1, waku;  /* registered on the host */
+    struct protocol push;              /* registered on the host, as are */
+    struct protocol rdv1[RDV_MAX_PROTOCOL_IDS], waku[RDV_MAX_PROTOCOL_IDS]; /* cfg.*_ids.n each */
     void *push_state;                  /* the push notifier's own state (push.c) */
 };
 

@@ -215,5 +215,6 @@ static int waku_open(struct stream *st) { return records_open(st, &waku_dialect)
 
 void waku_init(struct rdv_service *s)
 {
-    records_protocol(&s->waku, s, WAKU_PROTOCOL_ID, waku_open);
+    for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
+        records_protocol(&s->waku[i], s, s->cfg.waku_ids.id[i], waku_open);
 }

@@ -591,6 +591,42 @@ static void check_key_file(void **state)
     tmpdir_remove(&t);
 }
 
+static void protocol_ids(void **state)
+{
+    struct daemon_config c;
+    char err[512];
+    (void)state;
+
+    assert_int_equal(LOAD(&c, err, "--metrics", "off"), CONFIG_OK);
+    assert_int_equal(c.rdv.rdv1_ids.n, 1);
+    assert_string_equal(c.rdv.rdv1_ids.id[0], RDV1_PROTOCOL_ID);
+    assert_string_equal(c.rdv.waku_ids.id[0], WAKU_PROTOCOL_ID);
+    config_free(&c);
+
+    assert_int_equal(LOAD(&c, err, "--rendezvous-protocol", "/rendezvous/1.0.0",
+                          "--rendezvous-protocol", "/canvas/rendezvous/1.0.0",
+                          "--waku-protocol", "/w/1"), CONFIG_OK);
+    assert_int_equal(c.rdv.rdv1_ids.n, 2);
+    assert_string_equal(c.rdv.rdv1_ids.id[1], "/canvas/rendezvous/1.0.0");
+    assert_int_equal(c.rdv.waku_ids.n, 1);
+    assert_string_equal(c.rdv.waku_ids.id[0], "/w/1");
+    config_free(&c);
+
+    /* One id, one dialect; a bounded number of them; well-formed ids. */
+    assert_int_equal(LOAD(&c, err, "--waku-protocol", "/rendezvous/1.0.0"), CONFIG_USAGE);
+    assert_non_null(strstr(err, "named twice"));
+    config_free(&c);
+    assert_int_equal(LOAD(&c, err, "--rendezvous-protocol", PUSH_PROTOCOL_ID), CONFIG_USAGE);
+    config_free(&c);
+    assert_int_equal(LOAD(&c, err, "--rendezvous-protocol", "/a", "--rendezvous-protocol", "/b",
+                          "--rendezvous-protocol", "/c", "--rendezvous-protocol", "/d",
+                          "--rendezvous-protocol", "/e"), CONFIG_USAGE);
+    assert_non_null(strstr(err, "at most"));
+    config_free(&c);
+    assert_int_equal(LOAD(&c, err, "--rendezvous-protocol", "canvas"), CONFIG_USAGE);
+    config_free(&c);
+}
+
 static void reload_helpers(void **state)
 {
     struct daemon_config live, next;
@@ -634,6 +670,7 @@ int main(void)
         cmocka_unit_test(help_lists_every_option),
         cmocka_unit_test(check_key_file),
         cmocka_unit_test(reload_helpers),
+        cmocka_unit_test(protocol_ids),
     };
     if (sodium_init() < 0)
         return 1;
