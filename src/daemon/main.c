@@ -1,6 +1,10 @@
-/* rendezvousd: startup from the configuration (config.c: defaults < file <
- * command line), the metrics endpoint, and signals: SIGTERM/SIGINT drain,
- * SIGHUP reloads the file and applies the limits and the log level live. */
+/* rendezvousd, the composition root: startup from the configuration
+ * (config.c: defaults < file < command line); it creates the host, the
+ * registry (in the rendezvous service), and each dialect, and wires their
+ * callbacks - the host dispatches to the dialects, the registry reports to
+ * the push notifier. Then the metrics endpoint, and signals: SIGTERM/SIGINT
+ * drain, SIGHUP reloads the file and applies the limits and the log level
+ * live. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +23,10 @@
 #include "host/host.h"
 #include "host/identify.h"
 #include "host/ping.h"
+#include "rendezvous/push.h"
+#include "rendezvous/rdv1.h"
 #include "rendezvous/service.h"
+#include "rendezvous/waku.h"
 
 #define DRAIN_GRACE 5.0
 
@@ -139,6 +146,31 @@ static int daemon_listen(struct daemon *d)
     return 0;
 }
 
+/* The registry and the dialects, wired: each dialect is served by the host;
+ * the push notifier hears of every registry change. */
+static void daemon_wire(struct daemon *d)
+{
+    struct rdv_service *s = &d->svc;
+
+    rdv_service_init(s, &d->host, &d->cfg.rdv);
+    push_init(s);
+    rdv1_init(s);
+    waku_init(s);
+    registry_listen(&s->reg, &push_registry_events, s);
+    host_handle(&d->host, &s->push);
+    for (size_t i = 0; i < s->cfg.rdv1_ids.n; i++)
+        host_handle(&d->host, &s->rdv1[i]);
+    for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
+        host_handle(&d->host, &s->waku[i]);
+}
+
+/* After host_free: sessions end while the registry exists. */
+static void daemon_unwire(struct daemon *d)
+{
+    rdv_service_free(&d->svc);
+    push_free(&d->svc);
+}
+
 /* Starts the metrics endpoint if configured; -1 after logging. */
 static int daemon_metrics(struct daemon *d)
 {
@@ -233,11 +265,11 @@ int main(int argc, char **argv)
     }
     /* Sessions exist only once the loop runs, so the service can come after
      * the listeners (and their error paths). */
-    rdv_service_init(&d.svc, &d.host, &d.cfg.rdv);
+    daemon_wire(&d);
     host_seal_record(&d.host);
     if (daemon_metrics(&d) < 0) {
         host_free(&d.host);
-        rdv_service_free(&d.svc);
+        daemon_unwire(&d);
         goto out;
     }
 
@@ -264,7 +296,7 @@ int main(int argc, char **argv)
     ev_signal_stop(loop, &d.sighup);
     metrics_stop(&d.metrics);
     host_free(&d.host);
-    rdv_service_free(&d.svc); /* after the host: ending sessions use the registry */
+    daemon_unwire(&d); /* after the host: ending sessions use the registry */
     LOGI(&d.log, "stopped");
     rc = 0;
 out:

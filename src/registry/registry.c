@@ -143,8 +143,16 @@ void registry_init(struct registry *r, const struct registry_limits *l, uint64_t
     /* seq 0 is "nothing seen yet" in a cookie, so it is never issued */
     r->next_seq = seq_seed ? seq_seed : 1;
     randombytes_buf(r->hash_key, sizeof(r->hash_key));
-    r->ev = ev;
-    r->ev_ctx = ctx;
+    if (ev)
+        registry_listen(r, ev, ctx);
+}
+
+void registry_listen(struct registry *r, const struct registry_events *ev, void *ctx)
+{
+    /* wiring is fixed at start: running out is a program error */
+    if (r->nlisteners == REGISTRY_MAX_LISTENERS)
+        abort();
+    r->listeners[r->nlisteners++] = (struct registry_listener){.ev = ev, .ctx = ctx};
 }
 
 void registry_free(struct registry *r)
@@ -415,11 +423,12 @@ static void reg__heap_replace(struct registry *r, struct rdv_reg *old, struct rd
 
 static void reg__event(const struct registry *r, bool added, const struct rdv_reg *g)
 {
-    if (!r->ev)
-        return;
-    void (*fn)(void *, const struct rdv_reg *) = added ? r->ev->on_register : r->ev->on_unregister;
-    if (fn)
-        fn(r->ev_ctx, g);
+    for (size_t i = 0; i < r->nlisteners; i++) {
+        const struct registry_events *ev = r->listeners[i].ev;
+        void (*fn)(void *, const struct rdv_reg *) = added ? ev->on_register : ev->on_unregister;
+        if (fn)
+            fn(r->listeners[i].ctx, g);
+    }
 }
 
 /* Validates everything that does not depend on the registry's contents and

@@ -10,8 +10,9 @@
  * (registry_next_expiry / registry_expire).
  *
  * The registry does no I/O and knows no dialect. Every change is reported
- * through registry_events, once, after the registry is consistent: that is
- * where the push notifier encodes an announcement and fans it out. */
+ * to each listener (registry_events), once, after the registry is
+ * consistent: the push notifier encodes an announcement and fans it out
+ * there, a store records the change for its next commit. */
 #ifndef RDV_REGISTRY_REGISTRY_H
 #define RDV_REGISTRY_REGISTRY_H
 
@@ -121,6 +122,14 @@ struct registry_events {
     void (*on_unregister)(void *ctx, const struct rdv_reg *r);
 };
 
+/* Listeners are called in the order they were added. */
+#define REGISTRY_MAX_LISTENERS 4
+
+struct registry_listener {
+    const struct registry_events *ev;
+    void *ctx;
+};
+
 struct registry_stats {
     size_t regs, namespaces, peers, sessions, subs;
     size_t regs_by_dialect[3];
@@ -139,15 +148,19 @@ struct registry {
     size_t heap_len, heap_cap;
     uint64_t next_seq;                /* seeded from the clock: cookies survive restarts */
     uint8_t hash_key[16];             /* SipHash key for network-chosen keys */
-    const struct registry_events *ev;
-    void *ev_ctx;
+    struct registry_listener listeners[REGISTRY_MAX_LISTENERS];
+    size_t nlisteners;
     struct registry_stats stats;
 };
 
 void registry_limits_default(struct registry_limits *l);
-/* seq_seed: first sequence number (e.g. unix time in µs at start). */
+/* seq_seed: first sequence number (e.g. unix time in µs at start). ev, if
+ * not NULL, is the first listener (with ctx); registry_listen adds more. */
 void registry_init(struct registry *r, const struct registry_limits *l, uint64_t seq_seed,
                    const struct registry_events *ev, void *ctx);
+/* Adds a listener; every later change is reported to it. The number of
+ * listeners is fixed by the program (REGISTRY_MAX_LISTENERS): more aborts. */
+void registry_listen(struct registry *r, const struct registry_events *ev, void *ctx);
 /* Frees everything without reporting events. */
 void registry_free(struct registry *r);
 

@@ -33,6 +33,13 @@ struct push_buf {
 
 struct push_state;
 
+/* The dialect: fills s->push and the notifier's state (push_free releases
+ * it, after the registry is freed). The notifier must also receive every
+ * registry change: registry_listen(&s->reg, &push_registry_events, s). */
+void push_init(struct rdv_service *s);
+void push_free(struct rdv_service *s);
+extern const struct registry_events push_registry_events;
+
 struct push_session {
     struct rdv_session rs;    /* the registry's view; rs.user = this */
     struct push_state *st;

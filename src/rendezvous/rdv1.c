@@ -34,6 +34,7 @@
 
 #include "rendezvous.pb-c.h"
 #include "rendezvous/cookie.h"
+#include "rendezvous/rdv1.h"
 #include "rendezvous/records.h"
 #include "rendezvous/service.h"
 

@@ -69,15 +69,7 @@ void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_co
      * restart meaningful (they point into the past, not the future). */
     gettimeofday(&tv, NULL);
     registry_init(&s->reg, &s->cfg.limits, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
-                  &push_registry_events, s);
-    push_init(s);
-    rdv1_init(s);
-    waku_init(s);
-    host_handle(h, &s->push);
-    for (size_t i = 0; i < s->cfg.rdv1_ids.n; i++)
-        host_handle(h, &s->rdv1[i]);
-    for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
-        host_handle(h, &s->waku[i]);
+                  NULL, NULL);
 }
 
 /* Call after the host has closed every connection: sessions end while the
@@ -86,5 +78,4 @@ void rdv_service_free(struct rdv_service *s)
 {
     ev_timer_stop(s->host->loop, &s->expiry);
     registry_free(&s->reg);
-    push_free(s);
 }

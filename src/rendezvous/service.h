@@ -1,7 +1,9 @@
-/* The rendezvous service: one registry served through three dialects
- * (push mode, /rendezvous/1.0.0, Waku 0.0.1) on one host. It owns the
- * registry and the expiry timer; each dialect is a stream protocol whose
- * `arg` is this service. */
+/* The rendezvous service: what the three dialects (push mode,
+ * /rendezvous/1.0.0, Waku 0.0.1) share on one host - the registry, the
+ * expiry timer, the configuration and the stats. Each dialect is a stream
+ * protocol whose `arg` is this service; the service does not know them: the
+ * daemon (the composition root) sets each one up, registers it on the host
+ * and adds its registry listener. */
 #ifndef RDV_RENDEZVOUS_SERVICE_H
 #define RDV_RENDEZVOUS_SERVICE_H
 
@@ -80,13 +82,14 @@ struct rdv_service {
     struct registry reg;
     ev_timer expiry;
     struct rdv_stats stats;
-    struct protocol push;              /* registered on the host, as are */
-    struct protocol rdv1[RDV_MAX_PROTOCOL_IDS], waku[RDV_MAX_PROTOCOL_IDS]; /* cfg.*_ids.n each */
+    /* Filled by each dialect's init: one per protocol id (cfg.*_ids.n). */
+    struct protocol push;
+    struct protocol rdv1[RDV_MAX_PROTOCOL_IDS], waku[RDV_MAX_PROTOCOL_IDS];
     void *push_state;                  /* the push notifier's own state (push.c) */
 };
 
 void rdv_config_default(struct rdv_config *c);
-/* Sets up the registry and registers the three dialects on h. */
+/* Sets up the registry (without listeners) and the expiry timer. */
 void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_config *cfg);
 /* After host_free (sessions must end while the registry exists). */
 void rdv_service_free(struct rdv_service *s);
@@ -95,14 +98,5 @@ void rdv_service_free(struct rdv_service *s);
 void rdv_service_schedule_expiry(struct rdv_service *s);
 /* Monotonic-enough wall clock used for TTLs (ev_now of the loop). */
 double rdv_service_now(const struct rdv_service *s);
-
-/* Per-dialect setup, implemented in push.c, rdv1.c and waku.c: fill in the
- * struct protocol and any state; free it. The push notifier receives every
- * registry change (ctx = the service). */
-extern const struct registry_events push_registry_events;
-void push_init(struct rdv_service *s);
-void push_free(struct rdv_service *s);
-void rdv1_init(struct rdv_service *s);
-void waku_init(struct rdv_service *s);
 
 #endif

@@ -30,6 +30,7 @@
 #include "rendezvous/cookie.h"
 #include "rendezvous/records.h"
 #include "rendezvous/service.h"
+#include "rendezvous/waku.h"
 #include "waku.pb-c.h"
 
 #define WAKU_RESPONSE_OVERHEAD 64

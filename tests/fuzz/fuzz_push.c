@@ -75,6 +75,8 @@ static struct fz *fz_get(void)
     cfg.push_batch_bytes = 512;
     cfg.max_message = 4096;
     rdv_service_init(&f->svc, &f->host, &cfg);
+    push_init(&f->svc);
+    registry_listen(&f->svc.reg, &push_registry_events, &f->svc);
     for (int i = 0; i < 3; i++) {
         struct privkey pk;
         struct pubkey pub;

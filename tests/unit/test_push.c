@@ -158,6 +158,9 @@ static void env_start(struct env *e, const struct rdv_config *cfg, bool listen)
     else
         rdv_config_default(&e->cfg);
     rdv_service_init(&e->svc, &e->server, &e->cfg);
+    push_init(&e->svc);
+    registry_listen(&e->svc.reg, &push_registry_events, &e->svc);
+    host_handle(&e->server, &e->svc.push);
     if (listen) {
         assert_int_equal(host_listen(&e->server, "/ip4/127.0.0.1/tcp/0", err, sizeof(err)), 0);
         assert_true(multiaddr_to_text(e->server.listeners[0].ma, e->server.listeners[0].ma_len, ma,
@@ -174,6 +177,7 @@ static void env_stop(struct env *e)
     ev_timer_stop(e->loop, &e->tick);
     host_free(&e->server);
     rdv_service_free(&e->svc);
+    push_free(&e->svc);
     ev_loop_destroy(e->loop);
 }
 

@@ -1166,6 +1166,33 @@ static void free_with_live_data(void **state)
     assert_null(s.subs);
 }
 
+/* ---- several listeners --------------------------------------------------- */
+
+/* Every listener hears every change, in the order they were added. */
+static void listeners_in_order(void **state)
+{
+    (void)state;
+    struct registry r;
+    struct evlog *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    registry_init(&r, NULL, 1, &events, a);
+    registry_listen(&r, &events, b);
+    assert_int_equal(r.nlisteners, 2);
+    assert_int_equal(reg_ttl(&r, "chat", 1, 60, 0, true, NULL), RDV_OK);
+    assert_int_equal(registry_unregister(&r, "chat", 4, &(struct peer_id){0}, NULL), RDV_E_NOT_FOUND);
+    struct peer_id p = mkpeer(1);
+    assert_int_equal(registry_unregister(&r, "chat", 4, &p, NULL), RDV_OK);
+    for (int i = 0; i < 2; i++) {
+        struct evlog *l = i ? b : a;
+        assert_int_equal(l->n, 2);
+        assert_true(l->ev[0].added);
+        assert_false(l->ev[1].added);
+        assert_int_equal(l->ev[1].seq, 1);
+    }
+    registry_free(&r);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -1188,6 +1215,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(expiry_same_instant, setup, teardown),
         cmocka_unit_test(randomized_against_model),
         cmocka_unit_test(free_with_live_data),
+        cmocka_unit_test(listeners_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
