@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential clang libclang-rt-14-dev pkg-config
       libev-dev libprotobuf-c-dev protobuf-c-compiler uthash-dev libsodium-dev libssl-dev
-      libwslay-dev libhttp-parser-dev libinih-dev libcmocka-dev
+      libwslay-dev libhttp-parser-dev libinih-dev libjansson-dev libcmocka-dev
       redis-server libhiredis-dev
       man-db groff-base
       chromium

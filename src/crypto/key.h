@@ -4,6 +4,7 @@
 #ifndef RDV_CRYPTO_KEY_H
 #define RDV_CRYPTO_KEY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,10 +48,26 @@ int privkey_from_proto(struct privkey *k, const uint8_t *p, size_t n);
 void privkey_to_proto(const struct privkey *k, struct buf *out);
 void privkey_wipe(struct privkey *k);
 
+/* Bounds a key file's read: far more than an Ed25519 PrivateKey (100 bytes),
+ * enough for a PeerId JSON file of an RSA-4096 key (refused by type, with a
+ * message saying so, rather than as "too large"). */
+#define KEYFILE_MAX 16384
+
 /* Loads the key file at path, or creates it (mode 0600, written to a
  * temporary file, fsynced and renamed) with a new key if it does not exist.
  * On failure returns -1 with a reason in err. */
 int keyfile_load_or_create(const char *path, struct privkey *k, int *created,
                            char *err, size_t errlen);
+/* Writes a new key to path as keyfile_load_or_create creates one, as a
+ * PrivateKey protobuf or, with json, a js-libp2p PeerId JSON file. The
+ * final rename replaces an existing file: callers check first. */
+int keyfile_create(const char *path, struct privkey *k, bool json, char *err, size_t errlen);
+/* The contents of a key file (either form, see keyfile.c) into k. -1 with
+ * why: a phrase to follow the file's name ("is empty", "is a PeerId JSON
+ * file whose id ... does not match ..."). */
+int keyfile_parse(const uint8_t *data, size_t n, struct privkey *k, char *why, size_t cap);
+/* k as a PeerId JSON file ({"id", "privKey", "pubKey"}), appended to out.
+ * Callers wipe out's memory. */
+int keyfile_to_json(const struct privkey *k, struct buf *out);
 
 #endif

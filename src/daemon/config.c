@@ -89,8 +89,8 @@ static const struct config__opt config__opts[] = {
     {"announce", 'a', T_LIST, OFF(announce), O_ANNOUNCE, 0, 0, NULL, "MULTIADDR",
      "address to advertise instead of the listen addresses, repeatable"},
     {"key", 'k', T_STR, OFF(key_file), O_KEYFILE, 0, 0, NULL, "FILE",
-     "identity key file (libp2p PrivateKey protobuf); created with "
-     "mode 0600 if missing. Without it the identity is new at every start"},
+     "identity key file (libp2p PrivateKey protobuf, or a js-libp2p PeerId JSON file); "
+     "created with mode 0600 if missing. Without it the identity is new at every start"},
     {"metrics", 0, T_METRICS, 0, 0, 0, 0, NULL, "ADDR|off",
      "serve Prometheus metrics at http://ADDR/metrics (IP:PORT or [IPv6]:PORT)"},
     {"tls-cert", 0, T_STR, OFF(tls_cert), O_FILE, 0, 0, NULL, "FILE",
@@ -186,7 +186,7 @@ static const struct config__opt config__opts[] = {
      "= --announce, several addresses may follow"},
     {"am", 0, T_ALIAS, 0, O_HIDDEN | O_MULTI, 0, 0, "announce", NULL, NULL},
     {"peerId", 0, T_ALIAS, 0, O_COMPAT, 0, 0, "key", "FILE",
-     "= --key (a libp2p PrivateKey file, not a js PeerId JSON file)"},
+     "= --key (a js-libp2p PeerId JSON file or a libp2p PrivateKey file)"},
     {"metricsPort", 0, T_METRICS_PORT, 0, O_COMPAT, 0, 0, "metrics", "PORT",
      "= --metrics 0.0.0.0:PORT"},
     {"mp", 0, T_METRICS_PORT, 0, O_HIDDEN, 0, 0, "metrics", NULL, NULL},
@@ -987,7 +987,7 @@ enum config_result config_check(const struct daemon_config *c, char *err, size_t
     int slot = config__find("key");
     char where[300];
     struct stat st;
-    uint8_t data[4097];
+    uint8_t data[KEYFILE_MAX + 1];
     enum config_result rc;
 
     if ((rc = config__check_readable(c, "tls-cert", c->tls_cert, err, errlen)) != CONFIG_OK ||
@@ -1039,18 +1039,14 @@ enum config_result config_check(const struct daemon_config *c, char *err, size_t
     close(fd);
 
     struct privkey k;
-    const char *why = NULL;
-    if (n > 0 && data[0] == '{')
-        why = "is a js-libp2p PeerId JSON file; rendezvousd needs a libp2p PrivateKey "
-              "protobuf (Ed25519), e.g. from 'rdv keygen'";
-    else if (n == sizeof(data))
-        why = "is too large to be a key file";
-    else if (privkey_from_proto(&k, data, n) < 0)
-        why = "does not hold an Ed25519 libp2p PrivateKey";
-    else
+    char why[300];
+    int bad_key = n == sizeof(data) ? -1 : keyfile_parse(data, n, &k, why, sizeof(why));
+    if (n == sizeof(data))
+        snprintf(why, sizeof(why), "is too large to be a key file");
+    else if (bad_key == 0)
         privkey_wipe(&k);
     sodium_memzero(data, sizeof(data));
-    if (why) {
+    if (bad_key) {
         snprintf(err, errlen, "%s: %s %s", where, c->key_file, why);
         return bad;
     }

@@ -243,7 +243,7 @@ int main(int argc, char **argv)
 
     if (d.cfg.key_file) {
         if (keyfile_load_or_create(d.cfg.key_file, &key, &created, err, sizeof(err)) < 0) {
-            LOGE(&d.log, "key file %s: %s", d.cfg.key_file, err);
+            LOGE(&d.log, "%s", err); /* it names the file */
             config_free(&d.cfg);
             return 1;
         }

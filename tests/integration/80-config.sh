@@ -41,7 +41,7 @@ check_bad twice 'max-streams = 3\nmax-streams = 4\n' 1 "2: max-streams: already 
 check_bad ma 'listen = /ip4/127.0.0.1/tcp/0\nlisten = /ip4/127.0.0.1/udp/9\n' 1 "2: listen: unsupported transport: /udp"
 check_bad ttl 'ttl-min = 600\nttl-max = 300\n' 1 "2: ttl-max: ttl-min must be at most ttl-max"
 printf '{"id":"Qm","privKey":"CAAS"}' >"$TMP/peer.json"
-check_bad jskey "key = $TMP/peer.json\n" 1 "1: key: $TMP/peer.json is a js-libp2p PeerId JSON file; rendezvousd needs a libp2p PrivateKey protobuf (Ed25519), e.g. from 'rdv keygen'"
+check_bad jskey "key = $TMP/peer.json\n" 1 "1: key: $TMP/peer.json is a PeerId JSON file whose privKey is not a libp2p PrivateKey protobuf"
 
 rc=0; "${RDVD[@]}" --config "$TMP/missing.conf" --check-config 2>"$TMP/err" || rc=$?
 [ $rc -eq 1 ] && grep -q "cannot read $TMP/missing.conf: No such file" "$TMP/err" || fail "missing file: $rc $(cat "$TMP/err")"

@@ -14,12 +14,14 @@
 import './lib/polyfill.mjs'
 
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import path from 'node:path'
 import { test } from 'node:test'
 
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, privateKeyToProtobuf, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
-import { createNode, deadline, startDaemon, tcpAddr } from './lib/daemon.mjs'
+import { binPath, createNode, deadline, run, startDaemon, tcpAddr, tempDir } from './lib/daemon.mjs'
 import {
   RDV1_PROTOCOL, S, T, WAKU_PROTOCOL, decodeWaku, openMsgStream, rdv1Discover, rdv1Register,
   request, signedRecord, wakuDiscover, wakuRegister
@@ -90,4 +92,52 @@ test('protocol aliases: without the option the canvas id is refused, the default
   await assert.rejects(c.open(CANVAS), /protocol/i)
   const ans = await ask(c, RDV1_PROTOCOL, rdv1Discover('x', 1))
   assert.equal(ans.discoverResponse.status, S.OK)
+})
+
+/** A js-libp2p PeerId JSON file ({ id, privKey, pubKey }, as peer-id-factory's
+ * exportToJSON writes it) for privateKey; `id` overrides the id. */
+async function peerIdJson (dir, name, privateKey, id) {
+  const file = path.join(dir, name)
+  await writeFile(file, JSON.stringify({
+    id: id ?? peerIdFromPrivateKey(privateKey).toString(),
+    privKey: Buffer.from(privateKeyToProtobuf(privateKey)).toString('base64'),
+    pubKey: Buffer.from(publicKeyToProtobuf(privateKey.publicKey)).toString('base64')
+  }, null, 2), { mode: 0o600 })
+  return file
+}
+
+test('PeerId JSON: a js-libp2p identity file keeps its peer id (--peerId and --key), proven in Noise', TT, async (t) => {
+  const dir = await tempDir(t)
+  const privateKey = await generateKeyPair('Ed25519')
+  const want = peerIdFromPrivateKey(privateKey)
+  const file = await peerIdJson(dir, 'id.json', privateKey)
+  for (const flag of ['--peerId', '--key']) {
+    const daemon = await startDaemon(t, listenArgs(flag, file))
+    assert.equal(daemon.peerId.toString(), want.toString())
+    // The dial names the id, so Noise checks the daemon proves that key.
+    const c = await client(t, daemon)
+    assert.equal(c.conn.remotePeer.toString(), want.toString())
+    await daemon.stop()
+  }
+  const id = await run(binPath('rdv'), ['id', file])
+  assert.equal(id.stdout.trim(), want.toString())
+})
+
+test('PeerId JSON: an id that is not the key\'s, and secp256k1 and RSA server keys, are refused clearly', TT, async (t) => {
+  const dir = await tempDir(t)
+  const privateKey = await generateKeyPair('Ed25519')
+  const other = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+  const mine = peerIdFromPrivateKey(privateKey).toString()
+  const wrong = await peerIdJson(dir, 'wrong.json', privateKey, other)
+  let r = await run(binPath('rendezvousd'), [...listenArgs('--peerId', wrong), '--check-config'])
+  assert.equal(r.code, 1)
+  assert.match(r.stderr, new RegExp(`id ${other} does not match its privKey, whose peer id is ${mine}`))
+
+  for (const [type, name] of [['secp256k1', 'a secp256k1 key'], ['RSA', 'an RSA key']]) {
+    const k = type === 'RSA' ? await generateKeyPair('RSA', 2048) : await generateKeyPair(type)
+    const file = await peerIdJson(dir, `${type}.json`, k)
+    r = await run(binPath('rendezvousd'), listenArgs('--peerId', file))
+    assert.equal(r.code, 1, r.stderr)
+    assert.match(r.stderr, new RegExp(`${name}; rendezvousd signs its Noise handshake and peer record with Ed25519 only`))
+  }
 })

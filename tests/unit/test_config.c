@@ -579,14 +579,14 @@ static void check_key_file(void **state)
     assert_int_equal(LOAD(&c, err, "-c", conf), CONFIG_OK);
     assert_int_equal(config_check(&c, err, sizeof(err)), CONFIG_INVALID);
     char want[300];
-    snprintf(want, sizeof(want), "%s:2: key: %s is a js-libp2p PeerId JSON file", conf, path);
+    snprintf(want, sizeof(want), "%s:2: key: %s is a PeerId JSON file whose privKey", conf, path);
     assert_non_null(strstr(err, want));
     config_free(&c);
 
     write_file(&t, "junk.key", "junk", path, sizeof(path));
     assert_int_equal(LOAD(&c, err, "-k", path), CONFIG_OK);
     assert_int_equal(config_check(&c, err, sizeof(err)), CONFIG_INVALID);
-    assert_non_null(strstr(err, "does not hold an Ed25519 libp2p PrivateKey"));
+    assert_non_null(strstr(err, "junk.key is not a libp2p PrivateKey protobuf"));
     config_free(&c);
     tmpdir_remove(&t);
 }

@@ -581,8 +581,9 @@ static void keyfile_create_reload_corrupt(void **state)
     size_t sn = unhex(SECP_PRIV_HEX, v, sizeof v);
     write_file(path, v, sn);
     assert_int_equal(keyfile_load_or_create(path, &k2, &created, err, sizeof err), -1);
-    assert_non_null(strstr(err, "only Ed25519"));
-    static uint8_t big[8192];
+    assert_non_null(strstr(err, "a secp256k1 key"));
+    assert_non_null(strstr(err, "Ed25519 only"));
+    static uint8_t big[KEYFILE_MAX + 1];
     write_file(path, big, sizeof big);
     assert_int_equal(keyfile_load_or_create(path, &k2, &created, err, sizeof err), -1);
     assert_non_null(strstr(err, "too large"));
@@ -619,6 +620,96 @@ static void keyfile_create_reload_corrupt(void **state)
     privkey_wipe(&k2);
 }
 
+/* Parses text with keyfile_parse; returns its result, why in why. */
+static int parse_text(const char *text, struct privkey *k, char *why, size_t cap)
+{
+    why[0] = '\0';
+    return keyfile_parse((const uint8_t *)text, strlen(text), k, why, cap);
+}
+
+static void peerid_json(void **state)
+{
+    struct privkey k, back;
+    struct pubkey pub;
+    struct peer_id id;
+    struct buf b = BUF_INIT;
+    char text[PEERID_TEXT_MAX], why[300], doc[2048];
+    (void)state;
+
+    /* keyfile_to_json and keyfile_parse round trip, keeping the peer id. */
+    privkey_generate(&k);
+    privkey_public(&k, &pub);
+    assert_int_equal(peerid_from_pubkey(&id, &pub), 0);
+    assert_true(peerid_to_text(&id, text, sizeof text) > 0);
+    assert_int_equal(keyfile_to_json(&k, &b), 0);
+    buf_append(&b, "", 1);
+    const char *json = (const char *)buf_head(&b);
+    assert_non_null(strstr(json, text));
+    assert_int_equal(parse_text(json, &back, why, sizeof why), 0);
+    assert_memory_equal(back.sk, k.sk, sizeof k.sk);
+
+    /* The fields as js-libp2p writes them, in another order, unpadded. */
+    const char *priv = strstr(json, "\"privKey\": \"") + 12;
+    const char *pubk = strstr(json, "\"pubKey\": \"") + 11;
+    int plen = (int)(strchr(priv, '"') - priv), qlen = (int)(strchr(pubk, '"') - pubk);
+    snprintf(doc, sizeof doc, "{\"pubKey\":\"%.*s\",\"privKey\":\"%.*s\",\"id\":\"%s\"}", qlen, pubk,
+             plen - 1 /* drop one '=' */, priv, text);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), 0);
+    /* No pubKey: fine. */
+    snprintf(doc, sizeof doc, "  {\"id\":\"%s\",\"privKey\":\"%.*s\"}", text, plen, priv);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), 0);
+
+    /* Another peer's id: both ids in the message. */
+    struct privkey other;
+    struct pubkey opub;
+    struct peer_id oid;
+    char otext[PEERID_TEXT_MAX];
+    privkey_generate(&other);
+    privkey_public(&other, &opub);
+    assert_int_equal(peerid_from_pubkey(&oid, &opub), 0);
+    assert_true(peerid_to_text(&oid, otext, sizeof otext) > 0);
+    snprintf(doc, sizeof doc, "{\"id\":\"%s\",\"privKey\":\"%.*s\"}", otext, plen, priv);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, otext));
+    assert_non_null(strstr(why, text));
+    assert_non_null(strstr(why, "does not match"));
+    /* A pubKey that is not the key's. */
+    uint8_t pp[PUBKEY_PROTO_MAX];
+    char p64[128];
+    int pn = pubkey_to_proto(&opub, pp, sizeof pp);
+    sodium_bin2base64(p64, sizeof p64, pp, (size_t)pn, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(doc, sizeof doc, "{\"id\":\"%s\",\"privKey\":\"%.*s\",\"pubKey\":\"%s\"}", text, plen,
+             priv, p64);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "pubKey"));
+
+    /* Not a PeerId file, bad base64, a secp256k1 key, broken JSON. */
+    assert_int_equal(parse_text("{\"id\":1}", &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "needs \"id\" and \"privKey\""));
+    assert_int_equal(parse_text("[]", &back, why, sizeof why), -1);
+    snprintf(doc, sizeof doc, "{\"id\":\"%s\",\"privKey\":\"@@@\"}", text);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "not base64"));
+    uint8_t sk[64];
+    char s64[128];
+    size_t sn = unhex(SECP_PRIV_HEX, sk, sizeof sk);
+    sodium_bin2base64(s64, sizeof s64, sk, sn, sodium_base64_VARIANT_ORIGINAL);
+    snprintf(doc, sizeof doc, "{\"id\":\"%s\",\"privKey\":\"%s\"}", SECP_ID, s64);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "secp256k1"));
+    assert_int_equal(parse_text("{\"id\":", &back, why, sizeof why), -1);
+    assert_non_null(strstr(why, "not valid JSON"));
+    snprintf(doc, sizeof doc, "{\"id\":\"%s\",\"id\":\"%s\",\"privKey\":\"%.*s\"}", text, text,
+             plen, priv);
+    assert_int_equal(parse_text(doc, &back, why, sizeof why), -1);
+
+    sodium_memzero(b.data, b.cap);
+    buf_free(&b);
+    privkey_wipe(&k);
+    privkey_wipe(&other);
+    privkey_wipe(&back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -631,6 +722,7 @@ int main(void)
         cmocka_unit_test(malformed_pubkeys),
         cmocka_unit_test(private_key_forms),
         cmocka_unit_test(keyfile_create_reload_corrupt),
+        cmocka_unit_test(peerid_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* rdv keygen, rdv id: identities. keygen writes a new Ed25519 key file (the
- * libp2p PrivateKey protobuf that rendezvousd --key and rdv --key read) and
- * prints its peer id; id prints the peer id of a key file without touching
+ * libp2p PrivateKey protobuf that rendezvousd --key and rdv --key read, or
+ * with --json a js-libp2p PeerId JSON file, which they read too) and prints
+ * its peer id; id prints the peer id of a key file without touching
  * the network, or of the peer at --server as proven in its Noise handshake. */
 #include <errno.h>
 #include <stdio.h>
@@ -61,7 +62,13 @@ static int keygen_offline(const struct rdv_opts *o)
         fprintf(stderr, "rdv: %s already exists; not overwriting it\n", file);
         return 1;
     }
-    if (keyfile_load_or_create(file, &k, &created, err, sizeof(err)) < 0) {
+    if (o->json) {
+        if (keyfile_create(file, &k, true, err, sizeof(err)) < 0) {
+            fprintf(stderr, "rdv: %s\n", err);
+            return 1;
+        }
+        created = 1;
+    } else if (keyfile_load_or_create(file, &k, &created, err, sizeof(err)) < 0) {
         fprintf(stderr, "rdv: %s\n", err);
         return 1;
     }
@@ -80,8 +87,8 @@ static int id_offline(const struct rdv_opts *o)
     const char *file = o->key_file ? o->key_file : o->ns;
     struct privkey k;
     FILE *f;
-    uint8_t data[4097];
-    char id[PEERID_TEXT_MAX];
+    uint8_t data[KEYFILE_MAX + 1];
+    char id[PEERID_TEXT_MAX], why[300];
 
     if (o->server)
         return -1; /* the remote's id: connect */
@@ -98,10 +105,11 @@ static int id_offline(const struct rdv_opts *o)
     }
     size_t n = fread(data, 1, sizeof(data), f);
     fclose(f);
-    int rc = n < sizeof(data) ? privkey_from_proto(&k, data, n) : -1;
-    memset(data, 0, sizeof(data));
+    snprintf(why, sizeof(why), "is too large to be a key file");
+    int rc = n < sizeof(data) ? keyfile_parse(data, n, &k, why, sizeof(why)) : -1;
+    sodium_memzero(data, sizeof(data));
     if (rc < 0) {
-        fprintf(stderr, "rdv: %s does not hold an Ed25519 libp2p PrivateKey\n", file);
+        fprintf(stderr, "rdv: %s %s\n", file, why);
         return 1;
     }
     rc = keys__id(&k, id, sizeof(id));
@@ -122,7 +130,8 @@ static void id_ready(struct client *cl)
 
 const struct command cmd_keygen = {
     .name = "keygen",
-    .usage = "keygen FILE                                  write a new Ed25519 key file, print its peer id",
+    .usage = "keygen [--json] FILE                         write a new Ed25519 key file (--json: a js-libp2p\n"
+             "                                             PeerId JSON file), print its peer id",
     .offline = keygen_offline,
 };
 
