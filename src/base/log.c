@@ -12,6 +12,30 @@ void log_init(struct log *l, enum log_level level, enum log_format format, FILE 
     l->level = level;
     l->format = format;
     l->out = out;
+    l->events = (struct log_rate){0};
+}
+
+bool log_event_allowed(struct log *l)
+{
+    struct timespec ts;
+    struct log_rate *r = &l->events;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if ((int64_t)ts.tv_sec != r->second) {
+        r->second = (int64_t)ts.tv_sec;
+        r->written = 0;
+    }
+    if (r->written >= LOG_EVENTS_PER_SECOND) {
+        r->suppressed++;
+        return false;
+    }
+    r->written++;
+    if (r->suppressed) {
+        log_write(l, LOG_DEBUG, "(%llu debug lines left out: more than %d a second)",
+                  (unsigned long long)r->suppressed, LOG_EVENTS_PER_SECOND);
+        r->suppressed = 0;
+    }
+    return true;
 }
 
 int log_level_parse(const char *s)

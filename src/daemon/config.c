@@ -32,6 +32,7 @@ enum config__type {
     T_SECONDS,       /* double */
     T_LEVEL,         /* enum log_level */
     T_FORMAT,        /* enum log_format */
+    T_VERBOSE,       /* -v: log-level debug */
     T_BOOL,          /* bool: no argument on the command line, true/false in the file */
     T_METRICS,       /* HOST:PORT or off */
     T_METRICS_PORT,  /* seed 001 --metricsPort: a port on every interface */
@@ -102,6 +103,8 @@ static const struct config__opt config__opts[] = {
     {"log-level", 0, T_LEVEL, OFF(log_level), O_RELOAD, 0, 0, NULL, "LEVEL",
      "error, warn, info, debug or trace"},
     {"log-format", 0, T_FORMAT, OFF(log_format), O_RELOAD, 0, 0, NULL, "FORMAT", "text or json"},
+    {"verbose", 'v', T_VERBOSE, OFF(log_level), O_CLI_ONLY, 0, 0, "log-level", NULL,
+     "= --log-level debug: also one line per request and per protocol negotiated or refused"},
 
     /* connections (host) */
     {"handshake-timeout", 0, T_SECONDS, OFF(host.handshake_timeout), O_RELOAD, 0.001, YEAR, NULL,
@@ -225,6 +228,7 @@ static bool config__has_arg(const struct config__opt *o)
     switch (o->type) {
     case T_BOOL:
     case T_NO_METRICS:
+    case T_VERBOSE:
     case T_CHECK:
     case T_HELP:
     case T_VERSION:
@@ -505,6 +509,9 @@ static int config__set(struct daemon_config *c, int idx, const char *v, enum con
         if (config__parse_bool(v, &b) < 0)
             return config__msg(msg, cap, "'%s' is not true or false", v);
         *(bool *)p = b;
+        break;
+    case T_VERBOSE:
+        *(enum log_level *)p = LOG_DEBUG;
         break;
     case T_METRICS:
     case T_METRICS_PORT: {

@@ -180,10 +180,15 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     size_t used;
 
     buf_append(&ng->in, d, n);
+    uint16_t refused = ng->mss.attempts;
     enum mss_result r = mss_feed(&ng->mss, buf_head(&ng->in), buf_size(&ng->in), &used,
                                  &h->scratch);
     stream_flush_mss(s);
     buf_consume(&ng->in, used);
+    if (!s->want && ng->mss.attempts != refused)
+        LOGD_EVENT(h->log, "stream %u from %s: protocol %s refused (not supported)%s", s->ys->id,
+                   s->conn->remote_text, ng->mss.refused,
+                   ng->mss.attempts - refused > 1 ? ", after others" : "");
     if (r == MSS_FAILED) {
         LOGD(h->log, "stream %u from %s: negotiation failed: %s", s->ys->id, s->conn->remote_text,
              ng->mss.error);
@@ -197,6 +202,8 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     }
     s->proto = s->want ? s->want : h->protocols[ng->mss.selected];
     s->nego = NULL; /* detached: the leftover bytes below are ours to free */
+    LOGD_EVENT(h->log, "stream %u %s %s: protocol %s", s->ys->id, s->want ? "to" : "from",
+               s->conn->remote_text, s->proto->id);
     if (s->proto->on_open(s) == 0) {
         s->opened = true;
         if (buf_size(&ng->in) && s->ys && !s->ys->reset)

@@ -83,6 +83,10 @@ static void mss_on_proposal(struct mss *m, const uint8_t *t, size_t tlen, struct
         return;
     }
     m->attempts++;
+    size_t keep = tlen < sizeof m->refused - 1 ? tlen : sizeof m->refused - 1;
+    for (size_t i = 0; i < keep; i++) /* printable only: it goes to logs */
+        m->refused[i] = t[i] >= 0x20 && t[i] < 0x7f && t[i] != '"' && t[i] != '\\' ? (char)t[i] : '?';
+    m->refused[keep] = '\0';
     mss_write(out, "na", 2);
 }
 
@@ -117,6 +121,7 @@ static void mss_init(struct mss *m, bool dialer, const char *const *protos, size
     m->proposal = 0;
     m->selected = -1;
     m->error = NULL;
+    m->refused[0] = '\0';
 }
 
 void mss_listener_init(struct mss *m, const char *const *protos, size_t nprotos, struct buf *out)

@@ -32,6 +32,8 @@ struct mss {
     size_t proposal;           /* dialer: index of the proposal in flight */
     int selected;              /* index into protos after MSS_SELECTED */
     const char *error;
+    /* Listener: the last proposal answered "na", cut to fit (for logs). */
+    char refused[48];
 };
 
 /* Listener: writes our header at once. */

@@ -85,6 +85,7 @@ struct push_state {
     struct rdv_addr *addrs;      /* a REGISTER's addresses (at most max_addrs) */
     size_t addrs_cap;
     struct buf frame;            /* bytes gathered for one yamux data frame */
+    struct rdv_request_log req;  /* the Message being handled, for its debug line */
 };
 
 static struct push_state *push__state(const struct rdv_service *s) { return s->push_state; }
@@ -445,6 +446,7 @@ static void push__status(struct push_session *ps, Push__Message__MessageType typ
     m.has_status = 1;
     m.status = status;
     m.statustext = text;
+    ps->st->req.status = (int)status;
     ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
     struct push_buf *b = push__pack(&m, false);
     push__enqueue(ps, b);
@@ -645,6 +647,30 @@ static void push__discover(struct push_session *ps, const Push__Message__Discove
     push__unref(out);
 }
 
+/* The namespace of a Message's first entry of its type, for the debug line. */
+static void push__log_ns(struct push_session *ps, const Push__Message *m, int type)
+{
+    const ProtobufCBinaryData *ns = NULL;
+    switch (type) {
+    case PUSH__MESSAGE__MESSAGE_TYPE__REGISTER:
+        ns = m->n_register_ && m->register_[0]->has_ns ? &m->register_[0]->ns : NULL;
+        break;
+    case PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER:
+        ns = m->n_unregister && m->unregister[0]->has_ns ? &m->unregister[0]->ns : NULL;
+        break;
+    case PUSH__MESSAGE__MESSAGE_TYPE__RENDEZVOUS:
+        ns = m->n_rendezvous && m->rendezvous[0]->has_ns ? &m->rendezvous[0]->ns : NULL;
+        break;
+    case PUSH__MESSAGE__MESSAGE_TYPE__DISCOVER:
+        ns = m->n_discovery && m->discovery[0]->has_ns ? &m->discovery[0]->ns : NULL;
+        break;
+    default:
+        break;
+    }
+    if (ns)
+        rdv_request_log_ns(&ps->st->req, ps->st->svc, (const char *)ns->data, ns->len);
+}
+
 /* One Message: each entry of its type in order. */
 static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
 {
@@ -661,6 +687,9 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
         kinds += counts[i] > 0;
 
     s->stats.requests[RDV_DIALECT_PUSH][type >= 0 && type < 8 ? type : 7]++;
+    ps->st->req = (struct rdv_request_log){.status = -1};
+    if (log_enabled(s->log, LOG_DEBUG))
+        push__log_ns(ps, m, type);
     if (type < 0 || type >= PUSH_TYPES) {
         push__status(ps, PUSH__MESSAGE__MESSAGE_TYPE__REGISTER,
                      PUSH__MESSAGE__RESPONSE_STATUS__E_INVALID_REQUEST, "unknown message type %d",
@@ -684,6 +713,18 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
         }
     }
     push__message__free_unpacked(m, NULL);
+    if (log_enabled(s->log, LOG_DEBUG)) {
+        struct rdv_request_log *rl = &ps->st->req;
+        const ProtobufCEnumValue *tv =
+            protobuf_c_enum_descriptor_get_value(&push__message__message_type__descriptor, type);
+        if (rl->status < 0)
+            rl->status = 0; /* no refusal: push mode answers success with nothing */
+        const ProtobufCEnumValue *sv =
+            protobuf_c_enum_descriptor_get_value(&push__message__response_status__descriptor, rl->status);
+        rl->type = tv ? tv->name : NULL;
+        rl->status_name = sv ? sv->name : NULL;
+        rdv_request_log_write(s, RDV_DIALECT_PUSH, rl, &ps->rs.peer, t0);
+    }
     rdv_stats_request(&s->stats, RDV_DIALECT_PUSH, type, errors0, t0);
     return 0;
 }

@@ -79,6 +79,7 @@ static void rdv1__register_reply(struct records_req *rq, const struct records_an
     m.has_type = 1;
     m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE;
     m.registerresponse = &rr;
+    rq->log.status = (int)a->status;
     rr.has_status = 1; /* written even when OK: rust requires it */
     rr.status = (Rendezvous__Message__ResponseStatus)a->status;
     if (a->status == RECORDS_OK) {
@@ -103,6 +104,7 @@ static void rdv1__discover_reply(struct records_req *rq, Rendezvous__Message__Re
     m.has_type = 1;
     m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER_RESPONSE;
     m.discoverresponse = &dr;
+    rq->log.status = (int)status;
     dr.has_status = 1;
     dr.status = status;
     if (status == ST_OK) {
@@ -150,6 +152,7 @@ static void rdv1__register(struct records_req *rq, const Rendezvous__Message__Re
                            bool ns_nul)
 {
     const struct rdv_config *c = &rq->svc->cfg;
+    records_note_ns(rq, req->ns);
     struct records_register q = {
         .ns = req->ns,
         .ns_nul = ns_nul,
@@ -170,6 +173,7 @@ static void rdv1__unregister(struct records_req *rq, const Rendezvous__Message__
     /* No answer exists, so a bad namespace is simply nothing to remove. */
     if (req == NULL || req->ns == NULL || ns_nul)
         return;
+    records_note_ns(rq, req->ns);
     size_t ns_len = strlen(req->ns);
     if (registry_check_ns(reg, req->ns, ns_len) != 0)
         return;
@@ -184,6 +188,7 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
     const char *ns = req && req->ns && req->ns[0] ? req->ns : NULL; /* "" = all, as go does */
     size_t ns_len = ns ? strlen(ns) : 0;
 
+    records_note_ns(rq, ns);
     if (ns_nul || (ns && registry_check_ns(&s->reg, ns, ns_len) != 0)) {
         snprintf(text, sizeof text, "namespace must be at most %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);
@@ -262,6 +267,8 @@ static int rdv1__request(struct records_req *rq, const uint8_t *msg, size_t len)
 static const struct records_dialect rdv1_dialect = {
     .dialect = RDV_DIALECT_STANDARD,
     .name = "rendezvous",
+    .types = &rendezvous__message__message_type__descriptor,
+    .statuses = &rendezvous__message__response_status__descriptor,
     .request = rdv1__request,
 };
 

@@ -19,14 +19,29 @@ int records_handle(const struct records_dialect *d, struct rdv_service *s,
     uint64_t errors0 = s->stats.errors[d->dialect];
     struct records_req rq = {
         .svc = s, .dialect = d->dialect, .remote = remote, .now = now, .out = out,
+        .log = {.status = -1},
     };
     int type = d->request(&rq, msg, len);
     *added = rq.added;
+    if (log_enabled(s->log, LOG_DEBUG)) {
+        const ProtobufCEnumValue *tv = type >= 0 ? protobuf_c_enum_descriptor_get_value(d->types, type) : NULL;
+        const ProtobufCEnumValue *sv = rq.log.status >= 0
+            ? protobuf_c_enum_descriptor_get_value(d->statuses, rq.log.status) : NULL;
+        rq.log.type = tv ? tv->name : NULL;
+        rq.log.status_name = sv ? sv->name : NULL;
+        rdv_request_log_write(s, d->dialect, &rq.log, remote, t0);
+    }
     if (type < 0)
         return -1;
     s->stats.requests[d->dialect][type]++;
     rdv_stats_request(&s->stats, d->dialect, type, errors0, t0);
     return 0;
+}
+
+void records_note_ns(struct records_req *rq, const char *ns)
+{
+    if (ns != NULL && log_enabled(rq->svc->log, LOG_DEBUG))
+        rdv_request_log_ns(&rq->log, rq->svc, ns, strlen(ns));
 }
 
 /* ---- the stream ---------------------------------------------------------- *

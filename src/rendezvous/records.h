@@ -31,11 +31,18 @@ struct records_req {
     double now;                    /* the clock TTLs are measured on */
     struct buf *out;               /* framed answers are appended here */
     bool added;                    /* a TTL registration was stored */
+    struct rdv_request_log log;    /* namespace and status, for the debug line */
 };
+
+/* Notes the request's namespace for the debug line (only when it will be
+ * written); ns may be NULL. */
+void records_note_ns(struct records_req *rq, const char *ns);
 
 struct records_dialect {
     enum rdv_dialect dialect;
     const char *name;              /* for logs: "rendezvous", "Waku rendezvous" */
+    const ProtobufCEnumDescriptor *types;     /* MessageType: request names in logs */
+    const ProtobufCEnumDescriptor *statuses;  /* ResponseStatus: status names in logs */
     /* Decodes msg and appends its answer (if it has one) to rq->out.
      * Returns the request type (0..7, as counted in stats.requests), or -1
      * if msg is not a request of this dialect: then nothing was written. */

@@ -32,6 +32,47 @@ void rdv_config_default(struct rdv_config *c)
 
 double rdv_service_now(const struct rdv_service *s) { return ev_now(s->host->loop); }
 
+const char *const rdv_dialect_names[3] = {"push", "standard", "waku"};
+
+void rdv_request_log_ns(struct rdv_request_log *r, const struct rdv_service *s, const char *ns,
+                        size_t len)
+{
+    bool cut = len > RDV_LOG_NS_MAX;
+    size_t n = cut ? RDV_LOG_NS_MAX : len;
+    bool utf8 = registry_check_ns(&s->reg, ns, len) == 0;
+
+    /* Never end inside a UTF-8 sequence. */
+    while (cut && utf8 && n > 0 && ((unsigned char)ns[n] & 0xc0) == 0x80)
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)ns[i];
+        bool plain = c >= 0x20 && c != 0x7f && c != '"' && c != '\\' && (c < 0x80 || utf8);
+        r->ns[i] = plain ? (char)c : '?';
+    }
+    memcpy(r->ns + n, cut ? "..." : "", cut ? 4 : 1);
+    r->has_ns = true;
+}
+
+void rdv_request_log_write(const struct rdv_service *s, enum rdv_dialect d,
+                           const struct rdv_request_log *r, const struct peer_id *peer, double t0)
+{
+    char id[PEERID_TEXT_MAX], status[16];
+
+    if (!log_enabled(s->log, LOG_DEBUG))
+        return;
+    if (peerid_to_text(peer, id, sizeof id) < 0)
+        strcpy(id, "?");
+    if (r->status < 0)
+        strcpy(status, "none");
+    else
+        snprintf(status, sizeof status, "%d", r->status);
+    LOGD_EVENT(s->log, "request %s %s ns=%s%s%s status=%s peer=%s %.0f µs", rdv_dialect_names[d],
+               r->type ? r->type : "(not a request)", r->has_ns ? "\"" : "",
+               r->has_ns ? r->ns : "(none)", r->has_ns ? "\"" : "",
+               r->status_name && r->status >= 0 ? r->status_name : status, id,
+               (ev_time() - t0) * 1e6);
+}
+
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct rdv_service *s = w->data;

@@ -88,6 +88,27 @@ struct rdv_service {
     void *push_state;                  /* the push notifier's own state (push.c) */
 };
 
+/* What the debug line about one request says (rdv_request_log_write):
+ * filled in by the dialect while it handles the request. */
+#define RDV_LOG_NS_MAX 64              /* namespace bytes shown */
+struct rdv_request_log {
+    const char *type;                  /* the request's type name, NULL: not a request */
+    bool has_ns;
+    char ns[RDV_LOG_NS_MAX + 4];       /* printable copy, "..." when cut */
+    int status;                        /* the answer's status; -1: no answer */
+    const char *status_name;           /* its name in the dialect, or NULL */
+};
+
+/* Copies ns (peer bytes) for the log line: control bytes, quotes and, in
+ * a namespace the registry would refuse, every byte above 0x7e become '?'. */
+void rdv_request_log_ns(struct rdv_request_log *r, const struct rdv_service *s, const char *ns,
+                        size_t len);
+/* At debug level, rate-limited: "request DIALECT TYPE ns=... status=...
+ * peer=... N µs" (t0: ev_time() when the request arrived). */
+void rdv_request_log_write(const struct rdv_service *s, enum rdv_dialect d,
+                           const struct rdv_request_log *r, const struct peer_id *peer, double t0);
+extern const char *const rdv_dialect_names[3];  /* "push", "standard", "waku" */
+
 void rdv_config_default(struct rdv_config *c);
 /* Sets up the registry (without listeners) and the expiry timer. */
 void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_config *cfg);

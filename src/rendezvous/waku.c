@@ -76,6 +76,7 @@ static void waku__register_reply(struct records_req *rq, const struct records_an
     m.has_type = 1;
     m.type = WAKU__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE;
     m.registerresponse = &rr;
+    rq->log.status = (int)a->status;
     rr.has_status = 1;
     rr.status = (Waku__Message__ResponseStatus)a->status;
     if (a->status == RECORDS_OK) {
@@ -98,6 +99,7 @@ static void waku__discover_reply(struct records_req *rq, Waku__Message__Response
     m.has_type = 1;
     m.type = WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER_RESPONSE;
     m.discoverresponse = &dr;
+    rq->log.status = (int)status;
     dr.has_status = 1;
     dr.status = status;
     if (status == WST_OK) {
@@ -134,6 +136,7 @@ static void waku__register(struct records_req *rq, const Waku__Message__Register
     /* No minimum: any TTL from 1 up is fine; the default fits under the
      * maximum even if configured above it. */
     uint64_t dflt = c->waku_ttl_default < c->waku_ttl_max ? c->waku_ttl_default : c->waku_ttl_max;
+    records_note_ns(rq, req->ns);
     struct records_register q = {
         .ns = req->ns,
         .ns_nul = ns_nul,
@@ -154,6 +157,7 @@ static void waku__discover(struct records_req *rq, const Waku__Message__Discover
     const char *ns = req ? req->ns : NULL;
     size_t ns_len = ns ? strlen(ns) : 0;
 
+    records_note_ns(rq, ns);
     if (ns == NULL || ns_nul || registry_check_ns(&s->reg, ns, ns_len) != 0) {
         snprintf(text, sizeof text, "namespace must be 1 to %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);
@@ -209,6 +213,8 @@ static int waku__request(struct records_req *rq, const uint8_t *msg, size_t len)
 static const struct records_dialect waku_dialect = {
     .dialect = RDV_DIALECT_WAKU,
     .name = "Waku rendezvous",
+    .types = &waku__message__message_type__descriptor,
+    .statuses = &waku__message__response_status__descriptor,
     .request = waku__request,
 };
 

@@ -41,7 +41,7 @@ out=$("$D/usr/bin/rendezvousd" --config "$D/etc/rendezvousd/rendezvousd.conf" --
 [ "$out" = "config ok" ] || fail "installed config printed: $out"
 # Every option of --help is documented in the config page and the example.
 "$BIN/rendezvousd" --help | grep -o -- '--[a-zA-Z][a-zA-Z-]*' | sort -u |
-    grep -vx -- '--config\|--check-config\|--help\|--version' >"$TMP/opts"
+    grep -vx -- '--config\|--check-config\|--help\|--version\|--verbose' >"$TMP/opts"
 while read -r o; do
     n=${o#--}
     grep -q -- "${n//-/\\\\-}" "$D/usr/share/man/man5/rendezvousd.conf.5" || fail "rendezvousd.conf(5) lacks $n"

@@ -264,7 +264,7 @@ int main(int argc, char **argv)
     if (cl.o.key_file) {
         int created;
         if (keyfile_load_or_create(cl.o.key_file, &key, &created, err, sizeof(err)) < 0) {
-            fprintf(stderr, "rdv: key file %s: %s\n", cl.o.key_file, err);
+            fprintf(stderr, "rdv: %s\n", err); /* it names the file */
             return 1;
         }
     } else {
