@@ -38,6 +38,8 @@ RDV      := $(BUILD)/rdv
 RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
 BENCH    := $(BUILD)/rdv-bench
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c))
+PROBE    := $(BUILD)/tests/rdv-probe
+PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -46,7 +48,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(DAEMON) $(RDV) $(UNIT_BIN) ## build the daemon, the rdv client and the tests
+all: $(DAEMON) $(RDV) $(UNIT_BIN) $(PROBE) ## build the daemon, the rdv client and the tests
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -67,6 +69,9 @@ $(DAEMON): $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(RDV): $(RDV_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BENCH): $(BENCH_OBJ) $(LIB)

@@ -122,6 +122,15 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         snprintf(labels, sizeof(labels), "reason=\"%s\"", reasons[r]);
         prom_u64(b, P "handshake_failures_total", labels, hs->handshake_failures[r]);
     }
+    prom_family(b, P "connection_errors_total", "counter",
+                "Secured connections closed for cause, by reason: output_limit (the peer did "
+                "not read what it was sent), yamux (a muxer protocol error), decrypt (a Noise "
+                "frame that failed authentication).");
+    static const char *const errors[CONN_ERR_REASONS] = {"output_limit", "yamux", "decrypt"};
+    for (int r = 0; r < CONN_ERR_REASONS; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", errors[r]);
+        prom_u64(b, P "connection_errors_total", labels, hs->conn_errors[r]);
+    }
     prom_family(b, P "received_bytes_total", "counter", "Bytes read from sockets.");
     prom_u64(b, P "received_bytes_total", NULL, hs->bytes_in);
     prom_family(b, P "sent_bytes_total", "counter", "Bytes written to sockets.");

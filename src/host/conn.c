@@ -355,8 +355,10 @@ static void conn_ready(struct conn *c)
 static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
 {
     if (c->phase == PH_READY) {
-        if (yamux_feed(&c->mux, d, n) < 0)
+        if (yamux_feed(&c->mux, d, n) < 0) {
+            c->host->stats.conn_errors[CONN_ERR_YAMUX]++;
             conn_close(c, c->mux.error ? c->mux.error : "yamux protocol error");
+        }
         return;
     }
     struct conn_nego *ng = c->nego;
@@ -426,6 +428,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
             continue;
         }
         if (flen < NOISE_TAG_LEN || noise_open(&c->rx, f, flen, f) != 0) {
+            h->stats.conn_errors[CONN_ERR_DECRYPT]++;
             conn_close(c, "noise decryption failed");
             return used;
         }
@@ -603,6 +606,7 @@ bool conn_flush(struct conn *c)
     if (conn_unsent(c) > h->limits.max_out && !c->closing) {
         LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", c->remote_text,
              CONN_ADDR_TEXT(c), conn_unsent(c));
+        h->stats.conn_errors[CONN_ERR_OUTPUT_LIMIT]++;
         conn_drop_output(c);
         conn_close(c, "output limit exceeded");
     }

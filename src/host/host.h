@@ -150,11 +150,15 @@ struct listener {
 /* Why a handshake failed (host_stats.handshake_failures, for metrics). */
 enum host_hs_failure { HS_FAIL_TIMEOUT, HS_FAIL_SECURITY, HS_FAIL_NOISE, HS_FAIL_MUXER, HS_FAIL_REASONS };
 
+/* Why an established connection was closed for cause (host_stats.conn_errors). */
+enum host_conn_error { CONN_ERR_OUTPUT_LIMIT, CONN_ERR_YAMUX, CONN_ERR_DECRYPT, CONN_ERR_REASONS };
+
 struct host_stats {
     uint64_t conns_accepted, conns_refused, handshakes_failed, handshakes_ok;
     uint64_t bytes_in, bytes_out;
     uint64_t conns_accepted_ws;                    /* of conns_accepted, on /ws listeners */
     uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
+    uint64_t conn_errors[CONN_ERR_REASONS];
 };
 
 struct host {

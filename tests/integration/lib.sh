@@ -47,3 +47,10 @@ expect_eof() {
         [ -n "$1" ] && printf "%b" "$1" >&3
         cat <&3 >/dev/null' _ "$bytes"
 }
+
+# mono_ms: a monotonic clock in milliseconds (10 ms resolution), for elapsed times.
+mono_ms() {
+    local up
+    read -r up _ </proc/uptime
+    echo $((10#${up/./} * 10))
+}

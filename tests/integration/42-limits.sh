@@ -1,0 +1,90 @@
+# Connection limits and shutdown: --max-connections refuses the one too
+# many and counts it while the others keep working; running out of file
+# descriptors sheds connections (and pauses the metrics listener) without
+# dying, and the daemon serves again once they close; SIGTERM with a peer
+# that never reads exits 0, closing that connection when it cannot flush.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/push_lib.sh"
+source "$(dirname "$0")/metrics_lib.sh"
+source "$(dirname "$0")/probe_lib.sh"
+
+# ---- --max-connections 2 ----------------------------------------------------
+start_daemon m --metrics 127.0.0.1:0 --max-connections 2
+MPORT=$(metrics_port m)
+hold_start 2
+hold_cmd extra "extra refused"
+expect_metric rendezvousd_connections_refused_total 1
+hold_cmd ping "answering 2 of 2"    # the first two, after the refusal
+hold_end
+# Both gone: a new connection is accepted again.
+expect_metric 'rendezvousd_connections{transport="tcp"}' 0
+"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "not serving once below the limit"
+stop_daemon
+[ "$DRC" -eq 0 ] || fail "exit code $DRC"
+no_sanitizer_report m
+
+# ---- out of file descriptors ------------------------------------------------
+# 32 descriptors: the listeners, the loop, the spare fd and a dozen or so
+# connections. 40 peers exhaust them.
+prlimit --nofile=32:32 -- "$BIN/rendezvousd" --listen /ip4/127.0.0.1/tcp/0 --metrics 127.0.0.1:0 \
+    --handshake-timeout 30 >"$TMP/f.out" 2>"$TMP/f.err" &
+DPID=$!
+DPIDS+=("$DPID")
+wait_for "$TMP/f.out" '^Metrics: '
+DADDR=$(grep -m1 '^/' "$TMP/f.out")
+DPORT=$(echo "$DADDR" | sed -n 's#^/ip4/[^/]*/tcp/\([0-9]*\)/.*#\1#p')
+MPORT=$(metrics_port f)
+held=()
+for i in $(seq 40); do
+    exec {fd}<>"/dev/tcp/127.0.0.1/$DPORT" || fail "connect $i"
+    held+=("$fd")
+done
+wait_for "$TMP/f.err" 'out of file descriptors: refused a connection'
+# The metrics listener cannot accept either: it pauses instead of spinning.
+exec {mfd}<>"/dev/tcp/127.0.0.1/$MPORT"
+wait_for "$TMP/f.err" 'metrics: accept: Too many open files; pausing for a second'
+exec {mfd}>&-
+kill -0 "$DPID" 2>/dev/null || fail "the daemon died out of descriptors"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+# Once they are closed (the daemon sees it at once), it serves again.
+for _ in $(seq 100); do
+    "$BIN/rdv" ping --server "$DADDR" -t 2 >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "not serving after the descriptors came back"
+scrape
+refused=$(metric rendezvousd_connections_refused_total)
+(( refused > 0 )) || fail "refusals out of descriptors not counted: $refused"
+stop_daemon
+[ "$DRC" -eq 0 ] || fail "exit code $DRC"
+no_sanitizer_report f
+
+# ---- SIGTERM with a peer that never reads -----------------------------------
+# The daemon has megabytes queued for it; the drain gives a closing
+# connection the handshake timeout to flush, then drops it.
+start_daemon s --handshake-timeout 1 --max-connection-output 1GiB
+spawn P "$PROBE" flood "$DPORT" --rcvbuf 4096 --hold
+wait_for "$TMP/P.out" '^holding after'
+start=$(mono_ms)
+stop_daemon
+elapsed=$(($(mono_ms) - start))
+[ "$DRC" -eq 0 ] || fail "exit code $DRC after a drain"
+# The drain grace is 5 s; the handshake timeout (1 s) comes first.
+(( elapsed < 5000 )) || fail "the drain took $elapsed ms"
+grep -Eq 'closed 12D3KooW[^ ]* /ip4/127\.0\.0\.1/tcp/[0-9]+: shutting down$' "$TMP/s.err" ||
+    fail "the unread connection was not closed: $(cat "$TMP/s.err")"
+grep -q 'still open after the grace period' "$TMP/s.err" && fail "the drain needed its grace period"
+no_sanitizer_report s
+kill "$PID_P"
+
+# With a handshake timeout longer than the grace, the grace period ends it.
+start_daemon g --handshake-timeout 60 --max-connection-output 1GiB
+spawn Q "$PROBE" flood "$DPORT" --rcvbuf 4096 --hold
+wait_for "$TMP/Q.out" '^holding after'
+stop_daemon
+[ "$DRC" -eq 0 ] || fail "exit code $DRC after the grace period"
+grep -q 'drain: 1 connections still open after the grace period' "$TMP/g.err" ||
+    fail "no grace period message: $(cat "$TMP/g.err")"
+no_sanitizer_report g
+kill "$PID_Q"
+echo "ALL CHECKS PASSED"
