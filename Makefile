@@ -40,15 +40,17 @@ BENCH    := $(BUILD)/rdv-bench
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c))
 PROBE    := $(BUILD)/tests/rdv-probe
 PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
+ATTACK   := $(BUILD)/rdv-attack
+ATTACK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/adversarial/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run check check-unit check-interop bench fuzz install uninstall clean help
+.PHONY: all deps run check check-unit check-interop bench stress fuzz install uninstall clean help
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(DAEMON) $(RDV) $(UNIT_BIN) $(PROBE) ## build the daemon, the rdv client and the tests
+all: $(DAEMON) $(RDV) $(UNIT_BIN) $(PROBE) $(ATTACK) ## build the daemon, the rdv client and the tests
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -77,6 +79,9 @@ $(PROBE): $(PROBE_OBJ) $(LIB)
 $(BENCH): $(BENCH_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ -lhiredis $(LDLIBS) -o $@
 
+$(ATTACK): $(ATTACK_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
@@ -95,6 +100,10 @@ check: deps ## install, build, run every test (unit, integration, interop)
 bench: deps ## run the benchmarks (quick sizes, < 5 min) and print the table
 	@$(MAKE) --no-print-directory all $(BENCH)
 	@BUILD=$(BUILD) tools/bench.sh
+
+stress: deps ## run every attack scenario at full size against the daemon (see HARDENING.md)
+	@$(MAKE) --no-print-directory $(DAEMON) $(ATTACK)
+	$(ATTACK) --full
 
 # libFuzzer targets need clang; they are built in their own folder.
 FUZZ_BUILD := build-fuzz

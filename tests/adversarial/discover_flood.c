@@ -1,0 +1,215 @@
+/* discover-flood: one peer registers 1,000 signed records of ~1.7 KB (the
+ * per-peer maximum, in namespaces under its own id), so that one
+ * DISCOVER(ns="", limit=1000) is answered with ~1 MiB. Then, never reading
+ * again, it asks for far more than the daemon may hold for it:
+ *   discover-flood    one stream, +4 GiB of yamux window granted, 4,000
+ *                     DISCOVERs pipelined (~40 KB asking for ~4 GB);
+ *   discover-streams  255 streams with the default window, 2 DISCOVERs each.
+ * Bound: the daemon stays up, its RSS grows < 64 MB, and the well-behaved
+ * client is served as usual. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "attack.h"
+#include "base/mem.h"
+#include "rendezvous/service.h"
+
+#define DF_RECORDS 1000
+#define DF_REQUESTS 4000
+#define DF_STREAMS 255
+
+struct df {
+    struct attack_ctx *x;
+    struct ev_loop *loop;
+    struct log log;
+    struct host host;
+    struct conn *c;
+    struct req_stream reg;
+    struct req_stream *streams;   /* the 255 of discover-streams */
+    size_t nstreams, opened;
+    size_t records, sent, answered;
+    bool many, closed;
+    struct buf env;
+};
+
+/* REGISTER i (in flight: a few at a time, within our own stream's limit). */
+static void df_register(struct df *d)
+{
+    struct buf b = BUF_INIT;
+    char ns[128];
+    snprintf(ns, sizeof(ns), "%s/%zu", d->host.id_text, d->sent++);
+    rdv1_register(&b, ns, &d->env, 7200);
+    req_stream_send(&d->reg, &b);
+    buf_free(&b);
+}
+
+static void df_reg_msg(struct req_stream *r, const uint8_t *m, size_t n)
+{
+    struct df *d = r->user;
+    int status;
+    size_t nregs;
+    if (d->answered >= d->records)
+        return; /* DISCOVER answers, read before the attack starts: ignored */
+    if (rdv1_answer(m, n, false, &status, &nregs, NULL, NULL) != 0 || status != 0)
+        attack_fail(d->x, "REGISTER %zu of the attacker refused (status %d)", d->answered, status);
+    d->answered++;
+    if (d->sent < d->records)
+        df_register(d);
+}
+
+static void df_reg_open(struct req_stream *r)
+{
+    struct df *d = r->user;
+    for (int i = 0; i < 64; i++)
+        df_register(d);
+}
+
+static void df_stream_open(struct req_stream *r)
+{
+    struct df *d = r->user;
+    d->opened++;
+}
+
+static void df_ignore(struct req_stream *r, const uint8_t *m, size_t n)
+{
+    (void)r;
+    (void)m;
+    (void)n;
+}
+
+static void df_ready(struct conn *c, void *user)
+{
+    struct df *d = user;
+    d->reg.on_msg = df_reg_msg;
+    d->reg.on_open = df_reg_open;
+    if (req_stream_open(&d->reg, c, RDV1_PROTOCOL_ID, d) < 0)
+        attack_fail(d->x, "no stream");
+}
+
+static void df_closed(struct conn *c, void *user, const char *reason)
+{
+    struct df *d = user;
+    (void)c;
+    (void)reason;
+    d->c = NULL;
+    d->closed = true;
+}
+
+static const struct conn_events df_events = {.on_ready = df_ready, .on_closed = df_closed};
+
+static bool df_registered(void *arg)
+{
+    struct df *d = arg;
+    return d->answered == d->records || d->closed;
+}
+
+static bool df_streams_open(void *arg)
+{
+    struct df *d = arg;
+    return d->opened == d->nstreams || d->closed;
+}
+
+static int df_role(struct attack_ctx *x, bool many)
+{
+    struct df *d = xcalloc(1, sizeof(*d));
+    int rc = 0;
+
+    if (sodium_init() < 0)
+        return 1;
+    d->x = x;
+    d->many = many;
+    d->records = DF_RECORDS;
+    d->loop = ev_loop_new(EVBACKEND_EPOLL);
+    log_init(&d->log, LOG_ERROR, LOG_TEXT, stderr);
+    peer_host_init(&d->host, d->loop, &d->log);
+    peer_envelope(&d->host.key, true, &d->env);
+    d->c = peer_dial(&d->host, x, NET_ATTACKER, 0, &df_events, d);
+    if (d->c == NULL) {
+        rc = attack_fail(x, "cannot dial");
+        goto out;
+    }
+    if (!attack_loop_until(x, d->loop, df_registered, d, AP_STOP, 120) || d->closed) {
+        rc = attack_fail(x, "the attacker's 1,000 registrations were not all answered (%zu)",
+                         d->answered);
+        goto out;
+    }
+    if (many) {
+        d->nstreams = DF_STREAMS - 1; /* and the registration stream */
+        d->streams = xcalloc(d->nstreams, sizeof(*d->streams));
+        for (size_t i = 0; i < d->nstreams; i++) {
+            d->streams[i].on_msg = df_ignore;
+            d->streams[i].on_open = df_stream_open;
+            if (req_stream_open(&d->streams[i], d->c, RDV1_PROTOCOL_ID, d) < 0) {
+                rc = attack_fail(x, "stream %zu refused", i);
+                goto out;
+            }
+        }
+        if (!attack_loop_until(x, d->loop, df_streams_open, d, AP_STOP, 60) || d->closed) {
+            rc = attack_fail(x, "only %zu of %zu streams opened", d->opened, d->nstreams);
+            goto out;
+        }
+    }
+    attack_note(x, "%s", "");
+    attack_ready(x);
+    attack_loop_until(x, d->loop, NULL, NULL, AP_ATTACK, 3600);
+    if (attack_phase(x) != AP_ATTACK || d->closed)
+        goto out;
+
+    /* The attack: from here on nothing the daemon sends is read. */
+    struct buf req = BUF_INIT;
+    peer_stop_reading(d->c);
+    if (!many) {
+        peer_grant_window(d->c, d->reg.s->ys->id, UINT32_MAX - 2 * YAMUX_WINDOW);
+        for (int i = 0; i < DF_REQUESTS; i++)
+            rdv1_discover(&req, "", 1000, NULL, 0);
+        req_stream_send(&d->reg, &req);
+        atomic_store(&x->shm->ops, DF_REQUESTS);
+        attack_note(x, "attack: %d DISCOVER(ns=\"\", limit=1000) in %zu bytes on one stream, "
+                       "+4 GiB window", DF_REQUESTS, buf_size(&req));
+    } else {
+        rdv1_discover(&req, "", 1000, NULL, 0);
+        rdv1_discover(&req, "", 1000, NULL, 0);
+        req_stream_send(&d->reg, &req);
+        for (size_t i = 0; i < d->nstreams; i++)
+            req_stream_send(&d->streams[i], &req);
+        atomic_store(&x->shm->ops, 2 * (d->nstreams + 1));
+        attack_note(x, "attack: %zu streams x 2 DISCOVER(ns=\"\", limit=1000), default window",
+                    d->nstreams + 1);
+    }
+    buf_free(&req);
+    attack_loop_until(x, d->loop, NULL, NULL, AP_STOP, 3600);
+    attack_done(x);
+out:
+    host_free(&d->host);
+    ev_loop_destroy(d->loop);
+    buf_free(&d->env);
+    free(d->streams);
+    free(d);
+    return rc;
+}
+
+static int df_one(struct attack_ctx *x) { return df_role(x, false); }
+static int df_many(struct attack_ctx *x) { return df_role(x, true); }
+
+const struct scenario scen_discover_flood = {
+    .name = "discover-flood",
+    .what = "1,000 records of ~1.7 KB, +4 GiB window, 4,000 DISCOVERs pipelined, never read",
+    .nroles = 1,
+    .role = df_one,
+    .rss_bound_mb = 64,
+    .attack_s = 15,
+    .attack_s_short = 4,
+};
+
+const struct scenario scen_discover_streams = {
+    .name = "discover-streams",
+    .what = "the same records, 255 streams x 2 DISCOVERs with the default window, never read",
+    .nroles = 1,
+    .role = df_many,
+    .rss_bound_mb = 64,
+    .attack_s = 15,
+    .attack_s_short = 4,
+};
