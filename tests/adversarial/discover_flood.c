@@ -201,7 +201,7 @@ const struct scenario scen_discover_flood = {
     .role = df_one,
     .rss_bound_mb = 64,
     .attack_s = 15,
-    .attack_s_short = 4,
+    .attack_s_short = 3,
 };
 
 const struct scenario scen_discover_streams = {
@@ -211,5 +211,5 @@ const struct scenario scen_discover_streams = {
     .role = df_many,
     .rss_bound_mb = 64,
     .attack_s = 15,
-    .attack_s_short = 4,
+    .attack_s_short = 3,
 };

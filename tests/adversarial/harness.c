@@ -416,7 +416,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
     int nkids = sc->nroles + 1; /* [0] is the probe */
     struct verdict v = {.len = 0};
     double attack_s = o->full ? sc->attack_s : sc->attack_s_short;
-    double idle_s = o->full ? 4 : 2;
+    double idle_s = o->full ? 4 : 1.5;
     double mem_bound = sc->rss_bound_mb * (ATTACK_SANITIZED ? 2 : 1);
     bool daemon_died = false;
 
@@ -524,6 +524,8 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         char l[256];
         if (log_has_sanitizer_report(dir, l, sizeof(l)))
             fail_add(&v, "daemon log: %s", l);
+        else if (rc < 0)
+            fail_add(&v, "the daemon did not stop within 15 s of SIGTERM (killed)");
         else if (rc != 0)
             fail_add(&v, "the daemon exited with %d on SIGTERM", rc);
     }

@@ -170,5 +170,5 @@ const struct scenario scen_noise_flood = {
     .role = nf_role,
     .rss_bound_mb = 64,
     .attack_s = 15,
-    .attack_s_short = 4,
+    .attack_s_short = 3,
 };

@@ -147,5 +147,5 @@ const struct scenario scen_park_partial = {
     .role = pp_role,
     .rss_bound_mb = 64,
     .attack_s = 15,
-    .attack_s_short = 4,
+    .attack_s_short = 3,
 };

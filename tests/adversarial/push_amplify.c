@@ -42,7 +42,7 @@ struct pa_sub {
     struct conn *c;
     struct push_client pc;
     struct pa_view view;
-    bool ready, cut, dialing;
+    bool ready, cut, dialing, redial;
 };
 
 struct pa_honest {
@@ -52,12 +52,13 @@ struct pa_honest {
     struct host host;               /* subscribers and the observer */
     struct host mhost[PA_MEMBERS];  /* one identity per member */
     struct pa_sub *subs;
-    size_t nsubs, dialed, in_flight, cut;
+    size_t nsubs, dialed, in_flight, cut, redials;
     struct pa_sub members[PA_MEMBERS], observer;
     struct pa_view truth;           /* the observer's latest DISCOVER answer */
     uint64_t truths;                /* answers received */
     double asked;                   /* when the last DISCOVER was sent */
     bool asking;
+    bool closing;                   /* our own teardown: sessions end, none is cut */
 };
 
 static uint64_t pa_hash(const Push__Message__Peer *p)
@@ -134,7 +135,7 @@ static void pa_sub_open(struct push_client *pc)
 static void pa_sub_end(struct push_client *pc, const char *why)
 {
     struct pa_sub *s = pc->user;
-    if (attack_phase(s->h->x) >= AP_DONE || s->cut)
+    if (attack_phase(s->h->x) >= AP_DONE || s->cut || s->h->closing)
         return;
     s->cut = true;
     s->h->cut++;
@@ -198,10 +199,12 @@ static void pa_conn_closed(struct conn *c, void *user, const char *reason)
     struct pa_sub *s = user;
     (void)c;
     s->c = NULL;
-    if (s->dialing) {
+    if (s->dialing) { /* refused before it was ready (a rate limit): again */
         s->dialing = false;
         s->h->in_flight--;
-        attack_fail(s->h->x, "a subscriber could not connect: %s", reason);
+        s->redial = true;
+        if (++s->h->redials > 1000)
+            attack_fail(s->h->x, "subscribers keep failing to connect: %s", reason);
     }
 }
 
@@ -217,19 +220,30 @@ static bool pa_members_seen(void *arg)
     return h->truth.n == PA_MEMBERS;
 }
 
+static bool pa_dial_sub(struct pa_honest *h, size_t i)
+{
+    struct pa_sub *s = &h->subs[i];
+    s->h = h;
+    s->dialing = true;
+    s->redial = false;
+    s->c = peer_dial(&h->host, h->x, NET_HONEST, (uint32_t)i, &pa_events, s);
+    if (s->c == NULL) {
+        attack_fail(h->x, "cannot dial subscriber %zu", i);
+        return false;
+    }
+    h->in_flight++;
+    return true;
+}
+
 static bool pa_subscribed(void *arg)
 {
     struct pa_honest *h = arg;
-    while (h->dialed < h->nsubs && h->in_flight < PA_DIALS_IN_FLIGHT) {
-        struct pa_sub *s = &h->subs[h->dialed];
-        s->h = h;
-        s->dialing = true;
-        s->c = peer_dial(&h->host, h->x, NET_HONEST, (uint32_t)h->dialed, &pa_events, s);
-        if (s->c == NULL) {
-            attack_fail(h->x, "cannot dial subscriber %zu", h->dialed);
+    for (size_t i = 0; i < h->dialed && h->in_flight < PA_DIALS_IN_FLIGHT; i++)
+        if (h->subs[i].redial && !pa_dial_sub(h, i))
             return true;
-        }
-        h->in_flight++;
+    while (h->dialed < h->nsubs && h->in_flight < PA_DIALS_IN_FLIGHT) {
+        if (!pa_dial_sub(h, h->dialed))
+            return true;
         h->dialed++;
     }
     size_t synced = 0;
@@ -304,6 +318,7 @@ static int pa_honest_role(struct attack_ctx *x)
                          wrong, h->nsubs, h->truth.n);
     attack_done(x);
 out:
+    h->closing = true;
     host_free(&h->host);
     for (int i = 0; i < PA_MEMBERS; i++)
         host_free(&h->mhost[i]);
@@ -322,8 +337,9 @@ struct pa_flood {
     struct host host;
     struct conn *c;
     struct push_client pc;
-    uint64_t sent, entries, refused;
+    uint64_t sent, entries, refused, cuts;
     uint32_t next_port;
+    double redial_at;
     bool open, ended;
     Push__Message__Register reg[PA_ENTRIES], *regp[PA_ENTRIES];
     Push__Message__Peer peer[PA_ENTRIES];
@@ -365,10 +381,11 @@ static void pa_flood_ready(struct conn *c, void *user)
 static void pa_flood_closed(struct conn *c, void *user, const char *reason)
 {
     struct pa_flood *f = user;
-    (void)c;
     (void)reason;
-    f->c = NULL;
-    f->ended = true;
+    if (f->c == c) {
+        f->c = NULL;
+        f->ended = true;
+    }
 }
 
 static const struct conn_events pa_flood_events = {.on_ready = pa_flood_ready,
@@ -386,6 +403,18 @@ static bool pa_flood_open_done(void *arg)
 static bool pa_flood_pump(void *arg)
 {
     struct pa_flood *f = arg;
+    /* Cut off: come back, as an attacker would (a new connection, the same
+     * peer), at most every 50 ms. */
+    if (f->ended && mono_s() >= f->redial_at) {
+        if (f->c)
+            conn_close(f->c, "again");
+        f->cuts++;
+        f->ended = f->open = false;
+        f->redial_at = mono_s() + 0.05;
+        f->c = peer_dial(&f->host, f->x, NET_ATTACKER, 0, &pa_flood_events, f);
+        if (f->c == NULL)
+            f->ended = true;
+    }
     for (int burst = 0; burst < 64 && f->c && f->pc.stream && f->pc.stream->ys; burst++) {
         size_t unsent = buf_size(&f->c->out) + buf_size(&f->c->mux.out) +
                         buf_size(&f->pc.stream->ys->pending);
@@ -446,9 +475,9 @@ static int pa_flood_role(struct attack_ctx *x)
     double t0 = mono_s();
     attack_loop_until(x, f->loop, pa_flood_pump, f, AP_STOP, 3600);
     double el = mono_s() - t0;
-    attack_note(x, "attack: %.0f REGISTER entries/s in Messages of %d (%llu refused Messages)%s",
-                (double)f->entries / el, PA_ENTRIES, (unsigned long long)f->refused,
-                f->ended ? ", flooder cut" : "");
+    attack_note(x, "attack: %.0f REGISTER entries/s in Messages of %d, %llu refusals, "
+                   "flooder cut %llu times (and back)", (double)f->entries / el, PA_ENTRIES,
+                (unsigned long long)f->refused, (unsigned long long)f->cuts);
     /* Stay connected (its registration stays) while the subscribers check. */
     attack_done(x);
     attack_loop_until(x, f->loop, NULL, NULL, AP_DONE, 3600);
@@ -472,5 +501,5 @@ const struct scenario scen_push_amplify = {
     .rss_bound_mb = 128,
     .ping_absolute = true,
     .attack_s = 15,
-    .attack_s_short = 4,
+    .attack_s_short = 3,
 };

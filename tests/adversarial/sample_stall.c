@@ -486,7 +486,7 @@ static int ss_meas_role(struct attack_ctx *x)
     attack_ready(x);
     attack_loop_until(x, me->loop, NULL, NULL, AP_ATTACK, 3600);
 
-    double secs = x->o->full ? 3 : 1;
+    double secs = x->o->full ? 3 : 0.7;
     uint64_t wrong = 0;
     for (int k = 0; k < K_KINDS && attack_phase(x) == AP_ATTACK; k++) {
         for (int crowded = 0; crowded < 2; crowded++) {
