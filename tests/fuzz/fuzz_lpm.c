@@ -13,14 +13,7 @@
 
 #include "base/buf.h"
 #include "base/lpm.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 struct outcome {
     struct buf reframed; /* every message returned, framed again */

@@ -12,6 +12,7 @@
 
 #include "base/buf.h"
 #include "mss/mss.h"
+#include "fuzz_check.h"
 
 static const char *const listener_protos[] = {"/noise", "/a", "/ab", "/yamux/1.0.0", "ls"};
 static const char *const dialer_protos[] = {"/tls/1.0.0", "/noise", "/a"};
@@ -23,13 +24,6 @@ struct outcome {
     struct buf out;
 };
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* Feeds d[0, n) in chunks of `step` bytes (0 = split once at `cut`). */
 static void drive(struct outcome *o, int dialer, const uint8_t *d, size_t n, size_t step, size_t cut)

@@ -14,14 +14,7 @@
 
 #include "base/buf.h"
 #include "host/ws.h"
-
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz_check.h"
 
 struct outcome {
     int rc;              /* first non-OK answer */
