@@ -30,6 +30,7 @@ enum config__type {
     T_BYTES,         /* size_t with an optional k/m/g suffix (powers of 1024) */
     T_U64,           /* uint64_t */
     T_SECONDS,       /* double */
+    T_RATE,          /* double: events per second, 0 = no limit */
     T_LEVEL,         /* enum log_level */
     T_FORMAT,        /* enum log_format */
     T_VERBOSE,       /* -v: log-level debug */
@@ -180,6 +181,11 @@ static const struct config__opt config__opts[] = {
      "namespaces in all"},
     {"max-subscriptions", 0, T_SIZE, OFF(rdv.limits.max_subs_per_session), O_RELOAD, 1, 1e8, NULL,
      "N", "push subscriptions of one session"},
+    {"register-rate", 0, T_RATE, OFF(rdv.limits.register_rate), O_RELOAD, 0, 1e9, NULL, "N",
+     "registration changes per second of one peer (new or changed registrations, any "
+     "dialect; a REGISTER that changes nothing is free); 0 = no limit"},
+    {"register-burst", 0, T_SIZE, OFF(rdv.limits.register_burst), O_RELOAD, 1, 1e9, NULL, "N",
+     "... registration changes one peer may make at once"},
 
     /* seed 001: libp2p-rendezvous-server's flags (and minimist short forms) */
     {"listenMultiaddrs", 0, T_ALIAS, 0, O_COMPAT | O_MULTI, 0, 0, "listen", "MA...",
@@ -481,12 +487,14 @@ static int config__set(struct daemon_config *c, int idx, const char *v, enum con
                                v, t->min, t->max);
         *(size_t *)p = (size_t)u;
         break;
-    case T_SECONDS: {
+    case T_SECONDS:
+    case T_RATE: {
         char *end;
         errno = 0;
         double d = strtod(v, &end);
         if (errno || end == v || *end || !isfinite(d) || d < t->min || d > t->max)
-            return config__msg(msg, cap, "'%s' is not a number of seconds from %g to %g", v, t->min, t->max);
+            return config__msg(msg, cap, "'%s' is not a number %sfrom %g to %g", v,
+                               t->type == T_SECONDS ? "of seconds " : "", t->min, t->max);
         *(double *)p = d;
         break;
     }
@@ -1072,7 +1080,8 @@ static size_t config__type_size(enum config__type t)
     case T_SIZE:
     case T_BYTES: return sizeof(size_t);
     case T_U64: return sizeof(uint64_t);
-    case T_SECONDS: return sizeof(double);
+    case T_SECONDS:
+    case T_RATE: return sizeof(double);
     case T_LEVEL: return sizeof(enum log_level);
     case T_FORMAT: return sizeof(enum log_format);
     case T_BOOL: return sizeof(bool);
@@ -1109,7 +1118,8 @@ static void config__format(const struct daemon_config *c, size_t i, char *out, s
     case T_SIZE:
     case T_BYTES: snprintf(out, cap, "%zu", *(const size_t *)p); break;
     case T_U64: snprintf(out, cap, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-    case T_SECONDS: snprintf(out, cap, "%g", *(const double *)p); break;
+    case T_SECONDS:
+    case T_RATE: snprintf(out, cap, "%g", *(const double *)p); break;
     case T_LEVEL: snprintf(out, cap, "%s", log_level_name(*(const enum log_level *)p)); break;
     case T_FORMAT: snprintf(out, cap, "%s", *(const enum log_format *)p == LOG_JSON ? "json" : "text"); break;
     case T_BOOL: snprintf(out, cap, "%s", *(const bool *)p ? "true" : "false"); break;
@@ -1171,7 +1181,7 @@ static void config__usage_entry(FILE *f, const struct config__opt *o, const stru
     case T_BYTES:
         config__format_bytes(*(const size_t *)((const char *)d + o->offset), def, sizeof(def));
         break;
-    case T_SIZE: case T_U64: case T_SECONDS: case T_LEVEL: case T_FORMAT: case T_METRICS:
+    case T_SIZE: case T_U64: case T_SECONDS: case T_RATE: case T_LEVEL: case T_FORMAT: case T_METRICS:
         config__format(d, (size_t)(o - config__opts), def, sizeof(def));
         break;
     default:

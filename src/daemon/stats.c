@@ -156,6 +156,10 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         prom_u64(b, P "subscriptions", NULL, rs->subs);
         prom_family(b, P "registrations_expired_total", "counter", "Registrations whose TTL ran out.");
         prom_u64(b, P "registrations_expired_total", NULL, rs->expired);
+        prom_family(b, P "registrations_rate_limited_total", "counter",
+                    "REGISTERs refused because the peer changed its registrations faster "
+                    "than register-rate allows.");
+        prom_u64(b, P "registrations_rate_limited_total", NULL, rs->rate_limited);
         prom_family(b, P "announcements_queued_total", "counter",
                     "Push announcements queued to subscribers (one per subscriber).");
         prom_u64(b, P "announcements_queued_total", NULL, st->announcements_queued);

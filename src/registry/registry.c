@@ -27,7 +27,18 @@
  *   - callbacks may read anything and may end other sessions; they must not
  *     remove the registration an on_register is reporting;
  *   - stats.sessions counts sessions that hold at least one registration or
- *     subscription (registry_session_init has no registry to count in). */
+ *     subscription (registry_session_init has no registry to count in);
+ *   - a refresh (re-register changing nothing but the TTL) keeps the block:
+ *     pointers to it stay valid, and on_refresh reports it.
+ *
+ * Token buckets: a peer's bucket lives in its struct rdv_peer. When the
+ * peer's last registration goes, the entry stays (on registry->idle_peers)
+ * until the bucket has refilled, so that unregistering and registering
+ * again does not start from a full bucket; registry_register and
+ * registry_expire free the entries that are due. Only changes draw tokens:
+ * a refresh is free, and removals are never refused (a peer can only take
+ * back what it was allowed to add, so announcements stay within twice the
+ * rate). */
 #include "registry/registry.h"
 
 #include <assert.h>
@@ -45,6 +56,8 @@ struct rdv_peer {
     struct peer_id id;
     size_t count;           /* registrations = distinct namespaces */
     struct rdv_reg *regs;   /* pe_prev/pe_next */
+    double tokens, last;    /* token bucket: tokens left at time `last` */
+    struct rdv_peer *idle_prev, *idle_next; /* registry->idle_peers, while count == 0 */
 };
 
 struct reg__sub {
@@ -61,6 +74,9 @@ struct reg__ns {
 #define REG__NO_HEAP SIZE_MAX
 #define REG__DENSE_MIN 4
 #define REG__HEAP_MIN 64
+#define REG__SEQ_MIN 8
+
+enum reg__event_kind { REG__EV_REGISTER, REG__EV_REFRESH, REG__EV_UNREGISTER };
 
 static struct reg__ns *reg__ns_w(struct rdv_ns *ns) { return (struct reg__ns *)ns; }
 static struct reg__sub *reg__sub_w(struct rdv_sub *s) { return (struct reg__sub *)s; }
@@ -77,6 +93,9 @@ void registry_limits_default(struct registry_limits *l)
     l->max_regs_total = 1000000;
     l->max_namespaces = 100000;
     l->max_subs_per_session = 1000;
+    /* a client refreshes every few seconds at most, and refreshes are free */
+    l->register_rate = 10;
+    l->register_burst = 100;
 }
 
 /* Strict UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing above
@@ -159,7 +178,6 @@ void registry_free(struct registry *r)
 {
     struct rdv_ns *ns, *ntmp;
     /* a table's bookkeeping lives in its elements: clear before freeing them */
-    HASH_CLEAR(hh_seq, r->by_seq);
     HASH_ITER(hh, r->namespaces, ns, ntmp) {
         struct rdv_sub *s, *stmp;
         struct rdv_reg *g, *gtmp;
@@ -178,6 +196,7 @@ void registry_free(struct registry *r)
             free(g);
         }
         free(ns->dense);
+        free(ns->signed_seq.v);
         free(reg__ns_w(ns));
     }
     struct rdv_peer *p, *ptmp;
@@ -186,6 +205,7 @@ void registry_free(struct registry *r)
         free(p);
     }
     free(r->heap);
+    free(r->signed_seq.v);
     memset(r, 0, sizeof *r);
 }
 
@@ -270,36 +290,114 @@ static void reg__ns_gc(struct registry *r, struct rdv_ns *ns)
         return;
     HASH_DELETE(hh, r->namespaces, ns);
     free(ns->dense);
+    free(ns->signed_seq.v);
     free(w);
     r->stats.namespaces--;
 }
 
-/* dense: swap-remove array, grown by doubling, shrunk at a quarter */
+/* dense: swap-remove array of the signed regs, grown by doubling, shrunk at
+ * a quarter */
 static void reg__dense_add(struct rdv_ns *ns, struct rdv_reg *g)
 {
-    if (ns->nregs == ns->dense_cap) {
+    if (ns->nsigned == ns->dense_cap) {
         size_t cap = ns->dense_cap ? ns->dense_cap * 2 : REG__DENSE_MIN;
         ns->dense = xrealloc(ns->dense, cap * sizeof *ns->dense);
         ns->dense_cap = cap;
     }
-    g->ns_index = ns->nregs;
-    ns->dense[ns->nregs++] = g;
+    g->ns_index = ns->nsigned;
+    ns->dense[ns->nsigned++] = g;
 }
 
 static void reg__dense_del(struct rdv_ns *ns, struct rdv_reg *g)
 {
     size_t i = g->ns_index;
-    struct rdv_reg *last = ns->dense[--ns->nregs];
+    struct rdv_reg *last = ns->dense[--ns->nsigned];
     ns->dense[i] = last;
     last->ns_index = i;
-    if (ns->nregs == 0) {
+    if (ns->nsigned == 0) {
         free(ns->dense);
         ns->dense = NULL;
         ns->dense_cap = 0;
-    } else if (ns->dense_cap > REG__DENSE_MIN && ns->nregs <= ns->dense_cap / 4) {
+    } else if (ns->dense_cap > REG__DENSE_MIN && ns->nsigned <= ns->dense_cap / 4) {
         ns->dense_cap /= 2;
         ns->dense = xrealloc(ns->dense, ns->dense_cap * sizeof *ns->dense);
     }
+}
+
+/* ---- seq index (see struct rdv_seq_index) ------------------------------- */
+
+/* The first slot whose seq is above `after` (len if none). */
+static size_t reg__seq_after(const struct rdv_seq_index *x, uint64_t after)
+{
+    size_t lo = 0, hi = x->len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (x->v[mid].seq <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void reg__seq_append(struct rdv_seq_index *x, struct rdv_reg *g)
+{
+    /* a registration joins with a seq just issued: the highest */
+    assert(x->len == 0 || x->v[x->len - 1].seq < g->seq);
+    if (x->len == x->cap) {
+        size_t cap = x->cap ? x->cap * 2 : REG__SEQ_MIN;
+        x->v = xrealloc(x->v, cap * sizeof *x->v);
+        x->cap = cap;
+    }
+    x->v[x->len++] = (struct rdv_seq_slot){.seq = g->seq, .reg = g};
+}
+
+static void reg__seq_del(struct rdv_seq_index *x, const struct rdv_reg *g)
+{
+    size_t i = reg__seq_after(x, g->seq - 1); /* seqs start at 1 */
+    assert(i < x->len && x->v[i].reg == g);
+    x->v[i].reg = NULL;
+    x->dead++;
+    while (x->len && x->v[x->len - 1].reg == NULL) { /* the tail goes at once */
+        x->len--;
+        x->dead--;
+    }
+    if (x->dead * 4 > x->len) {
+        size_t k = 0;
+        for (size_t j = 0; j < x->len; j++)
+            if (x->v[j].reg)
+                x->v[k++] = x->v[j];
+        x->len = k;
+        x->dead = 0;
+    }
+    if (x->len == 0) {
+        free(x->v);
+        *x = (struct rdv_seq_index){0};
+    } else if (x->cap > REG__SEQ_MIN && x->len <= x->cap / 4) {
+        x->cap /= 2;
+        x->v = xrealloc(x->v, x->cap * sizeof *x->v);
+    }
+}
+
+/* Registrations with a signed record are the ones DISCOVER answers carry. */
+static bool reg__signed(const struct rdv_reg *g) { return g->envelope != NULL; }
+
+static void reg__signed_add(struct registry *r, struct rdv_reg *g)
+{
+    if (!reg__signed(g))
+        return;
+    reg__seq_append(&g->ns->signed_seq, g);
+    reg__seq_append(&r->signed_seq, g);
+    reg__dense_add(g->ns, g);
+}
+
+static void reg__signed_del(struct registry *r, struct rdv_reg *g)
+{
+    if (!reg__signed(g))
+        return;
+    reg__seq_del(&g->ns->signed_seq, g);
+    reg__seq_del(&r->signed_seq, g);
+    reg__dense_del(g->ns, g);
 }
 
 /* ---- peers ------------------------------------------------------------ */
@@ -311,15 +409,68 @@ static struct rdv_peer *reg__peer_find(const struct registry *r, const struct pe
     return p;
 }
 
-static void reg__peer_add(struct registry *r, struct rdv_reg *g)
+static bool reg__rate_limited(const struct registry *r) { return r->limits.register_rate > 0; }
+
+static double reg__burst(const struct registry *r)
+{
+    return r->limits.register_burst ? (double)r->limits.register_burst : 1.0;
+}
+
+/* Tokens in p's bucket at now (the clock may step back: no refill then). */
+static double reg__tokens(const struct registry *r, const struct rdv_peer *p, double now)
+{
+    double t = p->tokens, burst = reg__burst(r);
+    if (now > p->last)
+        t += (now - p->last) * r->limits.register_rate;
+    return t < burst ? t : burst;
+}
+
+static void reg__take_token(struct registry *r, struct rdv_peer *p, double now)
+{
+    p->tokens = reg__tokens(r, p, now) - 1.0;
+    p->last = now;
+}
+
+/* The bucket of a peer without registrations is kept until it is full. */
+static bool reg__peer_keep(const struct registry *r, const struct rdv_peer *p)
+{
+    return reg__rate_limited(r) && p->tokens < reg__burst(r);
+}
+
+static void reg__peer_free(struct registry *r, struct rdv_peer *p)
+{
+    HASH_DELETE(hh, r->peers, p);
+    free(p);
+}
+
+/* Frees the idle peers whose bucket has refilled by now. The list is in the
+ * order the peers became idle, which is close to the order they are due:
+ * one may wait behind another for at most burst / rate seconds. */
+static void reg__idle_collect(struct registry *r, double now)
+{
+    struct rdv_peer *p;
+    while ((p = r->idle_peers) != NULL) {
+        if (reg__rate_limited(r) && reg__tokens(r, p, now) < reg__burst(r))
+            break;
+        DL_DELETE2(r->idle_peers, p, idle_prev, idle_next);
+        reg__peer_free(r, p);
+    }
+}
+
+static void reg__peer_add(struct registry *r, struct rdv_reg *g, double now)
 {
     struct rdv_peer *p = reg__peer_find(r, &g->peer);
     if (!p) {
         p = xcalloc(1, sizeof *p);
         p->id = g->peer;
+        p->tokens = reg__burst(r);
+        p->last = now;
         HASH_ADD_KEYPTR_BYHASHVALUE(hh, r->peers, p->id.b, p->id.len, reg__hash(r, p->id.b, p->id.len), p);
-        r->stats.peers++;
+    } else if (p->count == 0) {
+        DL_DELETE2(r->idle_peers, p, idle_prev, idle_next);
     }
+    if (p->count == 0)
+        r->stats.peers++;
     DL_APPEND2(p->regs, g, pe_prev, pe_next);
     p->count++;
 }
@@ -330,9 +481,11 @@ static void reg__peer_del(struct registry *r, struct rdv_reg *g)
     assert(p != NULL);
     DL_DELETE2(p->regs, g, pe_prev, pe_next);
     if (--p->count == 0) {
-        HASH_DELETE(hh, r->peers, p);
-        free(p);
         r->stats.peers--;
+        if (reg__peer_keep(r, p))
+            DL_APPEND2(r->idle_peers, p, idle_prev, idle_next);
+        else
+            reg__peer_free(r, p);
     }
 }
 
@@ -421,11 +574,13 @@ static void reg__heap_replace(struct registry *r, struct rdv_reg *old, struct rd
 
 /* ---- registrations ---------------------------------------------------- */
 
-static void reg__event(const struct registry *r, bool added, const struct rdv_reg *g)
+static void reg__event(const struct registry *r, enum reg__event_kind kind, const struct rdv_reg *g)
 {
     for (size_t i = 0; i < r->nlisteners; i++) {
         const struct registry_events *ev = r->listeners[i].ev;
-        void (*fn)(void *, const struct rdv_reg *) = added ? ev->on_register : ev->on_unregister;
+        void (*fn)(void *, const struct rdv_reg *) =
+            kind == REG__EV_REGISTER ? ev->on_register
+            : kind == REG__EV_REFRESH ? ev->on_refresh : ev->on_unregister;
         if (fn)
             fn(r->listeners[i].ctx, g);
     }
@@ -505,15 +660,14 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     return g;
 }
 
-static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g)
+static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g, double now)
 {
     g->ns = ns;
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, g->peer.b, g->peer.len, reg__hash(r, g->peer.b, g->peer.len), g);
-    HASH_ADD(hh_seq, r->by_seq, seq, sizeof g->seq, g);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
-    DL_APPEND2(r->all, g, all_prev, all_next);
-    reg__dense_add(ns, g);
-    reg__peer_add(r, g);
+    ns->nregs++;
+    reg__signed_add(r, g);
+    reg__peer_add(r, g, now);
     reg__owner_add(r, g);
     if (!g->owner)
         reg__heap_push(r, g);
@@ -530,20 +684,16 @@ static void reg__replace(struct registry *r, struct rdv_reg *old, struct rdv_reg
     nr->ns = ns;
     HASH_DELETE(hh, ns->by_peer, old);
     HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, nr->peer.b, nr->peer.len, reg__hash(r, nr->peer.b, nr->peer.len), nr);
-    HASH_DELETE(hh_seq, r->by_seq, old);
-    HASH_ADD(hh_seq, r->by_seq, seq, sizeof nr->seq, nr);
     DL_DELETE2(ns->regs, old, ns_prev, ns_next);
     DL_APPEND2(ns->regs, nr, ns_prev, ns_next);
-    DL_DELETE2(r->all, old, all_prev, all_next);
-    DL_APPEND2(r->all, nr, all_prev, all_next);
+    reg__signed_del(r, old);
+    reg__signed_add(r, nr);
     DL_DELETE2(p->regs, old, pe_prev, pe_next);
     DL_APPEND2(p->regs, nr, pe_prev, pe_next);
     /* add before removing, so a session keeping its registration never
      * looks idle in between */
     reg__owner_add(r, nr);
     reg__owner_del(r, old);
-    ns->dense[old->ns_index] = nr;
-    nr->ns_index = old->ns_index;
     reg__heap_replace(r, old, nr);
     r->stats.regs_by_dialect[old->dialect]--;
     r->stats.regs_by_dialect[nr->dialect]++;
@@ -553,10 +703,9 @@ static void reg__unlink(struct registry *r, struct rdv_reg *g)
 {
     struct rdv_ns *ns = g->ns;
     HASH_DELETE(hh, ns->by_peer, g);
-    HASH_DELETE(hh_seq, r->by_seq, g);
     DL_DELETE2(ns->regs, g, ns_prev, ns_next);
-    DL_DELETE2(r->all, g, all_prev, all_next);
-    reg__dense_del(ns, g);
+    ns->nregs--;
+    reg__signed_del(r, g);
     reg__peer_del(r, g);
     reg__owner_del(r, g);
     if (g->heap_index != REG__NO_HEAP)
@@ -572,10 +721,49 @@ static void reg__remove(struct registry *r, struct rdv_reg *g)
     struct reg__ns *w = reg__ns_w(ns);
     reg__unlink(r, g);
     w->pins++;
-    reg__event(r, false, g);
+    reg__event(r, REG__EV_UNREGISTER, g);
     w->pins--;
     free(g);
     reg__ns_gc(r, ns);
+}
+
+/* Whether q would store exactly what g holds, apart from the TTL. */
+static bool reg__same(const struct rdv_reg *g, const struct rdv_register *q)
+{
+    if (g->dialect != q->dialect || g->owner != q->owner || g->naddrs != q->naddrs)
+        return false;
+    for (size_t i = 0; i < g->naddrs; i++)
+        if (g->addrs[i].len != q->addrs[i].len ||
+            (g->addrs[i].len && memcmp(g->addrs[i].bytes, q->addrs[i].bytes, g->addrs[i].len) != 0))
+            return false;
+    if ((g->envelope != NULL) != (q->envelope != NULL))
+        return false;
+    return g->envelope == NULL ||
+           (g->envelope_len == q->envelope_len &&
+            (g->envelope_len == 0 || memcmp(g->envelope, q->envelope, g->envelope_len) == 0));
+}
+
+/* An unchanged re-register: new seq and expiry, in place. */
+static void reg__refresh(struct registry *r, struct rdv_reg *g, const struct rdv_register *q)
+{
+    struct rdv_ns *ns = g->ns;
+    if (reg__signed(g)) {
+        reg__seq_del(&ns->signed_seq, g);
+        reg__seq_del(&r->signed_seq, g);
+    }
+    g->seq = r->next_seq++;
+    g->ttl = q->ttl;
+    g->expires = q->ttl ? q->now + (double)q->ttl : 0.0;
+    DL_DELETE2(ns->regs, g, ns_prev, ns_next);
+    DL_APPEND2(ns->regs, g, ns_prev, ns_next);
+    if (reg__signed(g)) {
+        reg__seq_append(&ns->signed_seq, g);
+        reg__seq_append(&r->signed_seq, g);
+    }
+    if (g->heap_index != REG__NO_HEAP) {
+        reg__heap_up(r, g->heap_index);
+        reg__heap_down(r, g->heap_index);
+    }
 }
 
 enum rdv_status registry_register(struct registry *r, const struct rdv_register *req,
@@ -587,12 +775,13 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
         *out = NULL;
     if (st != RDV_OK)
         return st;
+    reg__idle_collect(r, req->now);
     struct rdv_ns *ns = registry_ns(r, req->ns, req->ns_len);
     struct rdv_reg *old = NULL;
     if (ns)
         HASH_FIND_BYHASHVALUE(hh, ns->by_peer, req->peer->b, req->peer->len, reg__hash(r, req->peer->b, req->peer->len), old);
+    struct rdv_peer *p = reg__peer_find(r, req->peer);
     if (!old) {
-        const struct rdv_peer *p = reg__peer_find(r, req->peer);
         if (p && p->count >= r->limits.max_regs_per_peer)
             return RDV_E_PEER_LIMIT;
         if (r->stats.regs >= r->limits.max_regs_total)
@@ -602,6 +791,18 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     }
     if (r->next_seq == UINT64_MAX)   /* never in practice; keeps seqs unique */
         return RDV_E_TOTAL_LIMIT;
+    if (old && reg__same(old, req)) {
+        reg__refresh(r, old, req);
+        if (out)
+            *out = old;
+        reg__event(r, REG__EV_REFRESH, old);
+        return RDV_OK;
+    }
+    /* a peer without an entry has a full bucket */
+    if (reg__rate_limited(r) && p && reg__tokens(r, p, req->now) < 1.0) {
+        r->stats.rate_limited++;
+        return RDV_E_RATE_LIMIT;
+    }
     struct rdv_reg *g = reg__build(r, req, block);
     if (old) {
         reg__replace(r, old, g);
@@ -609,11 +810,13 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     } else {
         if (!ns)
             ns = reg__ns_create(r, req->ns, req->ns_len);
-        reg__insert(r, ns, g);
+        reg__insert(r, ns, g, req->now);
     }
+    if (reg__rate_limited(r))
+        reg__take_token(r, reg__peer_find(r, req->peer), req->now);
     if (out)
         *out = g;
-    reg__event(r, true, g);
+    reg__event(r, REG__EV_REGISTER, g);
     return RDV_OK;
 }
 
@@ -709,45 +912,16 @@ void registry_session_end(struct registry *r, struct rdv_session *s)
 
 /* ---- queries ------------------------------------------------------------ */
 
-static const struct rdv_reg *reg__next(const struct rdv_reg *g, bool all)
-{
-    return all ? g->all_next : g->ns_next;
-}
-
-static const struct rdv_reg *reg__prev(const struct rdv_reg *g, bool all)
-{
-    return all ? g->all_prev : g->ns_prev;
-}
-
 size_t registry_list(const struct registry *r, const struct rdv_ns *ns, uint64_t after,
-                     bool signed_only, const struct rdv_reg **out, size_t limit)
+                     const struct rdv_reg **out, size_t limit)
 {
-    bool all = ns == NULL;
-    const struct rdv_reg *head = all ? r->all : ns->regs;
-    const struct rdv_reg *g = NULL, *start = NULL;
+    const struct rdv_seq_index *x = ns ? &ns->signed_seq : &r->signed_seq;
     size_t n = 0;
-    if (!head || !out || limit == 0)
+    if (!out)
         return 0;
-    HASH_FIND(hh_seq, r->by_seq, &after, sizeof after, g);
-    if (g && (all || g->ns == ns)) {
-        start = reg__next(g, all);
-    } else if (after < head->seq) {
-        start = head; /* everything is newer: no walk (a first DISCOVER) */
-    } else {
-        /* after is gone or from elsewhere: walk back over what is newer;
-         * utlist keeps the tail in head->prev */
-        for (g = reg__prev(head, all);; g = reg__prev(g, all)) {
-            if (g->seq <= after)
-                break;
-            start = g;
-            if (g == head)
-                break;
-        }
-    }
-    /* with signed_only this also steps over the unsigned ones in between */
-    for (g = start; g && n < limit; g = reg__next(g, all))
-        if (!signed_only || g->envelope)
-            out[n++] = g;
+    for (size_t i = reg__seq_after(x, after); i < x->len && n < limit; i++)
+        if (x->v[i].reg)
+            out[n++] = x->v[i].reg;
     return n;
 }
 
@@ -763,12 +937,10 @@ static size_t reg__uniform(size_t n)
     return (size_t)(v % (uint64_t)n);
 }
 
-/* Partial Fisher-Yates in place on ns->dense: its order means nothing, so
- * permuting it (and the ns_index fields) is invisible and costs no copy.
- * Without signed_only this is O(limit). With it, unsigned picks are
- * stepped over: O(limit * nregs / nsigned) expected, O(nregs) worst case
- * (a namespace of push registrations asked for signed ones). */
-size_t registry_sample(const struct registry *r, const struct rdv_ns *ns, bool signed_only,
+/* Partial Fisher-Yates in place on ns->dense (the signed regs only): its
+ * order means nothing, so permuting it (and the ns_index fields) is
+ * invisible and costs no copy. O(limit). */
+size_t registry_sample(const struct registry *r, const struct rdv_ns *ns,
                        const struct rdv_reg **out, size_t limit)
 {
     (void)r;
@@ -776,15 +948,14 @@ size_t registry_sample(const struct registry *r, const struct rdv_ns *ns, bool s
     if (!ns || !out)
         return 0;
     struct rdv_reg **d = ns->dense;
-    for (size_t i = 0; i < ns->nregs && n < limit; i++) {
-        size_t j = i + reg__uniform(ns->nregs - i);
+    for (size_t i = 0; i < ns->nsigned && n < limit; i++) {
+        size_t j = i + reg__uniform(ns->nsigned - i);
         struct rdv_reg *t = d[i];
         d[i] = d[j];
         d[j] = t;
         d[i]->ns_index = i;
         d[j]->ns_index = j;
-        if (!signed_only || d[i]->envelope)
-            out[n++] = d[i];
+        out[n++] = d[i];
     }
     return n;
 }
@@ -799,6 +970,7 @@ double registry_next_expiry(const struct registry *r)
 size_t registry_expire(struct registry *r, double now)
 {
     size_t n = 0;
+    reg__idle_collect(r, now);
     /* the top is re-read each time: a callback may have changed the heap */
     while (r->heap_len && r->heap[0]->expires <= now) {
         r->stats.expired++;

@@ -9,6 +9,17 @@
  * deadline; the owner of the event loop runs one timer for the earliest
  * (registry_next_expiry / registry_expire).
  *
+ * Registrations with a signed record (the ones DISCOVER of the standard and
+ * Waku dialects may return) are also kept apart, per namespace and across
+ * all namespaces: in seq-ordered arrays (cookie listing: binary search, then
+ * O(answer)) and, per namespace, a dense array (Waku's random sample in
+ * O(answer)). Push registrations, however many, are never stepped over by
+ * those reads and cost no memory in those structures.
+ *
+ * Registration changes (a new registration, or a re-register that changes
+ * anything but the expiry) draw on a per-peer token bucket
+ * (limits.register_rate, register_burst): past it, RDV_E_RATE_LIMIT.
+ *
  * The registry does no I/O and knows no dialect. Every change is reported
  * to each listener (registry_events), once, after the registry is
  * consistent: the push notifier encodes an announcement and fans it out
@@ -43,6 +54,8 @@ enum rdv_status {
     RDV_E_TOTAL_LIMIT,     /* max_regs_total or max_namespaces reached */
     RDV_E_SUB_LIMIT,       /* the session has max_subs_per_session subscriptions */
     RDV_E_NOT_FOUND,
+    RDV_E_RATE_LIMIT,      /* the peer changes its registrations faster than
+                            * register_rate (beyond register_burst) */
 };
 
 struct registry_limits {
@@ -54,6 +67,10 @@ struct registry_limits {
     size_t max_regs_total;        /* 1,000,000 */
     size_t max_namespaces;        /* 100,000 */
     size_t max_subs_per_session;  /* 1000 */
+    /* Token bucket per peer on registration changes: register_rate tokens
+     * a second, at most register_burst saved. 0 = no limit. */
+    double register_rate;         /* 10 */
+    size_t register_burst;        /* 100 */
 };
 
 struct rdv_addr {
@@ -65,7 +82,8 @@ struct rdv_reg {
     struct peer_id peer;
     enum rdv_dialect dialect;  /* here: it fills peer's padding (one per registration) */
     struct rdv_ns *ns;
-    uint64_t seq;              /* unique, increasing; bumped by every re-register */
+    uint64_t seq;              /* unique, increasing; bumped by every re-register,
+                                * also by one that changes nothing (a refresh) */
     uint64_t ttl;              /* granted seconds; 0 = lasts while its session does */
     double expires;            /* absolute time (the clock passed in), TTL regs only */
     struct rdv_session *owner; /* push registrations: the session that made it */
@@ -75,13 +93,26 @@ struct rdv_reg {
     size_t envelope_len;
     /* links (registry-private) */
     UT_hash_handle hh;                 /* in ns->by_peer, key = peer */
-    UT_hash_handle hh_seq;             /* in registry->by_seq, key = seq */
     struct rdv_reg *ns_prev, *ns_next; /* ns->regs, seq order */
     struct rdv_reg *pe_prev, *pe_next; /* peer's registrations */
     struct rdv_reg *ow_prev, *ow_next; /* owner session's registrations */
-    struct rdv_reg *all_prev, *all_next; /* registry->all, seq order */
     size_t heap_index;                 /* position in the expiry heap (TTL regs) */
-    size_t ns_index;                   /* position in ns->dense (random sampling) */
+    size_t ns_index;                   /* position in ns->dense (signed regs) */
+};
+
+/* Registrations in seq order, for cookie listing: appended at the end (a
+ * new seq is the highest), removed lazily (the slot keeps its seq and
+ * loses its registration) and compacted once removed slots are a quarter
+ * of the array, so a position is found by binary search in O(log n) and
+ * a read steps over at most a third as many removed slots as live ones. */
+struct rdv_seq_slot {
+    uint64_t seq;
+    struct rdv_reg *reg;       /* NULL: removed */
+};
+
+struct rdv_seq_index {
+    struct rdv_seq_slot *v;
+    size_t len, cap, dead;
 };
 
 struct rdv_ns {
@@ -89,9 +120,11 @@ struct rdv_ns {
     char *name;                /* NUL-terminated, len bytes */
     size_t len;
     struct rdv_reg *by_peer;   /* uthash (hh) */
-    struct rdv_reg *regs;      /* DL list in seq order (ns_prev/ns_next) */
-    struct rdv_reg **dense;    /* array of the regs, for O(k) random samples */
-    size_t nregs, dense_cap;
+    struct rdv_reg *regs;      /* DL list in seq order (ns_prev/ns_next), every dialect */
+    size_t nregs;
+    struct rdv_reg **dense;    /* the regs with a signed record, for O(k) random samples */
+    size_t nsigned, dense_cap;
+    struct rdv_seq_index signed_seq; /* the regs with a signed record, seq order */
     struct rdv_sub *subs;      /* DL list of subscriptions (ns_prev/ns_next) */
     size_t nsubs;
 };
@@ -114,9 +147,14 @@ struct rdv_session {
 };
 
 struct registry_events {
-    /* r was added, or re-registered (new seq, maybe new addresses, maybe a
-     * new owner or dialect: a takeover is reported as a register only). */
+    /* r was added, or re-registered with a change (new addresses, signed
+     * record, owner or dialect: a takeover is reported as a register only).
+     * r has a new seq. */
     void (*on_register)(void *ctx, const struct rdv_reg *r);
+    /* r was re-registered unchanged: same dialect, owner, addresses (byte
+     * for byte) and signed record. Only its expiry (TTL) and seq moved, in
+     * place. Nothing to announce; a store keeps the new expiry. May be NULL. */
+    void (*on_refresh)(void *ctx, const struct rdv_reg *r);
     /* r is being removed (unregister, session end, expiry); r is still
      * readable during the call but no longer in any table. */
     void (*on_unregister)(void *ctx, const struct rdv_reg *r);
@@ -134,6 +172,7 @@ struct registry_stats {
     size_t regs, namespaces, peers, sessions, subs;
     size_t regs_by_dialect[3];
     uint64_t expired;
+    uint64_t rate_limited;     /* registrations refused with RDV_E_RATE_LIMIT */
 };
 
 struct rdv_peer;   /* registry-private: per-peer counts and lists */
@@ -142,8 +181,9 @@ struct registry {
     struct registry_limits limits;
     struct rdv_ns *namespaces;        /* uthash by name */
     struct rdv_peer *peers;           /* uthash by peer id */
-    struct rdv_reg *by_seq;           /* uthash by seq (hh_seq), for cookies */
-    struct rdv_reg *all;              /* every registration, seq order */
+    struct rdv_seq_index signed_seq;  /* regs with a signed record, all namespaces */
+    struct rdv_peer *idle_peers;      /* peers without registrations whose token
+                                       * bucket is not full yet (oldest first) */
     struct rdv_reg **heap;            /* expiry min-heap */
     size_t heap_len, heap_cap;
     uint64_t next_seq;                /* seeded from the clock: cookies survive restarts */
@@ -184,7 +224,11 @@ struct rdv_register {
 /* Adds or replaces the registration of (peer, ns). A replacement gets a new
  * seq and moves to the end of the order; ownership moves to the new owner
  * (a push session taking over from another, or a TTL registration replacing
- * a push one and vice versa). Reports on_register. */
+ * a push one and vice versa). Reports on_register, or on_refresh when the
+ * replacement changes nothing but the TTL: then the registration is updated
+ * in place and draws no token from the peer's bucket. A new seq for a
+ * refresh is deliberate: /rendezvous/1.0.0 clients polling with a cookie
+ * learn the new TTL from the entry returned again, as with other servers. */
 enum rdv_status registry_register(struct registry *r, const struct rdv_register *req,
                                   const struct rdv_reg **out);
 /* Removes (peer, ns) if present (on_unregister). If owner is not NULL, only
@@ -206,22 +250,24 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
  * subscription. */
 void registry_session_end(struct registry *r, struct rdv_session *s);
 
-/* Cookie-style listing: up to limit registrations with seq > after, in seq
- * order, from ns (or from all namespaces if ns is NULL), optionally only
- * those with a signed record. Writes them to out and returns the count; O(1)
- * to find the start when `after` is the seq of a live registration, O(newer)
- * otherwise, then O(count). */
+/* Cookie-style listing of registrations with a signed record: up to limit
+ * with seq > after, in seq order, from ns (or from all namespaces if ns is
+ * NULL). Writes them to out and returns the count. O(log n) to find the
+ * start (whether `after` is live, removed, from elsewhere or forged), then
+ * O(count) plus the removed slots not compacted yet (fewer than a third of
+ * the live ones). Push registrations are not looked at. */
 size_t registry_list(const struct registry *r, const struct rdv_ns *ns, uint64_t after,
-                     bool signed_only, const struct rdv_reg **out, size_t limit);
-/* Up to limit registrations of ns chosen uniformly at random (signed ones
- * only if signed_only), for the Waku dialect. O(limit) expected. */
-size_t registry_sample(const struct registry *r, const struct rdv_ns *ns, bool signed_only,
+                     const struct rdv_reg **out, size_t limit);
+/* Up to limit registrations of ns with a signed record, chosen uniformly at
+ * random, for the Waku dialect. O(limit). */
+size_t registry_sample(const struct registry *r, const struct rdv_ns *ns,
                        const struct rdv_reg **out, size_t limit);
 /* Highest seq ever issued (for cookie validation). */
 static inline uint64_t registry_last_seq(const struct registry *r) { return r->next_seq - 1; }
 
 /* Expiry: the earliest deadline (or a negative number if none), and removal
- * of everything due at `now` (on_unregister for each); returns how many. */
+ * of everything due at `now` (on_unregister for each); returns how many.
+ * Also forgets the token buckets of peers without registrations once full. */
 double registry_next_expiry(const struct registry *r);
 size_t registry_expire(struct registry *r, double now);
 

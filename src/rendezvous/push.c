@@ -516,6 +516,9 @@ static void push__limit_status(struct push_session *ps, Push__Message__MessageTy
     case RDV_E_TOTAL_LIMIT:
         push__status(ps, type, busy, "the server holds as many registrations or namespaces as it may");
         break;
+    case RDV_E_RATE_LIMIT:
+        push__status(ps, type, busy, "registration changes too frequent for this peer, retry later");
+        break;
     default:
         push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_INTERNAL_ERROR,
                      "registry error %d", (int)rc);

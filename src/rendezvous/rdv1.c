@@ -218,7 +218,7 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
     struct records_page p;
     records_page_init(&p, limit);
     if (!ns || nsp)
-        p.count = registry_list(&s->reg, nsp, after, true, p.regs, (size_t)limit);
+        p.count = registry_list(&s->reg, nsp, after, p.regs, (size_t)limit);
     records_page_build(&p, rdv1__entry, sizeof(Rendezvous__Message__Register), rq->now,
                        s->cfg.ttl_max, RDV1_RESPONSE_OVERHEAD);
     /* Everything there was fitted: continue from the newest seq issued;
@@ -264,7 +264,7 @@ static int rdv1__request(struct records_req *rq, const uint8_t *msg, size_t len)
     return type;
 }
 
-static const struct records_dialect rdv1_dialect = {
+const struct records_dialect rdv1_dialect = {
     .dialect = RDV_DIALECT_STANDARD,
     .name = "rendezvous",
     .types = &rendezvous__message__message_type__descriptor,

@@ -175,6 +175,8 @@ static const struct {
     [RDV_E_TTL] = {RECORDS_E_TTL, "ttl refused"},
     [RDV_E_PEER_LIMIT] = {RECORDS_E_UNAVAILABLE, "too many registrations for this peer"},
     [RDV_E_TOTAL_LIMIT] = {RECORDS_E_UNAVAILABLE, "registry is full"},
+    [RDV_E_RATE_LIMIT] = {RECORDS_E_UNAVAILABLE,
+                          "registration changes too frequent for this peer, retry later"},
 };
 
 static void records__registry_refused(struct records_answer *a, enum rdv_status st)

@@ -49,6 +49,10 @@ struct records_dialect {
     int (*request)(struct records_req *rq, const uint8_t *msg, size_t len);
 };
 
+/* The descriptors of rdv1.c and waku.c, for drivers without a host (fuzz
+ * targets, the DISCOVER micro-benchmark). */
+extern const struct records_dialect rdv1_dialect, waku_dialect;
+
 /* Handles one request from `remote` with its stats (requests, failures,
  * latency). -1 if msg is not a request of d (the caller resets the stream),
  * else 0; *added is set when a TTL registration was stored (the expiry timer

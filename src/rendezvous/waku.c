@@ -174,7 +174,7 @@ static void waku__discover(struct records_req *rq, const Waku__Message__Discover
     struct records_page p;
     records_page_init(&p, limit);
     if (nsp)
-        p.count = registry_sample(&s->reg, nsp, true, p.regs, (size_t)limit);
+        p.count = registry_sample(&s->reg, nsp, p.regs, (size_t)limit);
     /* a sample has no order: when the cap cuts it, fewer is as good */
     records_page_build(&p, waku__entry, sizeof(Waku__Message__Register), rq->now,
                        s->cfg.waku_ttl_max, WAKU_RESPONSE_OVERHEAD);
@@ -210,7 +210,7 @@ static int waku__request(struct records_req *rq, const uint8_t *msg, size_t len)
     return type;
 }
 
-static const struct records_dialect waku_dialect = {
+const struct records_dialect waku_dialect = {
     .dialect = RDV_DIALECT_WAKU,
     .name = "Waku rendezvous",
     .types = &waku__message__message_type__descriptor,

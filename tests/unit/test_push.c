@@ -756,6 +756,50 @@ static void limits_raised(void **state)
     env_stop(&e);
 }
 
+/* A REGISTER that changes nothing is not announced again; changes draw on
+ * the peer's token bucket, and past it REGISTER gets E_UNAVAILABLE with a
+ * text while refreshes still pass. */
+static void unchanged_and_rate_limited(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake a, w;
+    const char *one[] = {"/ip4/10.0.0.1/tcp/1", NULL};
+    const char *two[] = {"/ip4/10.0.0.1/tcp/1", "/ip4/10.0.0.2/tcp/2", NULL};
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.limits.register_rate = 0.001; /* nothing refills during the test */
+    cfg.limits.register_burst = 3;
+    env_start(&e, &cfg, false);
+    fake_open(&e, &a);
+    fake_open(&e, &w);
+    assert_int_equal(RENDEZVOUS(&w, "r"), 0);
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* change 1 */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh */
+    assert_int_equal(fake_register(&a, "r", two), 0);         /* change 2 */
+    assert_int_equal(fake_register(&a, "s", one), 0);         /* change 3 */
+    assert_int_equal(fake_register(&a, "t", one), 0);         /* refused */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* a change: refused */
+    assert_int_equal(fake_register(&a, "r", two), 0);         /* refresh: fine */
+    EXPECT(&a, fmt("!400 0 registration changes too frequent for this peer, retry later"),
+           fmt("!400 0 registration changes too frequent for this peer, retry later"));
+    fake_read(&w);
+    assert_int_equal(w.got.n, 2);
+    assert_null(strstr(w.got.v[0], "10.0.0.2"));
+    assert_non_null(strstr(w.got.v[1], "10.0.0.2"));
+    assert_true(e.svc.reg.stats.rate_limited == 2);
+    /* removals are never refused */
+    assert_int_equal(UNREGISTER(&a, "r"), 0);
+    EXPECT_NOTHING(&a);
+    fake_read(&w);
+    assert_int_equal(w.got.n, 3);
+    fake_close(&a);
+    fake_close(&w);
+    env_stop(&e);
+}
+
 /* A queue past the hard limit, or past the soft limit for too long, is cut:
  * dropped, counted, and nothing more is queued to it. */
 static void output_limits(void **state)
@@ -765,12 +809,14 @@ static void output_limits(void **state)
     struct fake slow, fast, src;
     char names[30][80];
     const char *addrs[31];
+    size_t changes = 0; /* every REGISTER differs from the last: 30 or 29 addresses */
     (void)state;
 
     rdv_config_default(&cfg);
     cfg.out_hard_limit = 40000;
     cfg.out_soft_limit = 10000;
     cfg.out_soft_seconds = 0.05;
+    cfg.limits.register_rate = 0; /* src floods on purpose */
     env_start(&e, &cfg, false);
     for (int i = 0; i < 30; i++) {
         snprintf(names[i], sizeof(names[i]), "/dns4/host-%02d.a-rather-long-domain-name.example/tcp/1", i);
@@ -785,7 +831,7 @@ static void output_limits(void **state)
     /* ~1.8 KB per announcement: the hard limit goes after ~22. */
     size_t sent = 0;
     while (!slow.ps->cut && sent < 100) {
-        assert_int_equal(fake_register(&src, "ns", addrs), 0);
+        assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
         sent++;
         fake_read(&fast);
     }
@@ -794,7 +840,7 @@ static void output_limits(void **state)
     assert_int_equal(e.svc.stats.slow_subscribers_cut, 1);
     assert_null(push_session_peek(slow.ps));
     assert_int_equal(slow.ps->queued, 0);
-    assert_int_equal(fake_register(&src, "ns", addrs), 0);
+    assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
     assert_null(push_session_peek(slow.ps));
     fake_read(&fast);
     assert_int_equal(fast.got.n, sent + 1);
@@ -804,14 +850,14 @@ static void output_limits(void **state)
     fake_open(&e, &slow2);
     assert_int_equal(RENDEZVOUS(&slow2, "ns"), 0); /* snapshot: 1 entry */
     for (int i = 0; i < 8; i++) {
-        assert_int_equal(fake_register(&src, "ns", addrs), 0);
+        assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
         fake_read(&fast); /* the fast one stays under every limit */
     }
     assert_false(slow2.ps->cut);
     assert_true(slow2.ps->queued > cfg.out_soft_limit);
     usleep(60000);
     ev_now_update(e.loop);
-    assert_int_equal(fake_register(&src, "ns", addrs), 0);
+    assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
     assert_true(slow2.ps->cut);
     assert_int_equal(e.svc.stats.slow_subscribers_cut, 2);
     fake_close(&slow2);
@@ -1102,7 +1148,9 @@ static void fan_out_2000(void **state)
     env_stop(&e);
 }
 
-/* A registrar that re-registers with ~1.5 KB of addresses, `count` times. */
+/* A registrar that re-registers with ~1.5 KB of addresses, `count` times,
+ * each time with another port in the first address (an unchanged REGISTER
+ * would not be announced). */
 static void churn(struct tsess *s, const char *ns, size_t count)
 {
     char t[96], err[64];
@@ -1114,8 +1162,10 @@ static void churn(struct tsess *s, const char *ns, size_t count)
         assert_true(n > 0);
         a[i] = (struct rdv_addr){.bytes = bin[i], .len = (size_t)n};
     }
-    for (size_t k = 0; k < count; k++)
+    for (size_t k = 0; k < count; k++) {
+        bin[0][a[0].len - 1] ^= 1;
         push_client_register(&s->pc, ns, NULL, a, 30);
+    }
 }
 
 /* A subscriber that stops reading holds up nobody: the others get every
@@ -1134,6 +1184,7 @@ static void slow_reader(void **state)
         const size_t N = 600;
 
         rdv_config_default(&cfg);
+        cfg.limits.register_rate = 0; /* the registrar churns on purpose */
         /* Above what one loop iteration can bring beyond the window (one
          * window of input, 256 KiB); below what the slow one falls behind. */
         if (cut)
@@ -1325,6 +1376,7 @@ int main(void)
         cmocka_unit_test(rejections),
         cmocka_unit_test(other_dialects),
         cmocka_unit_test(limits_raised),
+        cmocka_unit_test(unchanged_and_rate_limited),
         cmocka_unit_test(output_limits),
         cmocka_unit_test(bad_streams),
         cmocka_unit_test(session_ends),

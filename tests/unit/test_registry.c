@@ -33,7 +33,8 @@ struct ev_rec {
 
 struct evlog {
     struct ev_rec ev[EV_MAX];
-    size_t n, nreg, nunreg;
+    size_t n, nreg, nunreg, nrefresh;
+    const struct rdv_reg *refreshed;   /* the last on_refresh */
     /* optional hooks for the callback tests */
     struct registry *reg;
     void (*hook)(struct evlog *l, bool added, const struct rdv_reg *g);
@@ -62,7 +63,16 @@ static void log_ev(struct evlog *l, bool added, const struct rdv_reg *g)
 static void on_reg(void *ctx, const struct rdv_reg *g) { log_ev(ctx, true, g); }
 static void on_unreg(void *ctx, const struct rdv_reg *g) { log_ev(ctx, false, g); }
 
-static const struct registry_events events = {on_reg, on_unreg};
+static void on_refresh(void *ctx, const struct rdv_reg *g)
+{
+    struct evlog *l = ctx;
+    l->nrefresh++;
+    l->refreshed = g;
+}
+
+static const struct registry_events events = {
+    .on_register = on_reg, .on_unregister = on_unreg, .on_refresh = on_refresh,
+};
 
 static struct peer_id mkpeer(unsigned i)
 {
@@ -211,16 +221,16 @@ static void reregister_moves_to_end(void **state)
     assert_int_equal(r->stats.regs_by_dialect[RDV_DIALECT_STANDARD], 2);
     assert_int_equal(r->stats.regs_by_dialect[RDV_DIALECT_WAKU], 1);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
-    assert_int_equal(registry_list(r, ns, 0, false, out, 8), 3);
+    assert_int_equal(registry_list(r, ns, 0, out, 8), 3);
     assert_int_equal(out[0]->peer.b[2], 2);
     assert_int_equal(out[1]->peer.b[2], 3);
     assert_ptr_equal(out[2], g);
-    assert_int_equal(registry_list(r, NULL, 0, false, out, 8), 3);
+    assert_int_equal(registry_list(r, NULL, 0, out, 8), 3);
     assert_ptr_equal(out[2], g);
     /* the earliest deadline is now the re-registered one */
     assert_true(registry_next_expiry(r) == 30.0);
     /* a cookie taken before the refresh sees it again */
-    assert_int_equal(registry_list(r, ns, 1002, false, out, 8), 1);
+    assert_int_equal(registry_list(r, ns, 1002, out, 8), 1);
     assert_ptr_equal(out[0], g);
 }
 
@@ -291,7 +301,8 @@ static void limits_enforced(void **state)
     assert_int_equal(reg_ttl(&r, "n2", 1, 60, 0, true, NULL), RDV_OK);
     assert_int_equal(r.stats.regs, 5);
     assert_int_equal(r.stats.namespaces, 4);
-    assert_int_equal(log->nreg, 7);
+    assert_int_equal(log->nreg, 5);      /* the two re-registers changed nothing */
+    assert_int_equal(log->nrefresh, 2);
 
     /* subscriptions per session; subscribing twice is a no-op */
     struct rdv_session s;
@@ -339,7 +350,7 @@ static void limits_enforced(void **state)
     q.owner = NULL;
     /* within limits, but the total is reached */
     assert_int_equal(registry_register(&r, &q, NULL), RDV_E_TOTAL_LIMIT);
-    assert_int_equal(log->nreg, 7);
+    assert_int_equal(log->nreg, 5);
     assert_int_equal(log->nunreg, 0);
 
     registry_session_end(&r, &s);
@@ -641,7 +652,7 @@ static void list_with_cookies(void **state)
     uint64_t after = 0;
     size_t want[] = {2, 2, 1, 0}, seen = 0;
     for (size_t k = 0; k < ARRAY_LEN(want); k++) {
-        size_t n = registry_list(r, ns, after, false, out, 2);
+        size_t n = registry_list(r, ns, after, out, 2);
         assert_int_equal(n, want[k]);
         for (size_t i = 0; i < n; i++) {
             assert_true(out[i]->seq > after);
@@ -653,19 +664,19 @@ static void list_with_cookies(void **state)
     }
     assert_int_equal(seen, 5);
     /* nothing new → 0; a new one → exactly it */
-    assert_int_equal(registry_list(r, ns, after, false, out, 2), 0);
+    assert_int_equal(registry_list(r, ns, after, out, 2), 0);
     assert_int_equal(reg_ttl(r, "ns", 7, 60, 0, true, NULL), RDV_OK);
-    assert_int_equal(registry_list(r, ns, after, false, out, 2), 1);
+    assert_int_equal(registry_list(r, ns, after, out, 2), 1);
     assert_int_equal(out[0]->peer.b[2], 7);
     /* limit 0 */
-    assert_int_equal(registry_list(r, ns, 0, false, out, 0), 0);
+    assert_int_equal(registry_list(r, ns, 0, out, 0), 0);
 
     /* all namespaces, in seq order */
     after = 0;
     size_t total = 0;
     uint64_t last = 0;
     for (;;) {
-        size_t n = registry_list(r, NULL, after, false, out, 3);
+        size_t n = registry_list(r, NULL, after, out, 3);
         if (n == 0)
             break;
         for (size_t i = 0; i < n; i++) {
@@ -678,7 +689,7 @@ static void list_with_cookies(void **state)
     assert_int_equal(total, 11);
     /* the seq of a live reg of another namespace used as after in "ns" */
     const struct rdv_reg *o = find(r, "other", 102);
-    assert_int_equal(registry_list(r, ns, o->seq, false, out, 8), 3);  /* peers 3, 4, 7 */
+    assert_int_equal(registry_list(r, ns, o->seq, out, 8), 3);  /* peers 3, 4, 7 */
     assert_int_equal(out[0]->peer.b[2], 3);
 }
 
@@ -690,25 +701,25 @@ static void list_after_removed(void **state)
     for (unsigned i = 0; i < 5; i++)
         assert_int_equal(reg_ttl(r, "ns", i, 60, 0, true, NULL), RDV_OK);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
-    assert_int_equal(registry_list(r, ns, 0, false, out, 2), 2);
+    assert_int_equal(registry_list(r, ns, 0, out, 2), 2);
     uint64_t after = out[1]->seq;            /* peer 1 */
     struct peer_id p1 = mkpeer(1);
     assert_int_equal(registry_unregister(r, "ns", 2, &p1, NULL), RDV_OK);
-    assert_int_equal(registry_list(r, ns, after, false, out, 8), 3);
+    assert_int_equal(registry_list(r, ns, after, out, 8), 3);
     assert_int_equal(out[0]->peer.b[2], 2);
-    assert_int_equal(registry_list(r, NULL, after, false, out, 8), 3);
+    assert_int_equal(registry_list(r, NULL, after, out, 8), 3);
     assert_int_equal(out[0]->peer.b[2], 2);
     /* refreshed peer 3 is re-reported after peer 4 */
     assert_int_equal(reg_ttl(r, "ns", 3, 60, 0, true, &g), RDV_OK);
-    assert_int_equal(registry_list(r, ns, after, false, out, 8), 3);
+    assert_int_equal(registry_list(r, ns, after, out, 8), 3);
     assert_int_equal(out[0]->peer.b[2], 2);
     assert_int_equal(out[1]->peer.b[2], 4);
     assert_ptr_equal(out[2], g);
     /* after the last one, or beyond everything */
-    assert_int_equal(registry_list(r, ns, g->seq, false, out, 8), 0);
-    assert_int_equal(registry_list(r, ns, UINT64_MAX, false, out, 8), 0);
+    assert_int_equal(registry_list(r, ns, g->seq, out, 8), 0);
+    assert_int_equal(registry_list(r, ns, UINT64_MAX, out, 8), 0);
     /* after older than everything */
-    assert_int_equal(registry_list(r, ns, 1, false, out, 8), 4);
+    assert_int_equal(registry_list(r, ns, 1, out, 8), 4);
 }
 
 static void list_signed_only(void **state)
@@ -728,18 +739,18 @@ static void list_signed_only(void **state)
     assert_int_equal(reg_ttl(r, "ns", 2, 60, 0, true, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "ns", &s[2], NULL), RDV_OK);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
-    assert_int_equal(registry_list(r, ns, 0, false, out, 16), 6);
-    assert_int_equal(registry_list(r, ns, 0, true, out, 16), 2);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 2);
     assert_int_equal(out[0]->peer.b[2], 0);
     assert_int_equal(out[1]->peer.b[2], 2);
-    assert_int_equal(registry_list(r, ns, 0, true, out, 1), 1);
-    assert_int_equal(registry_list(r, ns, out[0]->seq, true, out, 1), 1);
+    assert_int_equal(registry_list(r, ns, 0, out, 1), 1);
+    assert_int_equal(registry_list(r, ns, out[0]->seq, out, 1), 1);
     assert_int_equal(out[0]->peer.b[2], 2);
-    assert_int_equal(registry_list(r, ns, out[0]->seq, true, out, 1), 0);
-    assert_int_equal(registry_list(r, NULL, 0, true, out, 16), 2);
+    assert_int_equal(registry_list(r, ns, out[0]->seq, out, 1), 0);
+    assert_int_equal(registry_list(r, NULL, 0, out, 16), 2);
     for (unsigned i = 0; i < 10; i++)
-        assert_int_equal(registry_sample(r, ns, true, out, 16), 2);
-    assert_int_equal(registry_sample(r, ns, false, out, 16), 6);
+        assert_int_equal(registry_sample(r, ns, out, 16), 2);
+    assert_int_equal(ns->nregs, 6);
+    assert_int_equal(ns->nsigned, 2);
     for (unsigned i = 0; i < 3; i++)
         registry_session_end(r, &s[i]);
 }
@@ -757,11 +768,11 @@ static void sampling(void **state)
         assert_int_equal(reg_ttl(r, "ns", i, 60, 0, true, NULL), RDV_OK);
     assert_int_equal(reg_ttl(r, "elsewhere", 99, 60, 0, true, NULL), RDV_OK);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
-    assert_int_equal(registry_sample(r, ns, false, out, 0), 0);
-    assert_int_equal(registry_sample(r, NULL, false, out, 4), 0);
+    assert_int_equal(registry_sample(r, ns, out, 0), 0);
+    assert_int_equal(registry_sample(r, NULL, out, 4), 0);
     for (unsigned trial = 0; trial < 2000; trial++) {
         size_t limit = trial % 13;
-        size_t n = registry_sample(r, ns, false, out, limit);
+        size_t n = registry_sample(r, ns, out, limit);
         assert_int_equal(n, limit < N ? limit : N);
         for (size_t i = 0; i < n; i++) {
             assert_ptr_equal(out[i]->ns, ns);
@@ -774,7 +785,7 @@ static void sampling(void **state)
     /* every registration can be chosen, also as a single pick */
     unsigned single[N] = {0};
     for (unsigned trial = 0; trial < 1000; trial++) {
-        assert_int_equal(registry_sample(r, ns, false, out, 1), 1);
+        assert_int_equal(registry_sample(r, ns, out, 1), 1);
         single[out[0]->peer.b[2]]++;
     }
     for (unsigned i = 0; i < N; i++) {
@@ -784,9 +795,437 @@ static void sampling(void **state)
     /* dense stays in sync with removals after shuffling */
     struct peer_id p = mkpeer(4);
     assert_int_equal(registry_unregister(r, "ns", 2, &p, NULL), RDV_OK);
-    assert_int_equal(registry_sample(r, ns, false, out, 32), N - 1);
+    assert_int_equal(registry_sample(r, ns, out, 32), N - 1);
     for (size_t i = 0; i < N - 1; i++)
         assert_int_not_equal(out[i]->peer.b[2], 4);
+}
+
+/* ---- signed-record index: push registrations are never looked at ------- */
+
+/* A push session per peer number (push registrations are session-bound). */
+static struct rdv_session *push_sessions(unsigned first, unsigned n)
+{
+    struct rdv_session *s = xcalloc(n, sizeof *s);
+    for (unsigned i = 0; i < n; i++) {
+        struct peer_id p = mkpeer(first + i);
+        registry_session_init(&s[i], &p, NULL);
+    }
+    return s;
+}
+
+static void signed_index_interleaved(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *out[16], *sig[4];
+    enum { NPUSH = 600 };
+    struct rdv_session *s = push_sessions(1000, NPUSH);
+    struct rdv_ns *ns;
+    /* only push members: nothing to list or sample, in ns or overall */
+    for (unsigned i = 0; i < NPUSH / 2; i++)
+        assert_int_equal(reg_push(r, "ns", &s[i], NULL), RDV_OK);
+    ns = registry_ns(r, "ns", 2);
+    assert_int_equal(ns->nregs, NPUSH / 2);
+    assert_int_equal(ns->nsigned, 0);
+    assert_null(ns->dense);
+    assert_int_equal(ns->signed_seq.len, 0);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 0);
+    assert_int_equal(registry_list(r, NULL, 0, out, 16), 0);
+    assert_int_equal(registry_sample(r, ns, out, 16), 0);
+    /* signed ones between and after more push ones */
+    for (unsigned k = 0; k < 4; k++) {
+        assert_int_equal(reg_ttl(r, "ns", k, 60, 0, true, &sig[k]), RDV_OK);
+        for (unsigned i = NPUSH / 2 + k * 50; i < NPUSH / 2 + (k + 1) * 50; i++)
+            assert_int_equal(reg_push(r, "ns", &s[i], NULL), RDV_OK);
+    }
+    assert_int_equal(ns->nregs, NPUSH / 2 + 4 + 200);
+    assert_int_equal(ns->nsigned, 4);
+    assert_int_equal(ns->signed_seq.len, 4);
+    assert_int_equal(r->signed_seq.len, 4);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 4);
+    for (unsigned k = 0; k < 4; k++)
+        assert_ptr_equal(out[k], sig[k]);
+    /* a cookie on a push registration's seq lands between signed ones */
+    const struct rdv_reg *mid = find(r, "ns", 1000 + NPUSH / 2 + 60); /* after sig[1] */
+    assert_int_equal(registry_list(r, ns, mid->seq, out, 16), 2);
+    assert_ptr_equal(out[0], sig[2]);
+    assert_int_equal(registry_list(r, NULL, mid->seq, out, 16), 2);
+    assert_int_equal(registry_sample(r, ns, out, 16), 4);
+    for (unsigned i = 0; i < 4; i++)
+        assert_non_null(out[i]->envelope);
+    /* a push takeover of a signed one leaves the index; the reverse joins it */
+    struct rdv_session take;
+    struct peer_id p1 = mkpeer(1);
+    registry_session_init(&take, &p1, NULL);
+    assert_int_equal(reg_push(r, "ns", &take, NULL), RDV_OK);
+    assert_int_equal(ns->nsigned, 3);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 3);
+    assert_int_equal(registry_list(r, NULL, 0, out, 16), 3);
+    const struct rdv_reg *back;
+    assert_int_equal(reg_ttl(r, "ns", 1, 60, 0, true, &back), RDV_OK);
+    assert_null(take.regs);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 4);
+    assert_ptr_equal(out[3], back);
+    /* the push members go with their sessions; the signed index is intact */
+    for (unsigned i = 0; i < NPUSH; i++)
+        registry_session_end(r, &s[i]);
+    assert_int_equal(ns->nregs, 4);
+    assert_int_equal(registry_list(r, ns, 0, out, 16), 4);
+    free(s);
+}
+
+/* Cookies whose seq is in a gap: removed, re-registered, from another
+ * namespace, forged (0, between, beyond): each finds its place. */
+static void gap_cookies(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *out[64];
+    enum { N = 40 };
+    uint64_t seqs[N];
+    for (unsigned i = 0; i < N; i++) {
+        const struct rdv_reg *g;
+        assert_int_equal(reg_ttl(r, "ns", i, 60, 0, true, &g), RDV_OK);
+        seqs[i] = g->seq;
+        assert_int_equal(reg_ttl(r, "other", 100 + i, 60, 0, true, NULL), RDV_OK);
+    }
+    struct rdv_ns *ns = registry_ns(r, "ns", 2);
+    /* remove every third, re-register every fifth (it moves to the end) */
+    for (unsigned i = 0; i < N; i += 3) {
+        struct peer_id p = mkpeer(i);
+        assert_int_equal(registry_unregister(r, "ns", 2, &p, NULL), RDV_OK);
+    }
+    for (unsigned i = 1; i < N; i += 5) {
+        struct peer_id p = mkpeer(i);
+        struct rdv_addr a = {ADDR2, sizeof ADDR2};  /* changed: on_register */
+        struct rdv_register q = {.ns = "ns", .ns_len = 2, .peer = &p,
+                                 .dialect = RDV_DIALECT_STANDARD, .addrs = &a, .naddrs = 1,
+                                 .envelope = ENV, .envelope_len = sizeof ENV, .ttl = 60};
+        if (find(r, "ns", i))
+            assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    }
+    /* every cookie value from 0 to beyond the last: the answer is exactly
+     * the live signed members with a higher seq, in order */
+    uint64_t last = registry_last_seq(r);
+    for (uint64_t after = 0; after <= last + 2; after += after < 900 ? 450 : 1) {
+        size_t want = 0;
+        uint64_t prev = after;
+        const struct rdv_reg *g;
+        DL_FOREACH2(ns->regs, g, ns_next)
+            want += g->seq > after;
+        size_t n = registry_list(r, ns, after, out, 64);
+        assert_int_equal(n, want);
+        for (size_t i = 0; i < n; i++) {
+            assert_true(out[i]->seq > prev);
+            assert_ptr_equal(out[i]->ns, ns);
+            prev = out[i]->seq;
+        }
+    }
+    /* a removed one's seq, a refreshed one's old seq */
+    size_t n = registry_list(r, ns, seqs[3], out, 64);
+    assert_true(n > 0 && out[0]->seq > seqs[3]);
+    assert_int_equal(out[0]->peer.b[2], 4);
+    n = registry_list(r, ns, seqs[6], out, 64);  /* peer 6: removed */
+    assert_int_equal(out[0]->peer.b[2], 7);
+    assert_int_equal(registry_list(r, ns, UINT64_MAX, out, 64), 0);
+}
+
+/* Paging with limit 2 while members are removed, refreshed and added: a
+ * member that stays unchanged throughout is seen exactly once, in seq
+ * order; nothing is seen twice unless it was re-registered in between. */
+static void removal_during_paging(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *out[2];
+    enum { N = 200 };
+    unsigned seen[N + 100] = {0};
+    bool touched[N + 100] = {false};
+    for (unsigned i = 0; i < N; i++)
+        assert_int_equal(reg_ttl(r, "ns", i, 60, 0, true, NULL), RDV_OK);
+    struct rdv_ns *ns = registry_ns(r, "ns", 2);
+    uint64_t after = 0, prev = 0;
+    unsigned step = 0, added = N;
+    for (;;) {
+        size_t n = registry_list(r, ns, after, out, 2);
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            assert_true(out[i]->seq > prev);
+            prev = out[i]->seq;
+            seen[out[i]->peer.b[2] | (unsigned)out[i]->peer.b[3] << 8]++;
+        }
+        after = out[n - 1]->seq;
+        /* between pages: remove two ahead and the one just returned, refresh
+         * one ahead (same record: a refresh, moved to the end), add one */
+        step++;
+        unsigned a = (step * 7) % N, b = (step * 13 + 1) % N;
+        struct peer_id pa = mkpeer(a);
+        if (registry_unregister(r, "ns", 2, &pa, NULL) == RDV_OK)
+            touched[a] = true;
+        if (find(r, "ns", b)) {
+            assert_int_equal(reg_ttl(r, "ns", b, 90, 1, true, NULL), RDV_OK);
+            touched[b] = true;
+        }
+        if (step % 3 == 0 && added < N + 100) {
+            assert_int_equal(reg_ttl(r, "ns", added, 60, 0, true, NULL), RDV_OK);
+            added++;
+        }
+        /* the compaction keeps removed slots under a quarter */
+        assert_true(ns->signed_seq.dead * 4 <= ns->signed_seq.len);
+    }
+    for (unsigned i = 0; i < added; i++) {
+        if (!touched[i])
+            assert_int_equal(seen[i], 1);
+        else
+            assert_true(seen[i] <= 2);
+    }
+    assert_true(t->log->nrefresh > 0);
+}
+
+/* Signed slots are compacted: a namespace refreshed over and over keeps an
+ * index of about its size, overall too. */
+static void seq_index_compacts(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *out[8];
+    for (unsigned i = 0; i < 8; i++)
+        assert_int_equal(reg_ttl(r, "ns", i, 60, 0, true, NULL), RDV_OK);
+    for (unsigned k = 0; k < 5000; k++)
+        assert_int_equal(reg_ttl(r, "ns", k % 7, 60, 0, true, NULL), RDV_OK); /* refreshes */
+    struct rdv_ns *ns = registry_ns(r, "ns", 2);
+    assert_true(ns->signed_seq.len <= 8 + 8 / 3 + 1);
+    assert_true(ns->signed_seq.cap <= 32);
+    assert_true(r->signed_seq.len <= 8 + 8 / 3 + 1);
+    assert_int_equal(registry_list(r, ns, 0, out, 8), 8);
+    assert_int_equal(out[0]->peer.b[2], 7);     /* the one never refreshed */
+    assert_int_equal(t->log->nrefresh, 5000);
+    for (unsigned i = 0; i < 8; i++) {
+        struct peer_id p = mkpeer(i);
+        assert_int_equal(registry_unregister(r, "ns", 2, &p, NULL), RDV_OK);
+    }
+    assert_null(registry_ns(r, "ns", 2));
+    assert_int_equal(r->signed_seq.len, 0);
+    assert_null(r->signed_seq.v);
+}
+
+/* Waku's sample over 10 signed members among 2,000 push ones: every signed
+ * one comes up about equally often (a loose bound: 10 standard deviations),
+ * no push one ever. */
+static void sampling_uniform_among_push(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *out[4];
+    enum { NSIG = 10, NPUSH = 2000, TRIALS = 20000 };
+    struct rdv_session *s = push_sessions(1000, NPUSH);
+    unsigned hits[NSIG] = {0}, pairs = 0;
+    for (unsigned i = 0; i < NPUSH; i++) {
+        assert_int_equal(reg_push(r, "ns", &s[i], NULL), RDV_OK);
+        if (i % (NPUSH / NSIG) == 0)
+            assert_int_equal(reg_ttl(r, "ns", i / (NPUSH / NSIG), 60, 0, true, NULL), RDV_OK);
+    }
+    struct rdv_ns *ns = registry_ns(r, "ns", 2);
+    for (unsigned k = 0; k < TRIALS; k++) {
+        assert_int_equal(registry_sample(r, ns, out, 1), 1);
+        assert_non_null(out[0]->envelope);
+        hits[out[0]->peer.b[2]]++;
+        assert_int_equal(registry_sample(r, ns, out, 2), 2);
+        assert_ptr_not_equal(out[0], out[1]);
+        pairs += out[0]->peer.b[2] == 0 || out[1]->peer.b[2] == 0;
+    }
+    /* p = 1/10, sd = sqrt(20000 * 0.1 * 0.9) = 42 */
+    for (unsigned i = 0; i < NSIG; i++)
+        assert_true(hits[i] > 2000 - 420 && hits[i] < 2000 + 420);
+    /* peer 0 in a pair: p = 2/10, sd = 57 */
+    assert_true(pairs > 4000 - 570 && pairs < 4000 + 570);
+    for (unsigned i = 0; i < NPUSH; i++)
+        registry_session_end(r, &s[i]);
+    free(s);
+}
+
+/* ---- refresh: a REGISTER that changes nothing ---------------------------- */
+
+static void refresh_unchanged(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    const struct rdv_reg *g, *h, *out[4];
+    assert_int_equal(reg_ttl(r, "ns", 1, 100, 0, true, &g), RDV_OK);
+    assert_int_equal(reg_ttl(r, "ns", 2, 100, 0, true, NULL), RDV_OK);
+    uint64_t seq0 = g->seq;
+    /* same record and addresses, longer TTL later: a refresh in place */
+    assert_int_equal(reg_ttl(r, "ns", 1, 300, 50, true, &h), RDV_OK);
+    assert_ptr_equal(h, g);
+    assert_int_equal(t->log->nreg, 2);
+    assert_int_equal(t->log->nrefresh, 1);
+    assert_ptr_equal(t->log->refreshed, g);
+    assert_true(g->seq > seq0);                 /* cookie pollers see it again */
+    assert_true(g->expires == 350.0);
+    assert_int_equal(g->ttl, 300);
+    assert_true(registry_next_expiry(r) == 100.0);   /* peer 2's now */
+    assert_int_equal(registry_list(r, registry_ns(r, "ns", 2), seq0, out, 4), 2);
+    assert_ptr_equal(out[1], g);
+    assert_int_equal(registry_expire(r, 100.0), 1);
+    assert_ptr_equal(find(r, "ns", 1), g);
+    assert_true(registry_next_expiry(r) == 350.0);
+
+    /* each kind of change is a register */
+    struct peer_id p1 = mkpeer(1);
+    struct rdv_addr a[2] = {{ADDR1, sizeof ADDR1}, {ADDR2, sizeof ADDR2}};
+    uint8_t env2[sizeof ENV];
+    memcpy(env2, ENV, sizeof ENV);
+    env2[0] ^= 1;
+    struct rdv_register q = {.ns = "ns", .ns_len = 2, .peer = &p1, .dialect = RDV_DIALECT_STANDARD,
+                             .addrs = a, .naddrs = 2, .envelope = ENV, .envelope_len = sizeof ENV,
+                             .ttl = 100, .now = 60};
+    size_t regs = t->log->nreg, refreshes = t->log->nrefresh;
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nrefresh, ++refreshes);
+    q.naddrs = 1;                               /* fewer addresses */
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    a[0] = (struct rdv_addr){ADDR2, sizeof ADDR2}; /* other bytes, same length */
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    q.envelope = env2;                          /* another record, same length */
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    q.dialect = RDV_DIALECT_WAKU;
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    q.envelope = NULL;                          /* record gone */
+    q.envelope_len = 0;
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    assert_int_equal(registry_list(r, NULL, 0, out, 4), 0);
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK); /* again: nothing new */
+    assert_int_equal(t->log->nrefresh, ++refreshes);
+
+    /* push: same session and addresses is a refresh, another session of
+     * the same peer takes over (a change) */
+    struct rdv_session s1, s2;
+    struct peer_id p9 = mkpeer(9);
+    registry_session_init(&s1, &p9, NULL);
+    registry_session_init(&s2, &p9, NULL);
+    assert_int_equal(reg_push(r, "ns", &s1, &g), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    assert_int_equal(reg_push(r, "ns", &s1, &h), RDV_OK);
+    assert_ptr_equal(h, g);
+    assert_int_equal(t->log->nrefresh, ++refreshes);
+    assert_ptr_equal(s1.regs, g);
+    assert_ptr_equal(g->ns->regs->ns_prev, g);  /* moved to the end */
+    assert_int_equal(reg_push(r, "ns", &s2, &h), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    assert_null(s1.regs);
+    assert_ptr_equal(s2.regs, h);
+    registry_session_end(r, &s2);
+    assert_int_equal(t->log->nunreg, 2);
+}
+
+/* ---- token bucket on registration changes ------------------------------ */
+
+static void rate_limit(void **state)
+{
+    (void)state;
+    struct registry r;
+    struct registry_limits l;
+    struct evlog *log = calloc(1, sizeof *log);
+    registry_limits_default(&l);
+    assert_true(l.register_rate == 10.0);
+    assert_int_equal(l.register_burst, 100);
+    l.register_rate = 2;
+    l.register_burst = 3;
+    registry_init(&r, &l, 1, &events, log);
+    char ns[8];
+    /* a burst of 3 changes, then refused; another peer is unaffected */
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(ns, sizeof ns, "n%u", i);
+        assert_int_equal(reg_ttl(&r, ns, 1, 60, 10.0, true, NULL), RDV_OK);
+    }
+    assert_int_equal(reg_ttl(&r, "n3", 1, 60, 10.0, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.rate_limited, 1);
+    assert_null(find(&r, "n3", 1));
+    assert_int_equal(reg_ttl(&r, "n3", 2, 60, 10.0, true, NULL), RDV_OK);
+    /* refreshes cost nothing, also with an empty bucket */
+    for (unsigned k = 0; k < 10; k++)
+        assert_int_equal(reg_ttl(&r, "n0", 1, 60, 10.0, true, NULL), RDV_OK);
+    assert_int_equal(log->nrefresh, 10);
+    /* a changed re-register is a change */
+    struct peer_id p1 = mkpeer(1);
+    struct rdv_addr a = {ADDR2, sizeof ADDR2};
+    struct rdv_register q = {.ns = "n0", .ns_len = 2, .peer = &p1, .dialect = RDV_DIALECT_STANDARD,
+                             .addrs = &a, .naddrs = 1, .envelope = ENV, .envelope_len = sizeof ENV,
+                             .ttl = 60, .now = 10.0};
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_E_RATE_LIMIT);
+    /* refill: 2 a second; half a second brings one token */
+    q.now = 10.49;
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_E_RATE_LIMIT);
+    q.now = 10.5;
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_OK);
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_OK);   /* unchanged now */
+    assert_int_equal(reg_ttl(&r, "n4", 1, 60, 10.5, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.rate_limited, 4);
+    /* the clock stepping back refills nothing */
+    assert_int_equal(reg_ttl(&r, "n4", 1, 60, 5.0, true, NULL), RDV_E_RATE_LIMIT);
+    /* removals are never refused, and going to zero registrations keeps
+     * the bucket: unregistering everything does not reset it */
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(ns, sizeof ns, "n%u", i);
+        assert_int_equal(registry_unregister(&r, ns, 2, &p1, NULL), RDV_OK);
+    }
+    assert_int_equal(r.stats.peers, 1);            /* peer 2 */
+    assert_non_null(r.idle_peers);
+    assert_int_equal(reg_ttl(&r, "n4", 1, 60, 10.6, true, NULL), RDV_E_RATE_LIMIT);
+    /* once full again (1.5 s for 3 tokens) the entry is dropped */
+    assert_int_equal(registry_expire(&r, 11.9), 0);
+    assert_non_null(r.idle_peers);
+    assert_int_equal(registry_expire(&r, 12.0), 0);  /* last change 10.5 */
+    assert_null(r.idle_peers);
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(ns, sizeof ns, "m%u", i);
+        assert_int_equal(reg_ttl(&r, ns, 1, 60, 12.5, true, NULL), RDV_OK);
+    }
+    assert_int_equal(reg_ttl(&r, "m3", 1, 60, 12.5, true, NULL), RDV_E_RATE_LIMIT);
+    /* a peer that comes back while its entry is idle takes it up again */
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(ns, sizeof ns, "m%u", i);
+        assert_int_equal(registry_unregister(&r, ns, 2, &p1, NULL), RDV_OK);
+    }
+    assert_non_null(r.idle_peers);
+    assert_int_equal(reg_ttl(&r, "m0", 1, 60, 13.0, true, NULL), RDV_OK);
+    assert_null(r.idle_peers);
+    assert_int_equal(reg_ttl(&r, "m1", 1, 60, 13.0, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.peers, 2);
+    /* limit off (a reload): everything passes, idle entries go */
+    assert_int_equal(registry_unregister(&r, "m0", 2, &p1, NULL), RDV_OK);
+    assert_non_null(r.idle_peers);
+    r.limits.register_rate = 0;
+    for (unsigned i = 0; i < 50; i++) {
+        snprintf(ns, sizeof ns, "x%u", i);
+        assert_int_equal(reg_ttl(&r, ns, 1, 60, 13.0, true, NULL), RDV_OK);
+    }
+    assert_null(r.idle_peers);
+    assert_int_equal(r.stats.rate_limited, 8);
+    registry_free(&r);
+    free(log);
+}
+
+/* Idle bucket entries left at registry_free are freed (ASan checks). */
+static void rate_limit_free_idle(void **state)
+{
+    (void)state;
+    struct registry r;
+    registry_init(&r, NULL, 1, NULL, NULL);
+    for (unsigned i = 0; i < 20; i++) {
+        struct peer_id p = mkpeer(i);
+        assert_int_equal(reg_ttl(&r, "ns", i, 60, 0, true, NULL), RDV_OK);
+        assert_int_equal(registry_unregister(&r, "ns", 2, &p, NULL), RDV_OK);
+    }
+    assert_non_null(r.idle_peers);
+    assert_int_equal(r.stats.peers, 0);
+    registry_free(&r);
 }
 
 /* ---- expiry ------------------------------------------------------------ */
@@ -838,6 +1277,7 @@ struct mreg {
 
 struct model {
     struct mreg reg[M_PEERS][M_NS];
+    double tokens[M_PEERS], last[M_PEERS];   /* token buckets, never forgotten */
     bool sub[M_SESS][M_NS];
     uint64_t expired;
 };
@@ -846,13 +1286,13 @@ static const char *const M_NAMES[M_NS] = {"a", "b", "c", "d", "eeeeeeee", "f\xc3
 
 /* Cookie listing against the model: seq > after, in order, up to limit. */
 static void model_list(struct registry *r, struct model *m, unsigned n, uint64_t after,
-                       bool signed_only, size_t limit)
+                       size_t limit)
 {
     uint64_t want[M_PEERS];
     size_t k = 0;
     for (unsigned p = 0; p < M_PEERS; p++) {
         const struct mreg *e = &m->reg[p][n];
-        if (e->live && e->seq > after && (!signed_only || e->sig))
+        if (e->live && e->seq > after && e->sig)
             want[k++] = e->seq;
     }
     for (size_t i = 1; i < k; i++)      /* insertion sort, k is tiny */
@@ -865,7 +1305,7 @@ static void model_list(struct registry *r, struct model *m, unsigned n, uint64_t
         k = limit;
     const struct rdv_reg *out[M_PEERS];
     struct rdv_ns *ns = registry_ns(r, M_NAMES[n], strlen(M_NAMES[n]));
-    size_t got = ns ? registry_list(r, ns, after, signed_only, out, limit) : 0;
+    size_t got = ns ? registry_list(r, ns, after, out, limit) : 0;
     assert_int_equal(got, k);
     for (size_t i = 0; i < k; i++)
         assert_true(out[i]->seq == want[i]);
@@ -873,7 +1313,7 @@ static void model_list(struct registry *r, struct model *m, unsigned n, uint64_t
 
 static void model_check(struct registry *r, struct model *m, struct rdv_session *sess)
 {
-    size_t regs = 0, peers = 0, nss = 0, subs = 0, sessions = 0, by[3] = {0};
+    size_t regs = 0, peers = 0, nss = 0, subs = 0, sessions = 0, by[3] = {0}, nsig = 0;
     double next = -1;
     for (unsigned p = 0; p < M_PEERS; p++) {
         bool any = false;
@@ -897,15 +1337,18 @@ static void model_check(struct registry *r, struct model *m, struct rdv_session 
             }
             any = true;
             regs++;
+            nsig += e->sig;
             by[e->dialect]++;
         }
         peers += any;
     }
     for (unsigned n = 0; n < M_NS; n++) {
         bool used = false;
-        size_t nr = 0, ns_subs = 0;
-        for (unsigned p = 0; p < M_PEERS; p++)
+        size_t nr = 0, ns_subs = 0, ns_sig = 0;
+        for (unsigned p = 0; p < M_PEERS; p++) {
             nr += m->reg[p][n].live;
+            ns_sig += m->reg[p][n].live && m->reg[p][n].sig;
+        }
         for (unsigned s = 0; s < M_SESS; s++)
             ns_subs += m->sub[s][n];
         used = nr || ns_subs;
@@ -917,15 +1360,31 @@ static void model_check(struct registry *r, struct model *m, struct rdv_session 
         nss++;
         assert_non_null(ns);
         assert_int_equal(ns->nregs, nr);
+        assert_int_equal(ns->nsigned, ns_sig);
         assert_int_equal(ns->nsubs, ns_subs);
-        /* list order is seq order and complete */
+        /* the member list is in seq order and complete */
+        size_t members = 0;
+        const struct rdv_reg *g, *prev = NULL;
+        DL_FOREACH2(ns->regs, g, ns_next) {
+            assert_true(prev == NULL || prev->seq < g->seq);
+            prev = g;
+            members++;
+        }
+        assert_int_equal(members, nr);
+        /* the signed list is in seq order and complete */
         const struct rdv_reg *out[M_PEERS];
-        size_t k = registry_list(r, ns, 0, false, out, M_PEERS);
-        assert_int_equal(k, nr);
-        for (size_t i = 1; i < k; i++)
-            assert_true(out[i - 1]->seq < out[i]->seq);
-        for (size_t i = 0; i < nr; i++)
+        size_t k = registry_list(r, ns, 0, out, M_PEERS);
+        assert_int_equal(k, ns_sig);
+        for (size_t i = 0; i < k; i++) {
+            assert_non_null(out[i]->envelope);
+            assert_true(i == 0 || out[i - 1]->seq < out[i]->seq);
+        }
+        for (size_t i = 0; i < ns_sig; i++) {
             assert_int_equal(ns->dense[i]->ns_index, i);
+            assert_non_null(ns->dense[i]->envelope);
+        }
+        /* removed slots stay under a quarter of the index */
+        assert_true(ns->signed_seq.dead * 4 <= ns->signed_seq.len);
     }
     for (unsigned s = 0; s < M_SESS; s++) {
         size_t ns_n = 0, own = 0;
@@ -951,7 +1410,8 @@ static void model_check(struct registry *r, struct model *m, struct rdv_session 
     assert_true(registry_next_expiry(r) == next);
     /* listing across everything is complete */
     const struct rdv_reg *all[M_PEERS * M_NS];
-    assert_int_equal(registry_list(r, NULL, 0, false, all, M_PEERS * M_NS), regs);
+    assert_int_equal(registry_list(r, NULL, 0, all, M_PEERS * M_NS), nsig);
+    assert_true(r->signed_seq.dead * 4 <= r->signed_seq.len);
 }
 
 static void randomized_against_model(void **state)
@@ -967,7 +1427,11 @@ static void randomized_against_model(void **state)
     l.max_regs_total = 40;
     l.max_namespaces = 6;
     l.max_subs_per_session = 3;
+    l.register_rate = 0.5;
+    l.register_burst = 3;
     registry_init(&r, &l, 5, &events, log);
+    for (unsigned p = 0; p < M_PEERS; p++)
+        m->tokens[p] = 3;
     log->reg = &r;
     for (unsigned s = 0; s < M_SESS; s++) {
         struct peer_id p = mkpeer(s);  /* sessions are peers 0..5 */
@@ -975,7 +1439,7 @@ static void randomized_against_model(void **state)
     }
     double now = 0;
     uint64_t seq = 5;
-    size_t want_reg = 0, want_unreg = 0, hit_status[RDV_E_NOT_FOUND + 1] = {0};
+    size_t want_reg = 0, want_unreg = 0, want_refresh = 0, hit_status[RDV_E_RATE_LIMIT + 1] = {0};
     srand(12345);
     for (unsigned op = 0; op < M_OPS; op++) {
         int kind = rand() % 100;
@@ -1018,9 +1482,30 @@ static void randomized_against_model(void **state)
                 else if (tot >= l.max_regs_total || (!ns_used && nsu >= l.max_namespaces))
                     want = RDV_E_TOTAL_LIMIT;
             }
+            const struct mreg *cur = &m->reg[p][n];
+            bool same = cur->live && cur->dialect == d && cur->sig == sig &&
+                        cur->owner == (push ? (int)s : -1);
+            /* the bucket, computed as the registry does */
+            double tk = m->tokens[p];
+            if (now > m->last[p])
+                tk += (now - m->last[p]) * l.register_rate;
+            if (tk > (double)l.register_burst)
+                tk = (double)l.register_burst;
+            if (want == RDV_OK && !same && tk < 1.0)
+                want = RDV_E_RATE_LIMIT;
             const struct rdv_reg *g;
             hit_status[want]++;
+            size_t refreshes = log->nrefresh;
             assert_int_equal(registry_register(&r, &q, &g), want);
+            if (want == RDV_OK && same) {
+                assert_int_equal(log->nrefresh, refreshes + 1);
+                assert_ptr_equal(log->refreshed, g);
+                want_refresh++;
+                want_reg--;      /* counted below, but reported as a refresh */
+            } else if (want == RDV_OK) {
+                m->tokens[p] = tk - 1.0;
+                m->last[p] = now;
+            }
             if (want == RDV_OK) {
                 struct mreg *e = &m->reg[p][n];
                 e->live = true;
@@ -1110,11 +1595,14 @@ static void randomized_against_model(void **state)
                 sig += m->reg[p][n].live && m->reg[p][n].sig;
             }
             size_t lim = (size_t)(rand() % 6);
-            assert_int_equal(registry_sample(&r, ns, false, out, lim), all < lim ? all : lim);
-            assert_int_equal(registry_sample(&r, ns, true, out, lim), sig < lim ? sig : lim);
+            (void)all;
+            assert_int_equal(registry_sample(&r, ns, out, lim), sig < lim ? sig : lim);
+            for (size_t i = 0; i < (sig < lim ? sig : lim); i++)
+                assert_non_null(out[i]->envelope);
         }
         assert_int_equal(log->nreg, want_reg);
         assert_int_equal(log->nunreg, want_unreg);
+        assert_int_equal(log->nrefresh, want_refresh);
         model_check(&r, m, sess);
         /* a cookie: a live seq, a gone one, or anything up to the last */
         uint64_t after = (uint64_t)rand() % (seq + 2);
@@ -1122,12 +1610,15 @@ static void randomized_against_model(void **state)
             const struct mreg *e = &m->reg[rand() % M_PEERS][rand() % M_NS];
             after = e->seq;   /* live, removed or 0 */
         }
-        model_list(&r, m, n, after, rand() % 2, 1 + (size_t)(rand() % 4));
+        model_list(&r, m, n, after, 1 + (size_t)(rand() % 4));
     }
     /* every limit was actually reached */
     assert_true(hit_status[RDV_E_PEER_LIMIT] > 0);
     assert_true(hit_status[RDV_E_TOTAL_LIMIT] > 0);
     assert_true(hit_status[RDV_E_SUB_LIMIT] > 0);
+    assert_true(hit_status[RDV_E_RATE_LIMIT] > 0);
+    assert_true(r.stats.rate_limited == hit_status[RDV_E_RATE_LIMIT]);
+    assert_true(want_refresh > 0);
     assert_true(m->expired > 0);
     /* leave live data for registry_free (ASan checks leaks) */
     assert_true(r.stats.regs > 0 || r.stats.subs > 0);
@@ -1212,6 +1703,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(list_after_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(list_signed_only, setup, teardown),
         cmocka_unit_test_setup_teardown(sampling, setup, teardown),
+        cmocka_unit_test_setup_teardown(signed_index_interleaved, setup, teardown),
+        cmocka_unit_test_setup_teardown(gap_cookies, setup, teardown),
+        cmocka_unit_test_setup_teardown(removal_during_paging, setup, teardown),
+        cmocka_unit_test_setup_teardown(seq_index_compacts, setup, teardown),
+        cmocka_unit_test_setup_teardown(sampling_uniform_among_push, setup, teardown),
+        cmocka_unit_test_setup_teardown(refresh_unchanged, setup, teardown),
+        cmocka_unit_test(rate_limit),
+        cmocka_unit_test(rate_limit_free_idle),
         cmocka_unit_test_setup_teardown(expiry_same_instant, setup, teardown),
         cmocka_unit_test(randomized_against_model),
         cmocka_unit_test(free_with_live_data),

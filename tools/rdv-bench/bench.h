@@ -253,5 +253,6 @@ int wait_until(struct ev_loop *loop, struct workers *ws, bool (*done)(void *ctx)
 int run_idle(const struct bench_opts *o, struct bench_table *t);
 int run_requests(const struct bench_opts *o, struct bench_table *t);
 int run_handshakes(const struct bench_opts *o, struct bench_table *t);
+int run_discover(const struct bench_opts *o, struct bench_table *t);
 
 #endif

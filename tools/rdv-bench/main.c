@@ -25,6 +25,8 @@ static void usage(FILE *f)
             "  paced       push fan-out at 50,000 deliveries/s (S = 1,000), for latency\n"
             "  idle        server memory per idle session and connection setup rate\n"
             "  requests    /rendezvous/1.0.0 REGISTER + DISCOVER loops\n"
+            "  discover    DISCOVER and Waku sampling cost, in process, with and\n"
+            "              without 50,000 push registrations in the namespace\n"
             "\n"
             "Options:\n"
             "  -q, --quick          short runs and smaller sizes (make bench)\n"
@@ -42,7 +44,8 @@ static void usage(FILE *f)
             "  -v, --verbose\n");
 }
 
-static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests"};
+static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
+                                        "discover"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -173,6 +176,8 @@ int main(int argc, char **argv)
             failures += run_idle(&o, &t) != 0;
         } else if (strcmp(s, "requests") == 0) {
             failures += run_requests(&o, &t) != 0;
+        } else if (strcmp(s, "discover") == 0) {
+            failures += run_discover(&o, &t) != 0;
         }
     }
     for (int i = 0; i < nsizes; i++)
