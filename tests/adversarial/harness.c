@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -253,6 +254,14 @@ static int daemon_stop(pid_t pid)
     return -1;
 }
 
+static long long file_size(const char *dir, const char *name)
+{
+    char path[512];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
 static bool log_has_sanitizer_report(const char *dir, char *line, size_t cap)
 {
     char path[512], l[512];
@@ -456,6 +465,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
     }
     double setup_s = mono_s() - t;
     long long rss0 = proc_rss_kb(x.daemon_pid), peak = rss0;
+    long long log0 = file_size(dir, "daemon.log");
     bool setup_ok = !daemon_died && children_poll(kids, nkids, kst) == nkids &&
                     !atomic_load(&x.shm->failed) && mono_s() <= end;
     if (!setup_ok)
@@ -530,6 +540,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
             fail_add(&v, "the daemon exited with %d on SIGTERM", rc);
     }
     double growth = (double)(peak - rss0) / 1024.0;
+    double log_kb = (double)(file_size(dir, "daemon.log") - log0) / 1024.0;
     if (growth > mem_bound)
         fail_add(&v, "RSS grew by %.0f MB%s, bound %.0f MB", growth,
                  early ? " (stopped early)" : "", mem_bound);
@@ -554,11 +565,11 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
 
     printf("%-16s %s  rss %.1f MB, peak %.1f (+%.1f, bound %.0f)  ping p50/p99 idle %.2f/%.2f, "
            "during %.2f/%.2f ms  discover idle %.2f/%.2f, during %.2f/%.2f ms (bound %.0f ms%s)  "
-           "dials %llu/%llu  %s%s%s%s%s\n",
+           "dials %llu/%llu  log +%.0f KB  %s%s%s%s%s\n",
            sc->name, v.failed ? "FAIL" : "ok  ", (double)rss0 / 1024.0, (double)peak / 1024.0,
            growth, mem_bound, pi.p50, pi.p99, pd.p50, pd.p99, di.p50, di.p99, dd.p50, dd.p99,
            latency_bound(o, sc, pi.p99), ATTACK_SANITIZED ? ", not judged under ASan" : "",
-           (unsigned long long)dok, (unsigned long long)(dok + dfail), figures,
+           (unsigned long long)dok, (unsigned long long)(dok + dfail), log_kb, figures,
            x.shm->note[0] ? "  " : "", x.shm->note, v.failed ? "  -- " : "", v.failed ? v.text : "");
     if (o->verbose)
         printf("  (setup %.1f s, attack %.1f s, daemon log in %s)\n", setup_s, attack_len, dir);

@@ -38,6 +38,7 @@ struct ss_shm {
     _Atomic int signed_before;      /* measurer: the first 5 are registered */
     _Atomic int crowd_in;           /* crowd: all registered */
     uint64_t crowd;                 /* push registrations made */
+    uint64_t crowd_retries;         /* their dials refused before the handshake ended */
     double cost_us[K_KINDS][2];     /* [kind][0 uncrowded, 1 crowded] */
     uint64_t answered[K_KINDS][2];
     uint64_t gap;                   /* seqs in the gap */
@@ -60,6 +61,8 @@ struct ss_crowd {
     struct log log;
     struct host hosts[SS_PIPES];
     uint32_t next[SS_PIPES];         /* next member each host dials */
+    double again_at[SS_PIPES];       /* a refused dial is tried again from then */
+    bool busy[SS_PIPES];             /* a handshake with the host's identity is under way */
     struct ss_member *m;
     size_t n, answered, retries;
 };
@@ -103,7 +106,7 @@ static void ss_member_ready(struct conn *c, void *user)
     int pipe = (int)(m->host - m->cr->hosts);
     if (push_client_open(&m->pc, c, NULL, &ss_member_handler, m) < 0)
         attack_fail(m->cr->x, "no push session");
-    ss_crowd_dial(m->cr, pipe); /* the host's identity is free again */
+    m->cr->busy[pipe] = false; /* the host's identity is free again */
 }
 
 static void ss_member_closed(struct conn *c, void *user, const char *reason)
@@ -116,11 +119,12 @@ static void ss_member_closed(struct conn *c, void *user, const char *reason)
         return;
     if (was_ready) {
         attack_fail(cr->x, "push registration %u lost: %s", m->idx, reason);
-    } else if (++cr->retries > 100) {
-        attack_fail(cr->x, "crowd dials keep failing: %s", reason);
-    } else { /* refused before the handshake ended (a rate limit): again */
-        cr->next[m->host - cr->hosts] -= SS_PIPES;
-        ss_crowd_dial(cr, (int)(m->host - cr->hosts));
+    } else { /* refused before the handshake ended (a rate limit): again, later */
+        int pipe = (int)(m->host - cr->hosts);
+        cr->retries++;
+        cr->next[pipe] -= SS_PIPES;
+        cr->busy[pipe] = false;
+        cr->again_at[pipe] = mono_s() + 0.05;
     }
 }
 
@@ -133,6 +137,7 @@ static void ss_crowd_dial(struct ss_crowd *cr, int pipe)
     if (i >= cr->n)
         return;
     cr->next[pipe] += SS_PIPES;
+    cr->busy[pipe] = true;
     struct ss_member *m = &cr->m[i];
     struct privkey k;
     m->cr = cr;
@@ -151,6 +156,10 @@ static bool ss_flag(void *arg) { return atomic_load((_Atomic int *)arg) != 0; }
 static bool ss_crowd_in(void *arg)
 {
     struct ss_crowd *cr = arg;
+    double now = mono_s();
+    for (int i = 0; i < SS_PIPES; i++)
+        if (!cr->busy[i] && now >= cr->again_at[i])
+            ss_crowd_dial(cr, i);
     return cr->answered == cr->n || atomic_load(&cr->x->shm->failed);
 }
 
@@ -187,14 +196,14 @@ static int ss_crowd_role(struct attack_ctx *x)
         rc = attack_fail(x, "the signed registrations were not made");
         goto out;
     }
-    for (int i = 0; i < SS_PIPES; i++)
-        ss_crowd_dial(cr, i);
     if (!attack_loop_until(x, cr->loop, ss_crowd_in, cr, AP_STOP, 200) ||
         atomic_load(&x->shm->failed)) {
-        rc = attack_fail(x, "%zu of %zu push registrations made", cr->answered, cr->n);
+        rc = attack_fail(x, "%zu of %zu push registrations made (%zu dials refused)", cr->answered,
+                         cr->n, cr->retries);
         goto out;
     }
     sh->crowd = cr->n;
+    sh->crowd_retries = cr->retries;
     atomic_store(&sh->crowd_in, 1);
     attack_ready(x);
     attack_done(x); /* nothing to do but stay registered */
@@ -527,8 +536,9 @@ static int ss_judge(struct attack_ctx *x, double attack_s, char *out, size_t cap
     size_t len = 0;
     int rc = 0;
     (void)attack_s;
-    len += (size_t)snprintf(out, cap, "%llu push registrations, gap of %llu seqs; CPU per request "
-                            "uncrowded/crowded:", (unsigned long long)sh->crowd,
+    len += (size_t)snprintf(out, cap, "%llu push registrations (%llu dials refused on the way), "
+                            "gap of %llu seqs; CPU per request uncrowded/crowded:",
+                            (unsigned long long)sh->crowd, (unsigned long long)sh->crowd_retries,
                             (unsigned long long)sh->gap);
     for (int k = 0; k < K_KINDS && len < cap; k++) {
         double ratio = sh->cost_us[k][1] / sh->cost_us[k][0];
