@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
+#include "daemon/acl.h"
 
 /* ---- the option table --------------------------------------------------- */
 
@@ -98,6 +99,9 @@ static const struct config__opt config__opts[] = {
     {"tls-cert", 0, T_STR, OFF(tls_cert), O_FILE, 0, 0, NULL, "FILE",
      "PEM certificate chain for /tls/ws listeners"},
     {"tls-key", 0, T_STR, OFF(tls_key), O_FILE, 0, 0, NULL, "FILE", "PEM private key of tls-cert"},
+    {"acl-file", 0, T_STR, OFF(acl_file), O_RELOAD, 0, 0, NULL, "FILE",
+     "namespace access rules: who may register, subscribe and discover where (see "
+     "rendezvousd.conf(5)); namespaces no rule names are refused. Default: everything allowed"},
     {"ws-allow-origin", 0, T_LIST, OFF(ws_origins), O_ORIGIN, 0, 0, NULL, "ORIGIN",
      "accept WebSocket upgrades from pages of this origin only (e.g. https://app.example), "
      "repeatable; default: any origin"},
@@ -844,7 +848,8 @@ void config_free(struct daemon_config *c)
     config__list_clear(&c->waku_ids);
     free(c->tls_cert);
     free(c->tls_key);
-    c->tls_cert = c->tls_key = NULL;
+    free(c->acl_file);
+    c->tls_cert = c->tls_key = c->acl_file = NULL;
     free(c->file);
     free(c->key_file);
     free(c->metrics_addr);
@@ -1008,6 +1013,16 @@ enum config_result config_check(const struct daemon_config *c, char *err, size_t
     if ((rc = config__check_readable(c, "tls-cert", c->tls_cert, err, errlen)) != CONFIG_OK ||
         (rc = config__check_readable(c, "tls-key", c->tls_key, err, errlen)) != CONFIG_OK)
         return rc;
+    if (c->acl_file) {
+        struct acl acl;
+        char why[400];
+        if (acl_load(&acl, c->acl_file, why, sizeof(why)) < 0) {
+            config__where(c, config__find("acl-file"), where, sizeof(where));
+            snprintf(err, errlen, "%s: %s", where, why);
+            return CONFIG_INVALID;
+        }
+        acl_free(&acl);
+    }
     if (c->key_file == NULL)
         return CONFIG_OK;
     config__where(c, slot, where, sizeof(where));

@@ -62,6 +62,7 @@ struct daemon_config {
     struct config_list announce;
     char *key_file;                 /* NULL: a new identity per run */
     char *tls_cert, *tls_key;       /* PEM files for /tls/ws listeners, or NULL */
+    char *acl_file;                 /* namespace access rules (daemon/acl.h), or NULL: allow all */
     struct config_list ws_origins;  /* allowed WebSocket Origins; empty: any */
     enum log_level log_level;
     enum log_format log_format;

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
+#include "daemon/acl.h"
 #include "daemon/config.h"
 #include "daemon/metrics.h"
 #include "daemon/stats.h"
@@ -39,6 +40,7 @@ struct daemon {
     struct log log;
     struct metrics_server metrics;
     struct daemon_metrics view;   /* what the metrics endpoint reads */
+    struct acl acl;               /* the service's policy when cfg.acl_file is set */
     ev_signal sigint, sigterm, sighup;
     bool draining;
 };
@@ -56,6 +58,27 @@ static void daemon_apply(struct daemon *d)
     d->svc.cfg = d->cfg.rdv;
     d->svc.cfg.push_protocol_id = push_id;
     d->svc.reg.limits = d->cfg.rdv.limits;
+}
+
+/* Reads the access rules of path (NULL: none, everything allowed) and makes
+ * them the service's policy; on an error the rules in force stay, and the
+ * error is logged. */
+static int daemon_load_acl(struct daemon *d, const char *path)
+{
+    struct acl fresh = {0};
+    char err[512];
+
+    if (path && acl_load(&fresh, path, err, sizeof(err)) < 0) {
+        LOGE(&d->log, "access rules: %s; the rules in force stay", err);
+        return -1;
+    }
+    acl_free(&d->acl);
+    d->acl = fresh;
+    d->svc.policy = path ? (struct rdv_policy){.allows = acl_policy, .ctx = &d->acl}
+                         : (struct rdv_policy){0};
+    if (path)
+        LOGI(&d->log, "access rules: %zu from %s", d->acl.n, path);
+    return 0;
 }
 
 static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
@@ -77,6 +100,13 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
         return;
     }
     size_t n = config_restart_needed(&d->cfg, &next, names, sizeof(names));
+    if (daemon_load_acl(d, next.acl_file) < 0) {
+        config_free(&next);
+        return;
+    }
+    char *acl_file = d->cfg.acl_file; /* the running one now names next's file */
+    d->cfg.acl_file = next.acl_file;
+    next.acl_file = acl_file;
     config_apply_reloadable(&d->cfg, &next);
     config_free(&next);
     daemon_apply(d);
@@ -267,6 +297,11 @@ int main(int argc, char **argv)
      * the listeners (and their error paths). */
     daemon_wire(&d);
     host_seal_record(&d.host);
+    if (daemon_load_acl(&d, d.cfg.acl_file) < 0) {
+        host_free(&d.host);
+        daemon_unwire(&d);
+        goto out;
+    }
     if (daemon_metrics(&d) < 0) {
         host_free(&d.host);
         daemon_unwire(&d);
@@ -297,6 +332,7 @@ int main(int argc, char **argv)
     metrics_stop(&d.metrics);
     host_free(&d.host);
     daemon_unwire(&d); /* after the host: ending sessions use the registry */
+    acl_free(&d.acl);
     LOGI(&d.log, "stopped");
     rc = 0;
 out:

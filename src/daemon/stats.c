@@ -71,6 +71,18 @@ static void stats__requests(struct buf *b, const struct rdv_stats *st)
     stats__per_dialect(b, P "error_replies_total", "counter",
                        "Error answers sent, by dialect (also for messages that were no request).",
                        st->errors);
+    prom_family(b, P "requests_denied_total", "counter",
+                "Requests refused by the access rules (--acl-file) with E_NOT_AUTHORIZED, by "
+                "dialect and action.");
+    for (int d = 0; d < 3; d++) {
+        for (int a = 0; a < RDV_ACTIONS; a++) {
+            if (d != RDV_DIALECT_PUSH && a == RDV_ACTION_SUBSCRIBE)
+                continue; /* only push mode subscribes */
+            snprintf(labels, sizeof(labels), "dialect=\"%s\",action=\"%s\"", stats__dialects[d],
+                     rdv_action_names[a]);
+            prom_u64(b, P "requests_denied_total", labels, st->denied[d][a]);
+        }
+    }
 
     prom_family(b, P "request_duration_seconds", "histogram",
                 "Time to handle one request, from decoding to the queued answer.");

@@ -471,6 +471,19 @@ static int push__check_ns(struct push_session *ps, Push__Message__MessageType ty
     return 0;
 }
 
+/* The access policy: 0 if the session's peer may do `a` in ns, else the
+ * refusal has been queued. */
+static int push__check_acl(struct push_session *ps, Push__Message__MessageType type,
+                           enum rdv_action a, const ProtobufCBinaryData *ns)
+{
+    if (rdv_service_allows(ps->st->svc, RDV_DIALECT_PUSH, a, (const char *)ns->data, ns->len,
+                           &ps->rs.peer))
+        return 0;
+    push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_NOT_AUTHORIZED,
+                 "not authorized to %s in this namespace", rdv_action_names[a]);
+    return -1;
+}
+
 /* Peer.id, when present and not empty, must name the session's own peer. */
 static int push__check_peer(struct push_session *ps, Push__Message__MessageType type,
                             const Push__Message__Peer *p)
@@ -534,7 +547,8 @@ static void push__register(struct push_session *ps, const Push__Message__Registe
     const Push__Message__Peer *p = e->peer;
     size_t naddrs = p ? p->n_addrs : 0;
 
-    if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_peer(ps, T, p))
+    if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_peer(ps, T, p) ||
+        push__check_acl(ps, T, RDV_ACTION_REGISTER, &e->ns))
         return;
     if (naddrs > s->reg.limits.max_addrs) {
         push__limit_status(ps, T, RDV_E_ADDRS);
@@ -616,7 +630,7 @@ static void push__rendezvous(struct push_session *ps, const Push__Message__Rende
     struct rdv_ns *ns = NULL;
     size_t before = ps->rs.nsubs;
 
-    if (push__check_ns(ps, T, e->has_ns, &e->ns))
+    if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_acl(ps, T, RDV_ACTION_SUBSCRIBE, &e->ns))
         return;
     enum rdv_status rc =
         registry_subscribe(&ps->st->svc->reg, &ps->rs, (const char *)e->ns.data, e->ns.len, &ns);
@@ -636,7 +650,7 @@ static void push__discover(struct push_session *ps, const Push__Message__Discove
     const struct rdv_config *cfg = &ps->st->svc->cfg;
     struct push_batch *b = &ps->st->batch;
 
-    if (push__check_ns(ps, T, e->has_ns, &e->ns))
+    if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_acl(ps, T, RDV_ACTION_DISCOVER, &e->ns))
         return;
     uint64_t limit = e->has_limit && e->limit > 0 ? (uint64_t)e->limit : cfg->push_discover_default;
     if (limit > cfg->push_discover_max)

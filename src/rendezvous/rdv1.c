@@ -195,6 +195,14 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
         rdv1__discover_reply(rq, ST_NS, text, NULL, NULL, 0);
         return;
     }
+    if (!rdv_service_allows(s, RDV_DIALECT_STANDARD, RDV_ACTION_DISCOVER, ns ? ns : "", ns_len,
+                            rq->remote)) {
+        rdv1__discover_reply(rq, ST_AUTH,
+                             ns ? "not authorized to discover in this namespace"
+                                : "not authorized to discover every namespace",
+                             NULL, NULL, 0);
+        return;
+    }
     uint64_t after = 0;
     bool has_cookie = req && req->has_cookie && req->cookie.len > 0;
     if (has_cookie) {

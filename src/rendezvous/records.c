@@ -200,6 +200,10 @@ void records_register(struct records_req *rq, const struct records_register *q,
         records__refuse(a, RECORDS_E_NAMESPACE, a->buf);
         return;
     }
+    if (!rdv_service_allows(s, rq->dialect, RDV_ACTION_REGISTER, q->ns, ns_len, rq->remote)) {
+        records__refuse(a, RECORDS_E_AUTH, "not authorized to register in this namespace");
+        return;
+    }
     if (q->envelope == NULL || q->envelope_len == 0) {
         records__refuse(a, RECORDS_E_RECORD, "no signed peer record");
         return;

@@ -33,6 +33,16 @@ void rdv_config_default(struct rdv_config *c)
 double rdv_service_now(const struct rdv_service *s) { return ev_now(s->host->loop); }
 
 const char *const rdv_dialect_names[3] = {"push", "standard", "waku"};
+const char *const rdv_action_names[RDV_ACTIONS] = {"register", "subscribe", "discover"};
+
+bool rdv_service_allows(struct rdv_service *s, enum rdv_dialect d, enum rdv_action a,
+                        const char *ns, size_t ns_len, const struct peer_id *peer)
+{
+    if (s->policy.allows == NULL || s->policy.allows(s->policy.ctx, a, ns, ns_len, peer))
+        return true;
+    s->stats.denied[d][a]++;
+    return false;
+}
 
 void rdv_request_log_ns(struct rdv_request_log *r, const struct rdv_service *s, const char *ns,
                         size_t len)

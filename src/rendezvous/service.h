@@ -52,8 +52,21 @@ struct rdv_config {
     struct registry_limits limits;
 };
 
+/* What a request asks to do in a namespace, for the access policy. */
+enum rdv_action { RDV_ACTION_REGISTER, RDV_ACTION_SUBSCRIBE, RDV_ACTION_DISCOVER, RDV_ACTIONS };
+
+/* Who may do what in which namespace: installed by the daemon (the ACL
+ * file, daemon/acl.c); with no policy everything is allowed. ns_len 0 is a
+ * DISCOVER of every namespace. */
+struct rdv_policy {
+    bool (*allows)(const void *ctx, enum rdv_action a, const char *ns, size_t ns_len,
+                   const struct peer_id *peer);
+    const void *ctx;
+};
+
 struct rdv_stats {
     uint64_t requests[3][8];        /* [dialect][request type] */
+    uint64_t denied[3][RDV_ACTIONS]; /* refused by the policy: E_NOT_AUTHORIZED */
     uint64_t errors[3];             /* non-OK replies by dialect */
     uint64_t announcements_queued, announcements_sent, slow_subscribers_cut;
     uint64_t sessions_open[3];      /* live streams by dialect */
@@ -82,6 +95,7 @@ struct rdv_service {
     struct registry reg;
     ev_timer expiry;
     struct rdv_stats stats;
+    struct rdv_policy policy;          /* allows == NULL: everything is allowed */
     /* Filled by each dialect's init: one per protocol id (cfg.*_ids.n). */
     struct protocol push;
     struct protocol rdv1[RDV_MAX_PROTOCOL_IDS], waku[RDV_MAX_PROTOCOL_IDS];
@@ -108,6 +122,12 @@ void rdv_request_log_ns(struct rdv_request_log *r, const struct rdv_service *s, 
 void rdv_request_log_write(const struct rdv_service *s, enum rdv_dialect d,
                            const struct rdv_request_log *r, const struct peer_id *peer, double t0);
 extern const char *const rdv_dialect_names[3];  /* "push", "standard", "waku" */
+
+/* Asks the policy; a refusal is counted (stats.denied). The dialect
+ * answers it with E_NOT_AUTHORIZED. */
+bool rdv_service_allows(struct rdv_service *s, enum rdv_dialect d, enum rdv_action a,
+                        const char *ns, size_t ns_len, const struct peer_id *peer);
+extern const char *const rdv_action_names[RDV_ACTIONS];  /* "register", "subscribe", "discover" */
 
 void rdv_config_default(struct rdv_config *c);
 /* Sets up the registry (without listeners) and the expiry timer. */

@@ -164,6 +164,10 @@ static void waku__discover(struct records_req *rq, const Waku__Message__Discover
         waku__discover_reply(rq, WST_NS, text, NULL);
         return;
     }
+    if (!rdv_service_allows(s, RDV_DIALECT_WAKU, RDV_ACTION_DISCOVER, ns, ns_len, rq->remote)) {
+        waku__discover_reply(rq, WST_AUTH, "not authorized to discover in this namespace", NULL);
+        return;
+    }
     uint64_t limit = s->cfg.waku_discover_max;
     if (req->has_limit && req->limit > 0 && (uint64_t)req->limit < limit)
         limit = (uint64_t)req->limit;

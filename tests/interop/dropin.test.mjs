@@ -22,6 +22,7 @@ import { generateKeyPair, privateKeyToProtobuf, publicKeyToProtobuf } from '@lib
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 
 import { binPath, createNode, deadline, run, startDaemon, tcpAddr, tempDir } from './lib/daemon.mjs'
+import { PS, PT, PushSession } from './lib/push-client.mjs'
 import {
   RDV1_PROTOCOL, S, T, WAKU_PROTOCOL, decodeWaku, openMsgStream, rdv1Discover, rdv1Register,
   request, signedRecord, wakuDiscover, wakuRegister
@@ -139,5 +140,112 @@ test('PeerId JSON: an id that is not the key\'s, and secp256k1 and RSA server ke
     r = await run(binPath('rendezvousd'), listenArgs('--peerId', file))
     assert.equal(r.code, 1, r.stderr)
     assert.match(r.stderr, new RegExp(`${name}; rendezvousd signs its Noise handshake and peer record with Ed25519 only`))
+  }
+})
+
+/** Resolves once `text` shows in the daemon's output (a log line). */
+async function logged (daemon, text, ms = 10_000) {
+  const start = performance.now()
+  while (!daemon.output().includes(text)) {
+    if (performance.now() - start > ms) throw new Error(`no "${text}" in the daemon's output:\n${daemon.output()}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** The daemon's metrics text (it was started with --metrics 127.0.0.1:0). */
+async function metrics (daemon) {
+  const url = daemon.output().match(/Metrics: (http:\/\/\S+)/)?.[1]
+  assert.ok(url, 'no metrics address printed')
+  return (await fetch(url)).text()
+}
+
+test('access rules: every dialect answers E_NOT_AUTHORIZED outside the rules, $peer spaces, counted, reloaded', TT, async (t) => {
+  const dir = await tempDir(t)
+  const aclFile = path.join(dir, 'acl')
+  await writeFile(aclFile, [
+    '# who may do what where',
+    'allow register,subscribe,discover open/*',
+    'allow all room/$peer/*',
+    'allow discover room/*'
+  ].join('\n') + '\n')
+  const daemon = await startDaemon(t, ['--listen', '/ip4/127.0.0.1/tcp/0', '--metrics', '127.0.0.1:0',
+    '--acl-file', aclFile, '-v'])
+  const a = await client(t, daemon)
+  const b = await client(t, daemon)
+  const own = `room/${a.peerId}/notes`
+
+  // /rendezvous/1.0.0
+  const std = (c, msg) => ask(c, RDV1_PROTOCOL, msg)
+  let r = await std(a, rdv1Register('open/x', await a.record(), 120))
+  assert.equal(r.registerResponse.status, S.OK, r.registerResponse.statusText)
+  r = await std(a, rdv1Register('closed', await a.record(), 120))
+  assert.equal(r.registerResponse.status, S.E_NOT_AUTHORIZED)
+  assert.match(r.registerResponse.statusText, /not authorized to register/)
+  r = await std(a, rdv1Register(own, await a.record(), 120))
+  assert.equal(r.registerResponse.status, S.OK, 'a peer may register in its own space')
+  r = await std(b, rdv1Register(own, await b.record(), 120))
+  assert.equal(r.registerResponse.status, S.E_NOT_AUTHORIZED, 'another peer may not')
+  r = await std(b, rdv1Discover(own, 10))
+  assert.equal(r.discoverResponse.status, S.OK, 'anyone may discover room/*')
+  assert.equal(r.discoverResponse.registrations.length, 1)
+  r = await std(b, rdv1Discover('closed', 10))
+  assert.equal(r.discoverResponse.status, S.E_NOT_AUTHORIZED)
+  r = await std(b, rdv1Discover(undefined, 10))
+  assert.equal(r.discoverResponse.status, S.E_NOT_AUTHORIZED, 'no rule grants a DISCOVER of every namespace')
+
+  // Waku
+  const waku = (c, msg) => ask(c, WAKU_PROTOCOL, msg, decodeWaku)
+  r = await waku(b, wakuRegister('closed', await b.record(), 10))
+  assert.equal(r.registerResponse.status, S.E_NOT_AUTHORIZED)
+  r = await waku(b, wakuDiscover('closed', 10))
+  assert.equal(r.discoverResponse.status, S.E_NOT_AUTHORIZED)
+  r = await waku(b, wakuDiscover('open/x', 10))
+  assert.equal(r.discoverResponse.status, S.OK)
+  assert.equal(r.discoverResponse.registrations.length, 1)
+
+  // Push mode: every refusal is a Message with status and text; allowed ones work.
+  const push = await PushSession.open(b.conn, deadline())
+  for (const [send, type] of [[() => push.register('closed', b.peerId.toString()), PT.REGISTER],
+    [() => push.rendezvous('closed'), PT.RENDEZVOUS], [() => push.discover('closed', 10), PT.DISCOVER]]) {
+    send()
+    const m = await push.next()
+    assert.equal(m.type, type)
+    assert.equal(m.status, PS.E_NOT_AUTHORIZED)
+    assert.match(m.statusText, /not authorized/)
+  }
+  push.rendezvous('open/x')
+  assert.deepEqual(await push.events(1), [['+', a.peerId.toString(), ADDR]])
+
+  // Counted, and logged at debug.
+  const text = await metrics(daemon)
+  for (const [dialect, action, n] of [['standard', 'register', 2], ['standard', 'discover', 2],
+    ['waku', 'register', 1], ['waku', 'discover', 1], ['push', 'register', 1], ['push', 'subscribe', 1],
+    ['push', 'discover', 1]]) {
+    assert.ok(text.includes(`rendezvousd_requests_denied_total{dialect="${dialect}",action="${action}"} ${n}\n`),
+      `${dialect} ${action} ${n}:\n${text.split('\n').filter((l) => l.includes('denied')).join('\n')}`)
+  }
+  assert.match(daemon.output(), /request standard REGISTER ns="closed" status=E_NOT_AUTHORIZED peer=/)
+
+  // SIGHUP applies a new file; a bad one keeps the rules in force.
+  await writeFile(aclFile, 'allow all *\n')
+  daemon.proc.kill('SIGHUP')
+  await logged(daemon, `access rules: 1 from ${aclFile}`)
+  r = await std(b, rdv1Register('closed', await b.record(), 120))
+  assert.equal(r.registerResponse.status, S.OK, 'the reloaded rules allow everything')
+  await writeFile(aclFile, 'allow everything *\n')
+  daemon.proc.kill('SIGHUP')
+  await logged(daemon, `${aclFile}:1: 'everything' is not an action`)
+  r = await std(b, rdv1Register('closed2', await b.record(), 120))
+  assert.equal(r.registerResponse.status, S.OK, 'a bad file kept the rules in force')
+})
+
+test('access rules: a bad file stops the start with FILE:LINE, and --check-config says so', TT, async (t) => {
+  const dir = await tempDir(t)
+  const aclFile = path.join(dir, 'acl')
+  await writeFile(aclFile, 'allow register open/*\ndeny all a*b\n')
+  for (const extra of [[], ['--check-config']]) {
+    const r = await run(binPath('rendezvousd'), [...listenArgs('--acl-file', aclFile), ...extra])
+    assert.equal(r.code, 1)
+    assert.match(r.stderr, new RegExp(`${aclFile}:2: '\\*' may only end a pattern`))
   }
 })

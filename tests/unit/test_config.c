@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemon/acl.c"
 #include "daemon/config.c"
 
 /* ---- helpers ---------------------------------------------------------- */
