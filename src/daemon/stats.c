@@ -147,6 +147,17 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
     prom_u64(b, P "received_bytes_total", NULL, hs->bytes_in);
     prom_family(b, P "sent_bytes_total", "counter", "Bytes written to sockets.");
     prom_u64(b, P "sent_bytes_total", NULL, hs->bytes_out);
+    prom_family(b, P "buffered_bytes", "gauge",
+                "Bytes buffered: input held by handlers (partial or unanswered requests), "
+                "and output not yet written to sockets.");
+    prom_u64(b, P "buffered_bytes", "direction=\"in\"", h->mem_in);
+    prom_u64(b, P "buffered_bytes", "direction=\"out\"", h->mem_out);
+    prom_family(b, P "streams_reset_input_total", "counter",
+                "Streams reset for taking their connection past max-connection-input.");
+    prom_u64(b, P "streams_reset_input_total", NULL, hs->streams_over_input);
+    prom_family(b, P "read_pauses_total", "counter",
+                "Times a connection stopped being read because its output waited for the socket.");
+    prom_u64(b, P "read_pauses_total", NULL, hs->read_pauses);
 
     if (m->svc) {
         const struct rdv_stats *st = &m->svc->stats;
@@ -178,6 +189,10 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         prom_family(b, P "announcements_sent_total", "counter",
                     "Push announcements written to subscribers' streams.");
         prom_u64(b, P "announcements_sent_total", NULL, st->announcements_sent);
+        prom_family(b, P "announcements_coalesced_total", "counter",
+                    "Push announcements replaced, before being sent, by a newer one of the "
+                    "same peer and namespace (a subscriber that fell behind).");
+        prom_u64(b, P "announcements_coalesced_total", NULL, st->announcements_coalesced);
         prom_family(b, P "slow_subscribers_disconnected_total", "counter",
                     "Push sessions cut for exceeding their output limits.");
         prom_u64(b, P "slow_subscribers_disconnected_total", NULL, st->slow_subscribers_cut);

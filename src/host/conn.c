@@ -106,7 +106,122 @@ void conn_close(struct conn *c, const char *reason)
     conn_mark_dirty(c);
 }
 
+/* ---- output budget ---------------------------------------------------- */
+
+/* Bytes queued for the socket, whichever layer holds them. */
+static size_t conn_unsent(const struct conn *c)
+{
+    return buf_size(&c->out) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
+}
+
+/* All output the connection holds: sealed and transport bytes, plaintext to
+ * seal, muxer frames, and stream data waiting for the peer's window. */
+static size_t conn_buffered_out(const struct conn *c)
+{
+    size_t n = conn_unsent(c) + buf_size(&c->plain_out);
+    if (c->mux_ready)
+        n += buf_size(&c->mux.out) + c->mux.pending_bytes;
+    return n;
+}
+
+/* Handlers write while the output is under the high-water mark; one answer
+ * (at most 1 MiB) may take it past, never past max_out. */
+static size_t conn_high_water(const struct conn *c) { return c->host->limits.max_out / 2; }
+static size_t conn_low_water(const struct conn *c) { return c->host->limits.max_out / 4; }
+
+/* Brings host->mem_out up to date with this connection's output. */
+static void conn_account_out(struct conn *c)
+{
+    size_t now = c->phase == PH_CLOSED ? 0 : conn_buffered_out(c);
+    c->host->mem_out = c->host->mem_out - c->out_counted + now;
+    c->out_counted = now;
+}
+
+/* Once the output is back under the low-water mark, the streams' handlers
+ * are told, in turn from where the last round stopped, until one fills it
+ * again. */
+static void conn_wake_streams(struct conn *c)
+{
+    uint32_t start = c->wake_from;
+
+    c->out_blocked = false;
+    c->wake_from = 0;
+    /* Ids after start first, then from the lowest up to start. */
+    for (int pass = 0; pass < 2; pass++) {
+        uint32_t id = pass ? 0 : start;
+        struct yamux_stream *ys;
+        while ((ys = yamux_next(&c->mux, id)) != NULL && (pass == 0 || ys->id <= start)) {
+            id = ys->id;
+            struct stream *s = ys->user;
+            if (s && s->opened && s->proto->on_writable && !ys->local_fin)
+                s->proto->on_writable(s);
+            if (c->out_blocked || c->closing) {
+                c->wake_from = id;
+                return;
+            }
+        }
+        if (start == 0)
+            break;
+    }
+}
+
+/* Called after each write: the socket is read only while what waits for it
+ * is under the high-water mark (a peer that does not read cannot make us
+ * queue more by sending more), and handlers waiting for room are woken. */
+static void conn_pace(struct conn *c)
+{
+    struct host *h = c->host;
+
+    if (c->closing || !c->mux_ready)
+        return;
+    size_t unsent = conn_unsent(c);
+    if (!c->read_paused && unsent >= conn_high_water(c)) {
+        ev_io_stop(h->loop, &c->rio);
+        c->read_paused = true;
+        h->stats.read_pauses++;
+    } else if (c->read_paused && unsent < conn_low_water(c)) {
+        ev_io_start(h->loop, &c->rio);
+        c->read_paused = false;
+    }
+    if (c->out_blocked && conn_buffered_out(c) < conn_low_water(c))
+        conn_wake_streams(c);
+}
+
 /* ---- streams ---------------------------------------------------------- */
+
+size_t stream_writable(const struct stream *s)
+{
+    struct yamux_stream *ys = s->ys;
+    struct conn *c = s->conn;
+
+    if (ys == NULL || ys->dead || ys->local_fin || c->closing)
+        return 0;
+    if (!c->out_blocked && conn_buffered_out(c) >= conn_high_water(c))
+        c->out_blocked = true; /* conn_pace wakes the handlers under the low-water mark */
+    if (c->out_blocked || buf_size(&ys->pending))
+        return 0;
+    size_t room = conn_high_water(c) - conn_buffered_out(c);
+    return room < ys->send_window ? room : ys->send_window;
+}
+
+void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
+{
+    struct conn *c = s->conn;
+    struct host *h = c->host;
+
+    c->in_held = c->in_held - s->in_held + bytes;
+    h->mem_in = h->mem_in - s->in_held + bytes;
+    s->in_held = bytes;
+    if (s->ys == NULL)
+        return;
+    yamux_set_held(s->ys, withheld);
+    if (c->in_held > h->limits.max_in && !s->ys->dead) {
+        LOGD(h->log, "stream %u from %s: %zu input bytes held on the connection, resetting",
+             s->ys->id, c->remote_text, c->in_held);
+        h->stats.streams_over_input++;
+        stream_reset(s);
+    }
+}
 
 static void stream_flush_mss(struct stream *s)
 {
@@ -118,21 +233,78 @@ static void stream_flush_mss(struct stream *s)
     }
 }
 
+/* A peer that sends without reading what we answer would make unsent
+ * data grow: bound it per stream, and across the connection by its output
+ * limit (handlers that size their writes never get here). False if s was
+ * reset for it. */
+static bool stream_room_for(struct stream *s, size_t n)
+{
+    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX ||
+        conn_buffered_out(s->conn) + n > s->conn->host->limits.max_out) {
+        LOGD(s->conn->host->log, "stream %u to %s: peer does not read, resetting", s->ys->id,
+             s->conn->remote_text);
+        stream_reset(s);
+        return false;
+    }
+    return true;
+}
+
+void stream_writev(struct stream *s, const struct iovec *v, size_t n)
+{
+    size_t total = 0;
+    if (s->ys == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        total += v[i].iov_len;
+    if (!stream_room_for(s, total))
+        return;
+    yamux_writev(s->ys, v, n);
+    conn_account_out(s->conn);
+    conn_mark_dirty(s->conn);
+}
+
+void stream_want_writable(struct stream *s)
+{
+    if (s->fill_wanted || s->ys == NULL)
+        return;
+    s->fill_wanted = true;
+    s->fill_next = s->conn->fill;
+    s->conn->fill = s;
+    conn_mark_dirty(s->conn);
+}
+
+/* Takes s off conn->fill (it is going away). */
+static void stream_unwant(struct stream *s)
+{
+    if (!s->fill_wanted)
+        return;
+    struct stream **pp = &s->conn->fill;
+    while (*pp != s)
+        pp = &(*pp)->fill_next;
+    *pp = s->fill_next;
+    s->fill_wanted = false;
+}
+
+/* The flush calls the handlers that asked, before sealing. */
+static void conn_fill_streams(struct conn *c)
+{
+    struct stream *s;
+    while ((s = c->fill) != NULL) {
+        c->fill = s->fill_next;
+        s->fill_wanted = false;
+        if (s->ys && !s->ys->dead && s->opened && s->proto->on_writable)
+            s->proto->on_writable(s);
+    }
+}
+
 void stream_write(struct stream *s, const void *d, size_t n)
 {
     if (s->ys == NULL)
         return;
-    /* A peer that sends without reading what we answer would make unsent
-     * data grow: bound it per stream, and across the connection's streams
-     * by the connection's output limit (256 streams x 1 MiB otherwise). */
-    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX ||
-        s->conn->mux.pending_bytes + n > s->conn->host->limits.max_out) {
-        LOGD(s->conn->host->log, "stream %u to %s: peer does not read, resetting", s->ys->id,
-             s->conn->remote_text);
-        stream_reset(s);
+    if (!stream_room_for(s, n))
         return;
-    }
     yamux_write(s->ys, d, n);
+    conn_account_out(s->conn);
     conn_mark_dirty(s->conn);
 }
 
@@ -281,7 +453,9 @@ static void mux_on_close(void *ctx, struct yamux_stream *ys)
     (void)ctx;
     if (s == NULL)
         return;
+    stream_unwant(s);
     s->ys = NULL; /* writes from on_close are dropped */
+    stream_hold_input(s, 0, 0); /* whatever the handler held is gone with it */
     /* Inbound streams belong to the handler once on_open succeeded; outbound
      * ones from the start. */
     const struct protocol *p = s->want ? s->want : s->proto;
@@ -518,12 +692,6 @@ static void conn_seal(struct conn *c, struct buf *b)
     buf_free(b);
 }
 
-/* Bytes queued for the socket, whichever layer holds them. */
-static size_t conn_unsent(struct conn *c)
-{
-    return buf_size(&c->out) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
-}
-
 void conn_drop_output(struct conn *c)
 {
     buf_reset(&c->out);
@@ -596,6 +764,7 @@ bool conn_flush(struct conn *c)
 
     if (c->mux_ready) {
         yamux_reap(&c->mux); /* may queue output on this or other connections */
+        conn_fill_streams(c);
         conn_seal(c, &c->plain_out);
         conn_seal(c, &c->mux.out);
     } else if (c->phase == PH_MUXER) {
@@ -610,6 +779,8 @@ bool conn_flush(struct conn *c)
         conn_drop_output(c);
         conn_close(c, "output limit exceeded");
     }
+    conn_pace(c);
+    conn_account_out(c);
     if (c->closing && (conn_unsent(c) == 0 || c->connecting)) {
         conn_destroy(c);
         return true;
@@ -634,6 +805,7 @@ void conn_destroy(struct conn *c)
     ev_io_stop(h->loop, &c->wio);
     if (c->mux_ready)
         yamux_free(&c->mux); /* handlers release their streams here */
+    conn_account_out(c);   /* PH_CLOSED: counts 0 */
     host_tlist_move(h, c, TLIST_NONE);
     host_ip_release(h, c);
     DL_DELETE(h->conns, c);

@@ -32,6 +32,7 @@ void host_limits_default(struct host_limits *l)
     l->max_conns_per_ip = 1024;
     l->max_streams = 256;
     l->max_out = 16u << 20;
+    l->max_in = 1u << 20;
 }
 
 /* ---- timeout lists ---------------------------------------------------- */

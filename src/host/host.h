@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <ev.h>
 #include <uthash.h>
@@ -47,7 +48,10 @@ struct protocol {
     int (*on_open)(struct stream *s);
     void (*on_data)(struct stream *s, const uint8_t *d, size_t n);
     void (*on_eof)(struct stream *s);     /* remote half-closed (optional) */
-    void (*on_writable)(struct stream *s); /* send window open again (optional) */
+    /* Room to write appeared again (optional): the peer's window grew, or
+     * the connection's output fell under its low-water mark. Called from
+     * the muxer's input or from the connection's flush; see stream_writable. */
+    void (*on_writable)(struct stream *s);
     void (*on_close)(struct stream *s);   /* release s->state (optional) */
     void *arg;                            /* handler-wide context */
 };
@@ -68,6 +72,9 @@ struct stream {
     const struct protocol *want;   /* outbound: the protocol we propose (&want->id is
                                     * the dialer's one-entry list: no copy here) */
     bool opened;                   /* the protocol was agreed and on_open returned 0 */
+    size_t in_held;                /* input bytes the handler holds (stream_hold_input) */
+    struct stream *fill_next;      /* conn->fill, while fill_wanted */
+    bool fill_wanted;              /* on_writable asked for at the next flush */
 };
 
 enum conn_phase { PH_SECURITY, PH_NOISE, PH_MUXER, PH_READY, PH_CLOSED };
@@ -109,6 +116,10 @@ struct conn {
     struct conn *prev, *next;        /* host->conns */
     struct conn *tprev, *tnext;      /* host timeout list, by last activity */
     struct conn *dnext;              /* host->dirty (singly linked) */
+    struct stream *fill;             /* streams to call on_writable for at the flush */
+    size_t in_held;          /* input its streams' handlers hold, all together */
+    size_t out_counted;      /* its buffered output as last added to host->mem_out */
+    uint32_t wake_from;      /* stream id to start the next on_writable round at */
     /* Only IPv4/IPv6 peers: a union is 28 B against 128 for sockaddr_storage.
      * Its text form is built on demand (conn_addr_text), only for logging. */
     union {
@@ -120,6 +131,8 @@ struct conn {
     char remote_text[PEERID_TEXT_MAX];
     bool dialer;
     bool closing, dirty, writing, connecting, mux_ready, counted_ip;
+    bool out_blocked;        /* output reached the high-water mark: handlers wait */
+    bool read_paused;        /* socket output over the high-water mark: not reading */
     uint8_t tlist;           /* which host timeout list holds it */
 };
 
@@ -129,7 +142,11 @@ struct host_limits {
     size_t max_conns;
     size_t max_conns_per_ip;
     size_t max_streams;         /* per connection */
-    size_t max_out;             /* per connection: unsent bytes before we give up on it */
+    size_t max_out;             /* per connection: unsent bytes before we give up on it;
+                                 * handlers stop writing at half of it (high-water mark)
+                                 * and start again under a quarter (low-water mark) */
+    size_t max_in;              /* per connection: input its handlers may hold, all
+                                 * streams together (partial or unanswered requests) */
 };
 
 struct ip_count {
@@ -159,6 +176,8 @@ struct host_stats {
     uint64_t conns_accepted_ws;                    /* of conns_accepted, on /ws listeners */
     uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
     uint64_t conn_errors[CONN_ERR_REASONS];
+    uint64_t streams_over_input;                   /* reset for passing limits.max_in */
+    uint64_t read_pauses;                          /* connections that stopped being read */
 };
 
 struct host {
@@ -193,6 +212,8 @@ struct host {
     bool draining;
     ev_timer drain_timer;
     struct host_stats stats;
+    size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
+                                 * every connection (as of its last write or flush) */
     struct buf scratch;         /* negotiation output, used and emptied at once */
     uint8_t rbuf[131072];       /* every read lands here first */
 };
@@ -242,7 +263,31 @@ const char *conn_addr_text(const struct conn *c, char *buf, size_t cap);
 /* Opens an outbound stream that proposes p; NULL if the muxer refuses. */
 struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state);
 
+/* Queues bytes on s. Handlers size what they write with stream_writable: a
+ * write that would take the connection's buffered output past max_out (or
+ * one stream's unsent data past 1 MiB) resets s instead - the peer does not
+ * read. */
 void stream_write(struct stream *s, const void *d, size_t n);
+/* stream_write of the concatenation of n parts, without copying them
+ * together first. */
+void stream_writev(struct stream *s, const struct iovec *v, size_t n);
+/* Asks for on_writable from the connection's next flush (this loop
+ * iteration), before its output is sealed: a handler that queues output
+ * as it is produced writes it all then, in one go. */
+void stream_want_writable(struct stream *s);
+/* Bytes a handler may write on s now: 0 when s cannot be written (reset,
+ * closed by us, gone), when the peer's window is exhausted, or while the
+ * connection's buffered output (muxer, plaintext, sealed, transport) is over
+ * its high-water mark and not yet back under the low-water mark. Past 0,
+ * wait for on_writable. The peer's window never lets more than the
+ * connection's own budget through. */
+size_t stream_writable(const struct stream *s);
+/* The handler holds `bytes` of s's input (a partial request, requests not
+ * answered yet), of which `withheld` are whole requests it waits to answer:
+ * those are not granted back to the peer, so its window closes until the
+ * handler lowers them again. The bytes count against the connection's
+ * max_in: a stream that takes it past is reset. */
+void stream_hold_input(struct stream *s, size_t bytes, size_t withheld);
 void stream_close(struct stream *s);
 void stream_reset(struct stream *s);
 static inline struct conn *stream_conn(const struct stream *s) { return s->conn; }

@@ -1,4 +1,5 @@
-/* Push mode: sessions, requests, and the fan-out notifier (see push.h).
+/* Push mode: sessions and their requests (see push.h; the notifier is
+ * push_notify.c, the encoding push_wire.c).
  *
  * Requests (proto/push.proto says what each is answered with):
  *  - REGISTER binds (authenticated peer, ns) to the session; a second
@@ -14,28 +15,10 @@
  *  - A Peer.id that is not the connection's peer is refused (E_NOT_AUTHORIZED
  *    if it is a valid id, E_INVALID_PEER if not); an empty one means "me".
  *
- * Notifier. A registry change is encoded once into a push_buf; each
- * subscriber of the namespace whose peer is not the registration's peer
- * gets a reference appended to its queue and goes on the dirty list. The
- * notifier's ev_prepare runs at EV_MAXPRI, before the host's flush hook
- * (default priority), and moves queued bytes into each dirty stream - whole
- * or partial Messages gathered into one yamux data frame at a time, never
- * past the send window, so nothing waits in yamux's own pending buffer.
- * The host then seals and writes each connection once. A window that opens
- * again (on_writable) puts the session back on the dirty list. A queue that
- * reaches a full frame (64 KiB) is moved at once, so what the queue holds
- * beyond that is only what the peer's window cannot take: the backlog the
- * output limits measure.
- *
- * Sessions that end during the host's flush (a stream is reaped there)
- * announce after the notifier ran in that iteration; an ev_idle watcher,
- * started whenever the dirty list gains a session, keeps the loop from
- * blocking so the next iteration delivers them.
- *
- * Output limits (redis' client-output-buffer-limit): a session whose queue
- * holds more than out_hard_limit bytes, or more than out_soft_limit for
- * out_soft_seconds, is cut: its queue is dropped, its stream reset, and the
- * session ends like any other (its registrations are announced gone). */
+ * A session answers requests only while its backlog (what its stream could
+ * not take) is under PUSH_SERVE_BACKLOG: the other requests wait in the
+ * reader, withheld from the peer's window, until the stream takes the
+ * backlog (on_writable). A peer that asks without reading stops itself. */
 #include "rendezvous/push.h"
 
 #include <inttypes.h>
@@ -44,385 +27,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <utlist.h>
-
 #include "base/mem.h"
-#include "base/varint.h"
 #include "codec/multiaddr.h"
-#include "push.pb-c.h"
+#include "rendezvous/push_notify.h"
 
-#define PUSH_Q_MIN 8         /* ring slots allocated first */
 #define PUSH_TYPES 4         /* REGISTER, UNREGISTER, RENDEZVOUS, DISCOVER */
-
-/* One register entry being built: the peer id text and the pointers into
- * the registration are fixed up only when the Message is packed, because
- * the arrays holding them grow while entries are added. */
-struct push_entry {
-    Push__Message__Register reg;
-    Push__Message__Peer peer;
-    size_t addr0;            /* its first address in push_batch.addrs */
-    char id[PEERID_TEXT_MAX];
-};
-
-/* A REGISTER Message under construction (snapshots, DISCOVER answers and
- * register announcements). Reused: it only ever grows to the largest
- * Message built, which the registry's limits bound. */
-struct push_batch {
-    struct push_entry *e;
-    Push__Message__Register **ptrs;
-    size_t n, cap;
-    ProtobufCBinaryData *addrs;
-    size_t naddrs, addrs_cap;
-    size_t size;             /* packed bytes of the entries so far */
-};
-
-struct push_state {
-    struct rdv_service *svc;
-    ev_prepare flush;
-    ev_idle wake;
-    struct push_session *dirty;  /* DL list (dprev/dnext) */
-    struct push_batch batch;
-    struct rdv_addr *addrs;      /* a REGISTER's addresses (at most max_addrs) */
-    size_t addrs_cap;
-    struct buf frame;            /* bytes gathered for one yamux data frame */
-    struct rdv_request_log req;  /* the Message being handled, for its debug line */
-};
+#define PUSH_SERVE_BACKLOG (64u << 10) /* queued bytes above which requests wait */
 
 static struct push_state *push__state(const struct rdv_service *s) { return s->push_state; }
-static size_t push__min(size_t a, size_t b) { return a < b ? a : b; }
-
-/* ---- shared buffers ------------------------------------------------- */
-
-/* The new buffer holds one reference, its creator's: queues add theirs, and
- * the creator drops its own when done, so a queue that is cut (and drops
- * everything) in the middle of a fan-out cannot free the buffer under it. */
-static struct push_buf *push__pack(const Push__Message *m, bool announcement)
-{
-    size_t n = push__message__get_packed_size(m);
-    size_t h = uvarint_size(n);
-    struct push_buf *b = xmalloc(sizeof(*b) + h + n);
-    b->refs = 1;
-    b->announcement = announcement;
-    b->made = announcement ? ev_time() : 0;
-    b->len = h + push__message__pack(m, b->bytes + uvarint_put(b->bytes, n));
-    return b;
-}
-
-static void push__unref(struct push_buf *b)
-{
-    if (--b->refs == 0)
-        free(b);
-}
-
-/* ---- REGISTER Messages ---------------------------------------------- */
-
-static void push__batch_add(struct push_batch *b, const struct rdv_reg *r)
-{
-    if (b->n == b->cap) {
-        b->cap = b->cap ? b->cap * 2 : 16;
-        b->e = xrealloc(b->e, b->cap * sizeof(*b->e));
-        b->ptrs = xrealloc(b->ptrs, b->cap * sizeof(*b->ptrs));
-    }
-    if (r->naddrs > b->addrs_cap - b->naddrs) {
-        while (r->naddrs > b->addrs_cap - b->naddrs)
-            b->addrs_cap = b->addrs_cap ? b->addrs_cap * 2 : 64;
-        b->addrs = xrealloc(b->addrs, b->addrs_cap * sizeof(*b->addrs));
-    }
-    struct push_entry *e = &b->e[b->n];
-    push__message__register__init(&e->reg);
-    push__message__peer__init(&e->peer);
-    int idlen = peerid_to_text(&r->peer, e->id, sizeof(e->id));
-    e->peer.has_id = 1;
-    e->peer.id.data = (uint8_t *)e->id;
-    e->peer.id.len = idlen > 0 ? (size_t)idlen : 0;
-    e->addr0 = b->naddrs;
-    for (size_t i = 0; i < r->naddrs; i++) {
-        b->addrs[b->naddrs + i].data = (uint8_t *)r->addrs[i].bytes;
-        b->addrs[b->naddrs + i].len = r->addrs[i].len;
-    }
-    e->peer.n_addrs = r->naddrs;
-    e->peer.addrs = b->addrs + e->addr0;
-    b->naddrs += r->naddrs;
-    e->reg.has_ns = 1;
-    e->reg.ns.data = (uint8_t *)r->ns->name;
-    e->reg.ns.len = r->ns->len;
-    e->reg.peer = &e->peer;
-    /* The entry as field 2 of the Message: tag, length, body. Only used to
-     * decide where a batch ends; the Message itself is packed by protobuf-c. */
-    size_t body = protobuf_c_message_get_packed_size(&e->reg.base);
-    b->size += 1 + uvarint_size(body) + body;
-    b->n++;
-}
-
-/* Packs the entries as one REGISTER Message and empties the batch. */
-static struct push_buf *push__batch_take(struct push_batch *b, bool announcement)
-{
-    Push__Message m = PUSH__MESSAGE__INIT;
-    for (size_t i = 0; i < b->n; i++) {
-        struct push_entry *e = &b->e[i];
-        e->peer.id.data = (uint8_t *)e->id;
-        e->peer.addrs = b->addrs + e->addr0;
-        e->reg.peer = &e->peer;
-        b->ptrs[i] = &e->reg;
-    }
-    m.has_type = 1;
-    m.type = PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
-    m.n_register_ = b->n;
-    m.register_ = b->ptrs;
-    struct push_buf *out = push__pack(&m, announcement);
-    b->n = b->naddrs = b->size = 0;
-    return out;
-}
-
-static void push__batch_free(struct push_batch *b)
-{
-    free(b->e);
-    free(b->ptrs);
-    free(b->addrs);
-    memset(b, 0, sizeof(*b));
-}
-
-static struct push_buf *push__unregister_msg(const struct rdv_reg *r)
-{
-    Push__Message m = PUSH__MESSAGE__INIT;
-    Push__Message__Unregister u = PUSH__MESSAGE__UNREGISTER__INIT;
-    Push__Message__Unregister *up = &u;
-    Push__Message__Peer peer = PUSH__MESSAGE__PEER__INIT;
-    char id[PEERID_TEXT_MAX];
-    int idlen = peerid_to_text(&r->peer, id, sizeof(id));
-
-    peer.has_id = 1;
-    peer.id.data = (uint8_t *)id;
-    peer.id.len = idlen > 0 ? (size_t)idlen : 0;
-    u.has_ns = 1;
-    u.ns.data = (uint8_t *)r->ns->name;
-    u.ns.len = r->ns->len;
-    u.peer = &peer;
-    m.has_type = 1;
-    m.type = PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER;
-    m.n_unregister = 1;
-    m.unregister = &up;
-    return push__pack(&m, true);
-}
-
-/* ---- queue and limits ---------------------------------------------- */
-
-static void push__wake(struct push_state *st)
-{
-    if (!ev_is_active(&st->wake))
-        ev_idle_start(st->svc->host->loop, &st->wake);
-}
-
-static void push__mark_dirty(struct push_session *ps)
-{
-    if (ps->dirty || ps->stream == NULL)
-        return;
-    ps->dirty = true;
-    DL_APPEND2(ps->st->dirty, ps, dprev, dnext);
-    push__wake(ps->st);
-}
-
-static void push__unmark_dirty(struct push_session *ps)
-{
-    if (!ps->dirty)
-        return;
-    ps->dirty = false;
-    DL_DELETE2(ps->st->dirty, ps, dprev, dnext);
-}
-
-static void push__drop_head(struct push_session *ps)
-{
-    struct push_buf *b = ps->q[ps->qhead];
-    ps->queued -= b->len - ps->qoff;
-    ps->qoff = 0;
-    ps->qhead = (ps->qhead + 1) % ps->qcap;
-    ps->qlen--;
-    push__unref(b);
-}
-
-static void push__drop_queue(struct push_session *ps)
-{
-    while (ps->qlen)
-        push__drop_head(ps);
-    free(ps->q);
-    ps->q = NULL;
-    ps->qcap = ps->qhead = 0;
-}
-
-static void push__cut(struct push_session *ps, const char *why)
-{
-    struct rdv_service *s = ps->st->svc;
-    char id[PEERID_TEXT_MAX];
-
-    if (ps->cut)
-        return;
-    peerid_to_text(&ps->rs.peer, id, sizeof(id));
-    LOGW(s->log, "push: cutting slow subscriber %s: %zu bytes queued (%s)", id, ps->queued, why);
-    s->stats.slow_subscribers_cut++;
-    ps->cut = true;
-    push__drop_queue(ps);
-    /* The session ends when the reset stream is reaped (on_close), within
-     * this loop iteration; nothing more is queued to it meanwhile. */
-    if (ps->stream)
-        stream_reset(ps->stream);
-}
-
-/* Cuts the session if its backlog is past the limits; true if it did. */
-static bool push__check_limits(struct push_session *ps)
-{
-    const struct rdv_config *cfg = &ps->st->svc->cfg;
-    if (ps->queued > cfg->out_hard_limit) {
-        push__cut(ps, "over the hard limit");
-        return true;
-    }
-    if (ps->queued <= cfg->out_soft_limit) {
-        ps->over_soft_since = -1;
-        return false;
-    }
-    double now = rdv_service_now(ps->st->svc);
-    if (ps->over_soft_since < 0)
-        ps->over_soft_since = now;
-    else if (now - ps->over_soft_since >= cfg->out_soft_seconds) {
-        push__cut(ps, "over the soft limit for too long");
-        return true;
-    }
-    return false;
-}
-
-static void push__drain(struct push_session *ps);
-
-static void push__enqueue(struct push_session *ps, struct push_buf *b)
-{
-    if (ps->cut)
-        return;
-    if (ps->qlen == ps->qcap) {
-        size_t cap = ps->qcap ? ps->qcap * 2 : PUSH_Q_MIN;
-        struct push_buf **q = xmalloc(cap * sizeof(*q));
-        for (size_t i = 0; i < ps->qlen; i++)
-            q[i] = ps->q[(ps->qhead + i) % ps->qcap];
-        free(ps->q);
-        ps->q = q;
-        ps->qcap = cap;
-        ps->qhead = 0;
-    }
-    ps->q[(ps->qhead + ps->qlen) % ps->qcap] = b;
-    ps->qlen++;
-    b->refs++;
-    ps->queued += b->len;
-    if (b->announcement)
-        ps->st->svc->stats.announcements_queued++;
-    /* A full frame's worth goes into the stream at once: only what the
-     * peer's window cannot take is backlog, so a burst handled within one
-     * loop iteration does not look like a slow reader. */
-    if (ps->queued >= YAMUX_MAX_FRAME)
-        push__drain(ps);
-    if (!push__check_limits(ps) && ps->qlen)
-        push__mark_dirty(ps);
-}
-
-/* Moves queued bytes into the stream while its send window has room. */
-static void push__drain(struct push_session *ps)
-{
-    struct push_state *st = ps->st;
-    struct yamux_stream *ys = ps->stream ? ps->stream->ys : NULL;
-    double now = 0;
-
-    if (ys == NULL || ys->dead || ys->local_fin || ps->cut)
-        return;
-    while (ps->qlen && ys->send_window > 0 && buf_size(&ys->pending) == 0) {
-        size_t room = push__min(ys->send_window, YAMUX_MAX_FRAME);
-        buf_reset(&st->frame);
-        while (ps->qlen && room) {
-            struct push_buf *b = ps->q[ps->qhead];
-            size_t k = push__min(b->len - ps->qoff, room);
-            buf_append(&st->frame, b->bytes + ps->qoff, k);
-            room -= k;
-            if (ps->qoff + k < b->len) {
-                ps->qoff += k;
-                ps->queued -= k;
-                break;
-            }
-            if (b->announcement) {
-                struct rdv_stats *stats = &st->svc->stats;
-                if (now == 0)
-                    now = ev_time();
-                stats->announcements_sent++;
-                histogram_observe(&stats->announce_seconds, now - b->made);
-            }
-            push__drop_head(ps);
-        }
-        stream_write(ps->stream, buf_head(&st->frame), buf_size(&st->frame));
-    }
-    buf_shrink(&st->frame, 1u << 16);
-    if (ps->qlen == 0) {
-        if (ps->qcap > PUSH_Q_MIN) { /* a backlog's ring goes once it is written */
-            free(ps->q);
-            ps->q = NULL;
-            ps->qcap = 0;
-        }
-        ps->qhead = 0;
-        if (ps->closing)
-            stream_close(ps->stream);
-    }
-}
-
-/* Runs before the host's flush hook: fills the streams it will write. */
-static void push__on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-    struct push_state *st = w->data;
-    struct push_session *ps;
-    (void)revents;
-
-    ev_idle_stop(loop, &st->wake);
-    while ((ps = st->dirty) != NULL) {
-        push__unmark_dirty(ps);
-        push__drain(ps);
-        push__check_limits(ps); /* the soft limit's clock runs on */
-    }
-}
-
-/* Only there to keep the loop from blocking while sessions are dirty. */
-static void push__on_wake(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    ev_idle_stop(loop, w);
-}
-
-/* ---- registry events --------------------------------------------------- */
-
-/* Queues b to every subscriber of r's namespace except r's own peer. */
-static void push__fan_out(const struct rdv_reg *r, struct push_buf *b)
-{
-    for (struct rdv_sub *sub = r->ns->subs; sub; sub = sub->ns_next) {
-        if (peerid_eq(&sub->session->peer, &r->peer))
-            continue;
-        push__enqueue(sub->session->user, b);
-    }
-    push__unref(b);
-}
-
-/* Nothing is encoded for a namespace nobody watches. */
-static void push__on_register(void *ctx, const struct rdv_reg *r)
-{
-    struct push_state *st = push__state(ctx);
-    if (r->ns->subs == NULL)
-        return;
-    push__batch_add(&st->batch, r);
-    push__fan_out(r, push__batch_take(&st->batch, true));
-}
-
-static void push__on_unregister(void *ctx, const struct rdv_reg *r)
-{
-    (void)ctx;
-    if (r->ns->subs == NULL)
-        return;
-    push__fan_out(r, push__unregister_msg(r));
-}
-
-const struct registry_events push_registry_events = {
-    .on_register = push__on_register,
-    .on_unregister = push__on_unregister,
-};
 
 /* ---- requests ------------------------------------------------------------ */
 
@@ -430,27 +42,21 @@ static void push__status(struct push_session *ps, Push__Message__MessageType typ
                          Push__Message__ResponseStatus status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Queues a rejection; the session carries on. */
+/* Sends a rejection; the session carries on. */
 static void push__status(struct push_session *ps, Push__Message__MessageType type,
                          Push__Message__ResponseStatus status, const char *fmt, ...)
 {
-    Push__Message m = PUSH__MESSAGE__INIT;
     char text[160];
     va_list ap;
 
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    m.has_type = 1;
-    m.type = type;
-    m.has_status = 1;
-    m.status = status;
-    m.statustext = text;
     ps->st->req.status = (int)status;
     ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
-    struct push_buf *b = push__pack(&m, false);
-    push__enqueue(ps, b);
-    push__unref(b);
+    struct push_buf *b = push_wire_status(type, status, text);
+    push_notify_send(ps, b);
+    push_buf_unref(b);
 }
 
 /* A namespace field: 0 if valid, else the rejection has been queued. */
@@ -602,26 +208,23 @@ static void push__snapshot(struct push_session *ps, const struct rdv_ns *ns)
     for (const struct rdv_reg *r = ns->regs; r && !ps->cut; r = r->ns_next) {
         if (peerid_eq(&r->peer, &ps->rs.peer))
             continue;
-        size_t before = b->size;
-        push__batch_add(b, r);
+        push_batch_add(b, r);
         /* 2 bytes: the Message's type field. */
         if (b->n > 1 && 2 + b->size > max) {
             /* The new entry does not fit: send the others, keep it. */
-            b->n--;
-            b->naddrs = b->e[b->n].addr0;
-            b->size = before;
-            struct push_buf *out = push__batch_take(b, false);
-            push__enqueue(ps, out);
-            push__unref(out);
-            push__batch_add(b, r);
+            push_batch_drop_last(b);
+            struct push_buf *out = push_batch_take(b, false);
+            push_notify_send(ps, out);
+            push_buf_unref(out);
+            push_batch_add(b, r);
         }
     }
     if (b->n && !ps->cut) {
-        struct push_buf *out = push__batch_take(b, false);
-        push__enqueue(ps, out);
-        push__unref(out);
+        struct push_buf *out = push_batch_take(b, false);
+        push_notify_send(ps, out);
+        push_buf_unref(out);
     }
-    b->n = b->naddrs = b->size = 0;
+    push_batch_clear(b);
 }
 
 static void push__rendezvous(struct push_session *ps, const Push__Message__Rendezvous *e)
@@ -658,10 +261,10 @@ static void push__discover(struct push_session *ps, const Push__Message__Discove
     const struct rdv_ns *ns = registry_ns(&ps->st->svc->reg, (const char *)e->ns.data, e->ns.len);
     for (const struct rdv_reg *r = ns ? ns->regs : NULL; r && b->n < limit; r = r->ns_next)
         if (!peerid_eq(&r->peer, &ps->rs.peer))
-            push__batch_add(b, r);
-    struct push_buf *out = push__batch_take(b, false);
-    push__enqueue(ps, out);
-    push__unref(out);
+            push_batch_add(b, r);
+    struct push_buf *out = push_batch_take(b, false);
+    push_notify_send(ps, out);
+    push_buf_unref(out);
 }
 
 /* The namespace of a Message's first entry of its type, for the debug line. */
@@ -761,22 +364,36 @@ struct push_session *push_session_open(struct rdv_service *s, const struct peer_
     return ps;
 }
 
-int push_session_input(struct push_session *ps, const uint8_t *d, size_t n)
+int push_session_serve(struct push_session *ps)
 {
     const uint8_t *msg;
     size_t len;
-    int rc;
+    int rc = 0;
 
+    if (ps->serving) /* a request's own output woke the stream */
+        return 0;
+    ps->serving = true;
+    while (!ps->cut && !ps->ended && (ps->stream == NULL || ps->queued < PUSH_SERVE_BACKLOG) &&
+           (rc = lpm_next(&ps->in, &msg, &len)) == 1) {
+        if (push__handle(ps, msg, len) < 0) {
+            rc = -1;
+            break;
+        }
+    }
+    ps->serving = false;
+    if (ps->cut || ps->ended)
+        return 0;
+    if (ps->stream)
+        stream_hold_input(ps->stream, buf_size(&ps->in.in), ps->in.whole);
+    return rc < 0 ? -1 : 0;
+}
+
+int push_session_input(struct push_session *ps, const uint8_t *d, size_t n)
+{
     if (ps->cut || ps->ended)
         return 0;
     lpm_push(&ps->in, d, n);
-    while ((rc = lpm_next(&ps->in, &msg, &len)) == 1) {
-        if (push__handle(ps, msg, len) < 0)
-            return -1;
-        if (ps->cut)
-            return 0;
-    }
-    return rc;
+    return push_session_serve(ps);
 }
 
 void push_session_end(struct push_session *ps)
@@ -790,8 +407,7 @@ void push_session_end(struct push_session *ps)
 void push_session_free(struct push_session *ps)
 {
     push_session_end(ps);
-    push__unmark_dirty(ps);
-    push__drop_queue(ps);
+    push_notify_drop(ps);
     lpm_free(&ps->in);
     ps->st->svc->stats.sessions_open[RDV_DIALECT_PUSH]--;
     free(ps);
@@ -802,11 +418,7 @@ const struct push_buf *push_session_peek(const struct push_session *ps)
     return ps->qlen ? ps->q[ps->qhead] : NULL;
 }
 
-void push_session_pop(struct push_session *ps)
-{
-    if (ps->qlen)
-        push__drop_head(ps);
-}
+void push_session_pop(struct push_session *ps) { push_notify_pop(ps); }
 
 /* ---- stream protocol ----------------------------------------------------- */
 
@@ -817,32 +429,52 @@ static int push__open(struct stream *s)
     return 0;
 }
 
-static void push__data(struct stream *s, const uint8_t *d, size_t n)
+static void push__bad_input(struct stream *s)
 {
     struct push_session *ps = s->state;
-    if (push_session_input(ps, d, n) < 0) {
-        LOGD(ps->st->svc->log, "push: %s sent bytes that are not push messages; resetting",
-             stream_conn(s)->remote_text);
-        ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
-        stream_reset(s); /* the session ends in on_close, this iteration */
-    }
+    LOGD(ps->st->svc->log, "push: %s sent bytes that are not push messages; resetting",
+         stream_conn(s)->remote_text);
+    ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
+    stream_reset(s); /* the session ends in on_close, this iteration */
 }
 
-/* The client half-closed: its session is over, but what it asked for
- * before still goes out, then our FIN. */
-static void push__eof(struct stream *s)
+static void push__data(struct stream *s, const uint8_t *d, size_t n)
+{
+    if (push_session_input(s->state, d, n) < 0)
+        push__bad_input(s);
+}
+
+/* After the client's FIN, once the requests it sent before are handled:
+ * its session is over, what it asked for still goes out, then our FIN. */
+static void push__finish(struct stream *s)
 {
     struct push_session *ps = s->state;
-    LOGD(ps->st->svc->log, "push: %s half-closed its session", stream_conn(s)->remote_text);
+    if (!ps->fin || ps->in.whole != 0 || ps->closing)
+        return;
     push_session_end(ps);
     ps->closing = true;
     if (ps->qlen == 0)
         stream_close(s);
 }
 
+static void push__eof(struct stream *s)
+{
+    struct push_session *ps = s->state;
+    LOGD(ps->st->svc->log, "push: %s half-closed its session", stream_conn(s)->remote_text);
+    ps->fin = true;
+    push__finish(s);
+}
+
+/* The stream has room again: the backlog goes first, then the requests
+ * that waited for it. */
 static void push__writable(struct stream *s)
 {
-    push__mark_dirty(s->state);
+    struct push_session *ps = s->state;
+    push_notify_fill(ps);
+    if (push_session_serve(ps) < 0)
+        push__bad_input(s);
+    else
+        push__finish(s);
 }
 
 static void push__close(struct stream *s)
@@ -856,9 +488,8 @@ static void push__close(struct stream *s)
 void push_init(struct rdv_service *s)
 {
     struct push_state *st = xcalloc(1, sizeof(*st));
-    struct ev_loop *loop = s->host->loop;
 
-    st->svc = s;
+    push_notify_init(st, s);
     s->push_state = st;
     s->push = (struct protocol){
         .id = s->cfg.push_protocol_id ? s->cfg.push_protocol_id : PUSH_PROTOCOL_ID,
@@ -869,28 +500,15 @@ void push_init(struct rdv_service *s)
         .on_close = push__close,
         .arg = s,
     };
-    ev_prepare_init(&st->flush, push__on_prepare);
-    st->flush.data = st;
-    ev_set_priority(&st->flush, EV_MAXPRI); /* before the host's flush hook */
-    ev_prepare_start(loop, &st->flush);
-    ev_unref(loop); /* like the host's hook: it keeps no loop alive */
-    ev_idle_init(&st->wake, push__on_wake);
-    st->wake.data = st;
 }
 
 void push_free(struct rdv_service *s)
 {
     struct push_state *st = push__state(s);
-    struct ev_loop *loop = s->host->loop;
     if (st == NULL)
         return;
-    ev_ref(loop);
-    ev_prepare_stop(loop, &st->flush);
-    ev_idle_stop(loop, &st->wake);
-    /* host_free ended every session; none can still be dirty. */
-    push__batch_free(&st->batch);
-    buf_free(&st->frame);
-    free(st->addrs);
+    /* host_free ended every session. */
+    push_notify_free(st);
     free(st);
     s->push_state = NULL;
 }

@@ -1,16 +1,18 @@
 /* Push mode (WIRE.md §2, DESIGN.md "Push-mode semantics" and "Fan-out
  * notifier"): the server side of /rendezvous/legacy/1.0.0.
  *
- * A stream is a session. Its requests are handled as they arrive; everything
- * it is sent - answers, snapshots, announcements - goes through one ordered
- * queue of references to shared, already framed Messages, which the notifier
- * moves into the stream once per loop iteration as far as the yamux send
- * window allows. The queue, not the stream, holds a slow reader's backlog,
- * and the session is cut when that backlog passes its limits.
+ * A stream is a session. Its requests are handled as they arrive (push.c);
+ * everything it is sent - answers, snapshots, announcements - goes out in
+ * one order, through one queue of references to shared, already framed
+ * Messages, which the notifier (push_notify.c) writes into the stream at
+ * the connection's flush as far as the stream has room. The queue, not the
+ * stream, holds a slow reader's backlog: announcements waiting there are
+ * coalesced per (peer, namespace), and the session is cut when the backlog
+ * passes its limits. Messages are encoded in push_wire.c.
  *
  * The session functions are separate from the stream callbacks so that the
  * fuzz target and the unit tests can drive a session without a connection
- * (stream == NULL: output stays queued). */
+ * (stream == NULL: everything stays queued, in full). */
 #ifndef RDV_RENDEZVOUS_PUSH_H
 #define RDV_RENDEZVOUS_PUSH_H
 
@@ -18,18 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "base/lpm.h"
-#include "rendezvous/service.h"
+#include <uthash.h>
 
-/* One framed Message (uvarint(len) ‖ protobuf), encoded once and shared by
- * every queue that sends it; freed when the last reference goes. */
-struct push_buf {
-    size_t refs;
-    size_t len;
-    bool announcement;        /* a registry change (counted in the stats) */
-    double made;              /* when it was encoded (announcements: ev_time()) */
-    uint8_t bytes[];
-};
+#include "base/lpm.h"
+#include "rendezvous/push_wire.h"
+#include "rendezvous/service.h"
 
 struct push_state;
 
@@ -40,6 +35,13 @@ void push_init(struct rdv_service *s);
 void push_free(struct rdv_service *s);
 extern const struct registry_events push_registry_events;
 
+/* The queued announcement of one (peer, namespace), by its position. */
+struct push_pending {
+    UT_hash_handle hh;
+    uint64_t key;             /* push_buf.key */
+    uint64_t pos;             /* its position in the session's queue */
+};
+
 struct push_session {
     struct rdv_session rs;    /* the registry's view; rs.user = this */
     struct push_state *st;
@@ -47,23 +49,34 @@ struct push_session {
     struct lpm in;
     struct push_buf **q;      /* ring of references, oldest at qhead */
     size_t qhead, qlen, qcap;
+    uint64_t qbase;           /* position of the oldest (positions only grow) */
+    uint64_t qbarrier;        /* position after the last queued Message that is
+                               * not an announcement: nothing moves before it */
+    struct push_pending *pending; /* uthash by key: announcements waiting in q */
     size_t qoff;              /* bytes of the oldest already written */
     size_t queued;            /* bytes still to write */
     double over_soft_since;   /* when queued went over the soft limit; < 0: it is not */
-    struct push_session *dprev, *dnext; /* the notifier's dirty list */
-    bool dirty;
     bool ended;               /* the registry session is over (FIN or cut) */
+    bool fin;                 /* the client half-closed */
     bool closing;             /* FIN once the queue is written */
     bool cut;                 /* over its output limit: nothing more is queued */
+    bool serving;             /* inside push_session_serve */
+    bool blocked;             /* its stream had no room for the queue: waiting for
+                               * on_writable, announcements are coalesced */
 };
 
 /* A session of the authenticated peer on stream st (which may be NULL). */
 struct push_session *push_session_open(struct rdv_service *s, const struct peer_id *peer,
                                        struct stream *st);
-/* Bytes received on the session: every whole Message is handled in order.
- * -1 if the input is not push-mode Messages (undecodable, or a length over
- * max_message): the caller resets the stream. */
+/* Bytes received on the session: whole Messages are handled in order while
+ * the session's backlog is small (always, without a stream); the others
+ * wait for push_session_serve. -1 if the input is not push-mode Messages
+ * (undecodable, or a length over max_message): the caller resets the
+ * stream. */
 int push_session_input(struct push_session *ps, const uint8_t *d, size_t n);
+/* Handles the Messages that waited, as far as the backlog allows; -1 as
+ * for push_session_input. */
+int push_session_serve(struct push_session *ps);
 /* Removes everything the session owns (announcing it) and its
  * subscriptions; its queue keeps draining. Idempotent. */
 void push_session_end(struct push_session *ps);

@@ -45,20 +45,20 @@ void records_note_ns(struct records_req *rq, const char *ns)
 }
 
 /* ---- the stream ---------------------------------------------------------- *
- * Many requests per stream, answered in order; every answer is written at
- * once, so when the client half-closes nothing is pending and we close too.
- * Something that is not a request of the dialect resets the stream. */
+ * Many requests per stream, answered in order. A request is answered only
+ * while the stream has room for output (stream_writable): the rest wait in
+ * the reader, withheld from the peer's window, until on_writable - so a peer
+ * that pipelines requests without reading the answers stops itself, and what
+ * it makes us hold is its window of requests, not their answers. When the
+ * client half-closes we close too once everything is answered. Something
+ * that is not a request of the dialect resets the stream. */
 
 struct records_stream {
     struct rdv_service *svc;
     const struct records_dialect *d;
     struct lpm in;
+    bool eof;                 /* the client is done asking */
 };
-
-static bool records__writable(const struct stream *st)
-{
-    return st->ys != NULL && !st->ys->reset && !st->ys->local_fin;
-}
 
 int records_open(struct stream *st, const struct records_dialect *d)
 {
@@ -72,7 +72,8 @@ int records_open(struct stream *st, const struct records_dialect *d)
     return 0;
 }
 
-static void records__data(struct stream *st, const uint8_t *d, size_t n)
+/* Answers the requests received so far while the stream has room. */
+static void records__serve(struct stream *st)
 {
     struct records_stream *rs = st->state;
     struct rdv_service *s = rs->svc;
@@ -81,8 +82,7 @@ static void records__data(struct stream *st, const uint8_t *d, size_t n)
     size_t len;
     int rc;
 
-    lpm_push(&rs->in, d, n);
-    while (records__writable(st) && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
+    while (stream_writable(st) > 0 && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
         bool added;
         if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
                                      len, &out, &added) != 0) {
@@ -99,17 +99,28 @@ static void records__data(struct stream *st, const uint8_t *d, size_t n)
         }
     }
     buf_free(&out);
+    /* A request cut off by the FIN is an error. */
+    if (rs->eof && rs->in.whole == 0) {
+        if (buf_size(&rs->in.in) != 0 || rs->in.bad)
+            stream_reset(st);
+        else
+            stream_close(st);
+    }
+    stream_hold_input(st, buf_size(&rs->in.in), rs->in.whole);
 }
 
-/* The client is done asking; everything has been answered already. A
- * request cut off by the FIN is an error. */
+static void records__data(struct stream *st, const uint8_t *d, size_t n)
+{
+    struct records_stream *rs = st->state;
+    lpm_push(&rs->in, d, n);
+    records__serve(st);
+}
+
 static void records__eof(struct stream *st)
 {
     struct records_stream *rs = st->state;
-    if (buf_size(&rs->in.in) != 0)
-        stream_reset(st);
-    else
-        stream_close(st);
+    rs->eof = true;
+    records__serve(st);
 }
 
 static void records__close(struct stream *st)
@@ -131,6 +142,7 @@ void records_protocol(struct protocol *p, struct rdv_service *s, const char *id,
         .on_open = on_open,
         .on_data = records__data,
         .on_eof = records__eof,
+        .on_writable = records__serve,
         .on_close = records__close,
         .arg = s,
     };

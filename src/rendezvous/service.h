@@ -69,6 +69,7 @@ struct rdv_stats {
     uint64_t denied[3][RDV_ACTIONS]; /* refused by the policy: E_NOT_AUTHORIZED */
     uint64_t errors[3];             /* non-OK replies by dialect */
     uint64_t announcements_queued, announcements_sent, slow_subscribers_cut;
+    uint64_t announcements_coalesced; /* replaced, unsent, by a newer one of their pair */
     uint64_t sessions_open[3];      /* live streams by dialect */
     /* For metrics (rdv_stats_request): of requests[][], those answered with
      * an error; the time to handle one request; and the time from a

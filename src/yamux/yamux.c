@@ -102,7 +102,6 @@ static void yamux__table_del(struct yamux_session *s, struct yamux_stream *st)
     if (--s->nstreams == 0) {
         free(s->streams);
         s->streams = NULL;
-    s->streams_cap = 0;
         s->streams_cap = 0;
     }
 }
@@ -174,8 +173,8 @@ static void yamux__flush(struct yamux_stream *st)
 /* Counts n delivered bytes as consumed and grants them back in batches. */
 static void yamux__consumed(struct yamux_stream *st, size_t n)
 {
-    /* n was part of a frame that fit recv_window, so this cannot pass
-     * YAMUX_WINDOW. */
+    /* n was part of frames that fit recv_window, so this cannot pass
+     * YAMUX_WINDOW (held bytes are counted once, when released). */
     st->recv_unacked += (uint32_t)n;
     if (st->recv_unacked >= YAMUX__GRANT_AT && !st->remote_fin) {
         yamux__frame(st->sess, YAMUX_WINDOW_UPDATE, yamux__take_ack(st), st->id, st->recv_unacked);
@@ -352,10 +351,16 @@ static void yamux__deliver(struct yamux_session *s, const uint8_t *d, size_t n)
     /* Data after the peer's FIN is a peer bug; dropping it is harmless. */
     if (st == NULL || st->dead || st->remote_fin)
         return;
+    uint32_t held0 = st->held;
+    st->delivering = true;
     if (s->cb->on_data)
         s->cb->on_data(s->ctx, st, d, n);
-    if (!st->dead)
-        yamux__consumed(st, n);
+    st->delivering = false;
+    /* Consumed: what came in plus what was held before, less what is held
+     * now (the owner may have released older bytes as well). */
+    size_t used = n + held0 > st->held ? n + held0 - st->held : 0;
+    if (!st->dead && used)
+        yamux__consumed(st, used);
 }
 
 void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
@@ -437,6 +442,39 @@ void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n)
     }
 }
 
+void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
+{
+    size_t total = 0, i = 0, off = 0;
+    for (size_t j = 0; j < n; j++)
+        total += v[j].iov_len;
+    if (st->dead || st->local_fin || total == 0)
+        return;
+    /* Frames as yamux_write would cut them, each gathered from the parts. */
+    while (total > 0 && st->send_window > 0 && buf_size(&st->pending) == 0) {
+        size_t k = yamux__min(total, yamux__min(st->send_window, YAMUX_MAX_FRAME));
+        yamux__frame(st->sess, YAMUX_DATA, yamux__take_ack(st), st->id, (uint32_t)k);
+        st->send_window -= (uint32_t)k;
+        total -= k;
+        while (k > 0) {
+            size_t m = yamux__min(k, v[i].iov_len - off);
+            buf_append(&st->sess->out, (const uint8_t *)v[i].iov_base + off, m);
+            k -= m;
+            off += m;
+            if (off == v[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+    }
+    for (; i < n; i++, off = 0) {
+        size_t m = v[i].iov_len - off;
+        if (m == 0)
+            continue;
+        buf_append(&st->pending, (const uint8_t *)v[i].iov_base + off, m);
+        st->sess->pending_bytes += m;
+    }
+}
+
 void yamux_close(struct yamux_stream *st)
 {
     if (st->dead || st->local_fin)
@@ -513,4 +551,21 @@ struct yamux_stream *yamux_find(struct yamux_session *s, uint32_t id)
 {
     size_t i = yamux__slot(s, id);
     return i < s->nstreams && s->streams[i]->id == id ? s->streams[i] : NULL;
+}
+
+struct yamux_stream *yamux_next(struct yamux_session *s, uint32_t after)
+{
+    if (after == UINT32_MAX)
+        return NULL;
+    size_t i = yamux__slot(s, after + 1);
+    return i < s->nstreams ? s->streams[i] : NULL;
+}
+
+void yamux_set_held(struct yamux_stream *st, size_t held)
+{
+    uint32_t h = held > YAMUX_WINDOW ? YAMUX_WINDOW : (uint32_t)held;
+    uint32_t before = st->held;
+    st->held = h;
+    if (!st->delivering && !st->dead && h < before)
+        yamux__consumed(st, before - h);
 }

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "base/buf.h"
 
@@ -32,8 +33,11 @@ struct yamux_stream {
     uint32_t send_window;     /* bytes we may still send */
     uint32_t recv_window;     /* bytes the peer may still send */
     uint32_t recv_unacked;    /* received and consumed, not yet granted back */
+    uint32_t held;            /* received, delivered, but still held by the owner:
+                               * not granted back until released (yamux_set_held) */
     bool local_fin, remote_fin, reset, dead;
     bool need_ack;            /* inbound stream not yet ACKed */
+    bool delivering;          /* inside on_data for this stream */
     bool fin_pending;         /* FIN to send once pending drains */
     struct buf pending;       /* data waiting for send window */
     struct yamux_stream *next_dead;
@@ -97,6 +101,9 @@ struct yamux_stream *yamux_open(struct yamux_session *s);
 /* Sends data: frames up to the send window go to s->out now, the rest waits in
  * st->pending and goes out as the peer grants window. */
 void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n);
+/* yamux_write of the concatenation of n parts (gathered into the frames,
+ * no copy in between). */
+void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n);
 /* Half-closes our side (FIN after pending data). */
 void yamux_close(struct yamux_stream *st);
 /* Aborts the stream (RST). */
@@ -106,5 +113,13 @@ void yamux_goaway(struct yamux_session *s, uint32_t code);
 /* Frees dead streams, calling on_close for each. */
 void yamux_reap(struct yamux_session *s);
 struct yamux_stream *yamux_find(struct yamux_session *s, uint32_t id);
+/* The live stream with the smallest id above `after` (NULL if none): walks
+ * the streams while callbacks may open or finish some. */
+struct yamux_stream *yamux_next(struct yamux_session *s, uint32_t after);
+/* The owner still holds `held` bytes of what st delivered (requests it has
+ * not answered yet): those are not granted back to the peer, so its window
+ * closes while the owner holds them. Lowering it grants the difference
+ * (from on_data, the grant is settled when on_data returns). */
+void yamux_set_held(struct yamux_stream *st, size_t held);
 
 #endif

@@ -42,6 +42,7 @@ struct side {
     bool close_in_data;   /* on_data closes, then writes (ignored) */
     bool close_on_fin;    /* on_fin closes our side */
     bool reap_in_data;    /* on_data calls yamux_reap (must be deferred) */
+    bool hold;            /* on_data holds everything received (yamux_set_held) */
     bool open_in_close;   /* on_close tries to open a stream */
     bool write_in_reset;  /* on_reset writes/closes/resets (all ignored) */
     /* observations */
@@ -104,6 +105,8 @@ static void cb_data(void *ctx, struct yamux_stream *st, const uint8_t *d, size_t
     }
     if (sd->reap_in_data)
         yamux_reap(&sd->s);
+    if (sd->hold)
+        yamux_set_held(st, buf_size(&t->rx));
 }
 
 static void cb_fin(void *ctx, struct yamux_stream *st)
@@ -533,6 +536,64 @@ static void window_exhaustion_and_resume(void **state)
     /* The receiver never lets the peer's credit run past the initial window. */
     assert_true(r->st->recv_window + r->st->recv_unacked == YAMUX_WINDOW);
     assert_int_equal(t->st->send_window, r->st->recv_window);
+    pair_free(&p);
+    free(big);
+}
+
+/* yamux_writev sends what yamux_write of the concatenation would: the
+ * same frames up to the window, the rest pending. */
+static void writev_gathers(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, 0, 9);
+    uint8_t *big = malloc(MIB);
+    assert_non_null(big);
+    fill_pattern(big, MIB, 7);
+    struct iovec v[5] = {
+        {big, 10}, {big + 10, 0}, {big + 10, 100000}, {big + 100010, 300000}, {big + 400010, MIB - 400010},
+    };
+
+    struct tstream *t = topen(&p.c);
+    yamux_writev(t->st, v, 5);
+    struct frame_stats fs = scan_frames(&p.c.s.out);
+    assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
+    assert_int_equal(fs.max_frame, YAMUX_MAX_FRAME);
+    assert_int_equal(buf_size(&t->st->pending), MIB - YAMUX_WINDOW);
+    pump(&p);
+    struct tstream *r = find_ts(&p.sv, t->id);
+    assert_non_null(r);
+    assert_int_equal(buf_size(&r->rx), MIB);
+    assert_memory_equal(buf_head(&r->rx), big, MIB);
+    pair_free(&p);
+    free(big);
+}
+
+/* What the receiver holds is not granted back: the sender stops after one
+ * window; releasing it lets the rest through. */
+static void held_bytes_close_the_window(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_init(&p, 1000, 3);
+    uint8_t *big = malloc(MIB);
+    assert_non_null(big);
+    fill_pattern(big, MIB, 5);
+    p.sv.hold = true;
+
+    struct tstream *t = topen(&p.c);
+    yamux_write(t->st, big, MIB);
+    pump(&p);
+    struct tstream *r = find_ts(&p.sv, t->id);
+    assert_non_null(r);
+    assert_int_equal(buf_size(&r->rx), YAMUX_WINDOW);
+    assert_int_equal(t->st->send_window, 0);
+    assert_int_equal(r->st->held, YAMUX_WINDOW);
+    p.sv.hold = false;
+    yamux_set_held(r->st, 0);
+    pump(&p);
+    assert_int_equal(buf_size(&r->rx), MIB);
+    assert_memory_equal(buf_head(&r->rx), big, MIB);
     pair_free(&p);
     free(big);
 }
@@ -1154,6 +1215,8 @@ int main(void)
         cmocka_unit_test(one_byte_at_a_time),
         cmocka_unit_test(data_delivered_incrementally),
         cmocka_unit_test(window_exhaustion_and_resume),
+        cmocka_unit_test(writev_gathers),
+        cmocka_unit_test(held_bytes_close_the_window),
         cmocka_unit_test(bidirectional_1mib_echo),
         cmocka_unit_test(syn_with_window_delta),
         cmocka_unit_test(window_update_after_half),

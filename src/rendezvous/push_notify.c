@@ -1,0 +1,334 @@
+/* The push notifier (DESIGN.md "Fan-out notifier").
+ *
+ * A registry change is encoded once into a push_buf; each subscriber of the
+ * namespace whose peer is not the registration's peer gets a reference
+ * queued, and its stream asks for on_writable at its connection's flush
+ * (stream_want_writable): there the queued Messages are written in one
+ * gathered write, as far as stream_writable says the stream has room (the
+ * connection's budget and the peer's window, both). What does not fit
+ * stays queued and the session is blocked until on_writable comes from the
+ * stream itself (window or budget back). So the queue holds only what the
+ * stream could not take: the backlog the output limits measure.
+ *
+ * Coalescing. While a session is blocked, an announcement waiting in its
+ * queue has not been sent at all (a Message partly written is past that
+ * point), so a newer one of the same (peer, namespace) takes its place: the subscriber gets the latest
+ * state, in the place of the first change it missed, and a peer that
+ * changes its registration over and over occupies one slot per subscriber
+ * whatever the rate. It replaces in place only if nothing but
+ * announcements was queued after it (an answer to the subscriber's own
+ * request - a snapshot, a DISCOVER - must not be followed by older state
+ * than it shows); else the new one is queued at the end and becomes the
+ * one later changes replace. An UNREGISTER replacing a REGISTER is kept,
+ * not dropped with it: the subscriber may have seen an earlier REGISTER of
+ * that pair, and an UNREGISTER of a member it does not know is harmless.
+ *
+ * Output limits (redis' client-output-buffer-limit): a session whose queue
+ * holds more than out_hard_limit bytes, or more than out_soft_limit for
+ * out_soft_seconds, is cut: its queue is dropped, its stream reset, and the
+ * session ends like any other (its registrations are announced gone). */
+#include "rendezvous/push_notify.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "base/mem.h"
+
+#define PUSH_Q_MIN 8         /* ring slots allocated first */
+#define PUSH_IOV 64          /* Messages gathered into one write */
+
+static size_t push__min(size_t a, size_t b) { return a < b ? a : b; }
+
+static struct push_buf **push__slot(struct push_session *ps, uint64_t pos)
+{
+    return &ps->q[(ps->qhead + (size_t)(pos - ps->qbase)) % ps->qcap];
+}
+
+static void push__forget(struct push_session *ps, const struct push_buf *b, uint64_t pos)
+{
+    struct push_pending *p;
+    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
+    if (p && p->pos == pos) {
+        HASH_DEL(ps->pending, p);
+        free(p);
+    }
+}
+
+static void push__drop_head(struct push_session *ps)
+{
+    struct push_buf *b = ps->q[ps->qhead];
+    if (b->announcement && ps->pending)
+        push__forget(ps, b, ps->qbase);
+    ps->queued -= b->len - ps->qoff;
+    ps->qoff = 0;
+    ps->qhead = (ps->qhead + 1) % ps->qcap;
+    ps->qlen--;
+    ps->qbase++;
+    push_buf_unref(b);
+}
+
+void push_notify_pop(struct push_session *ps)
+{
+    if (ps->qlen)
+        push__drop_head(ps);
+}
+
+void push_notify_drop(struct push_session *ps)
+{
+    struct push_pending *p, *tmp;
+    HASH_ITER(hh, ps->pending, p, tmp) {
+        HASH_DEL(ps->pending, p);
+        free(p);
+    }
+    while (ps->qlen)
+        push__drop_head(ps);
+    free(ps->q);
+    ps->q = NULL;
+    ps->qcap = ps->qhead = 0;
+}
+
+static void push__cut(struct push_session *ps, const char *why)
+{
+    struct rdv_service *s = ps->st->svc;
+    char id[PEERID_TEXT_MAX];
+
+    if (ps->cut)
+        return;
+    peerid_to_text(&ps->rs.peer, id, sizeof(id));
+    LOGW(s->log, "push: cutting slow subscriber %s: %zu bytes queued (%s)", id, ps->queued, why);
+    s->stats.slow_subscribers_cut++;
+    ps->cut = true;
+    push_notify_drop(ps);
+    /* The session ends when the reset stream is reaped (on_close), within
+     * this loop iteration; nothing more is queued to it meanwhile. */
+    if (ps->stream)
+        stream_reset(ps->stream);
+}
+
+/* Cuts the session if its backlog is past the limits. */
+static void push__check_limits(struct push_session *ps)
+{
+    const struct rdv_config *cfg = &ps->st->svc->cfg;
+    if (ps->queued > cfg->out_hard_limit) {
+        push__cut(ps, "over the hard limit");
+        return;
+    }
+    if (ps->queued <= cfg->out_soft_limit) {
+        ps->over_soft_since = -1;
+        return;
+    }
+    double now = rdv_service_now(ps->st->svc);
+    if (ps->over_soft_since < 0)
+        ps->over_soft_since = now;
+    else if (now - ps->over_soft_since >= cfg->out_soft_seconds)
+        push__cut(ps, "over the soft limit for too long");
+}
+
+/* *now is read once per fill, on the first announcement. */
+static void push__sent(struct push_session *ps, const struct push_buf *b, double *now)
+{
+    if (b->announcement) {
+        struct rdv_stats *stats = &ps->st->svc->stats;
+        if (*now == 0)
+            *now = ev_time();
+        stats->announcements_sent++;
+        histogram_observe(&stats->announce_seconds, *now - b->made);
+    }
+}
+
+/* A newer announcement of a pair already queued and not sent, behind a
+ * stream without room: true if it took the old one's place. */
+static bool push__coalesce(struct push_session *ps, struct push_buf *b)
+{
+    struct push_pending *p;
+    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
+    if (p == NULL || p->pos < ps->qbarrier || (p->pos == ps->qbase && ps->qoff > 0))
+        return false;
+    struct push_buf **slot = push__slot(ps, p->pos);
+    ps->queued = ps->queued - (*slot)->len + b->len;
+    push_buf_unref(*slot);
+    *slot = b;
+    b->refs++;
+    ps->st->svc->stats.announcements_coalesced++;
+    return true;
+}
+
+/* Indexes the announcement at pos as the latest queued of its pair. Only a
+ * blocked session keeps the index: the others never coalesce, and pay
+ * nothing for it. */
+static void push__index(struct push_session *ps, const struct push_buf *b, uint64_t pos)
+{
+    struct push_pending *p;
+    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
+    if (p == NULL) {
+        p = xmalloc(sizeof(*p));
+        p->key = b->key;
+        HASH_ADD(hh, ps->pending, key, sizeof(p->key), p);
+    }
+    p->pos = pos;
+}
+
+static void push__append(struct push_session *ps, struct push_buf *b)
+{
+    if (ps->qlen == ps->qcap) {
+        size_t cap = ps->qcap ? ps->qcap * 2 : PUSH_Q_MIN;
+        struct push_buf **q = xmalloc(cap * sizeof(*q));
+        for (size_t i = 0; i < ps->qlen; i++)
+            q[i] = ps->q[(ps->qhead + i) % ps->qcap];
+        free(ps->q);
+        ps->q = q;
+        ps->qcap = cap;
+        ps->qhead = 0;
+    }
+    uint64_t pos = ps->qbase + ps->qlen;
+    ps->q[(ps->qhead + ps->qlen) % ps->qcap] = b;
+    ps->qlen++;
+    b->refs++;
+    ps->queued += b->len;
+    if (!b->announcement)
+        ps->qbarrier = pos + 1;
+    else if (ps->blocked)
+        push__index(ps, b, pos);
+}
+
+void push_notify_send(struct push_session *ps, struct push_buf *b)
+{
+    if (ps->cut)
+        return;
+    if (b->announcement)
+        ps->st->svc->stats.announcements_queued++;
+    if (ps->blocked && b->announcement && push__coalesce(ps, b))
+        return;
+    push__append(ps, b);
+    if (ps->stream && !ps->blocked) {
+        /* Written at this iteration's flush, or at once past a full frame:
+         * only what the stream cannot take is backlog, so a burst handled
+         * within one iteration does not look like a slow reader. */
+        if (ps->queued >= YAMUX_MAX_FRAME)
+            push_notify_fill(ps);
+        else
+            stream_want_writable(ps->stream);
+    }
+    push__check_limits(ps);
+}
+
+void push_notify_fill(struct push_session *ps)
+{
+    size_t room;
+    double now = 0;
+
+    if (ps->stream == NULL || ps->cut)
+        return;
+    while (ps->qlen && (room = stream_writable(ps->stream)) > 0) {
+        struct iovec v[PUSH_IOV];
+        size_t n = 0, bytes = 0;
+        for (size_t i = 0; i < ps->qlen && n < PUSH_IOV && bytes < room; i++) {
+            struct push_buf *b = ps->q[(ps->qhead + i) % ps->qcap];
+            size_t off = i == 0 ? ps->qoff : 0;
+            size_t k = push__min(b->len - off, room - bytes);
+            v[n++] = (struct iovec){.iov_base = b->bytes + off, .iov_len = k};
+            bytes += k;
+        }
+        stream_writev(ps->stream, v, n);
+        while (bytes) {
+            struct push_buf *b = ps->q[ps->qhead];
+            size_t k = push__min(b->len - ps->qoff, bytes);
+            bytes -= k;
+            if (ps->qoff + k < b->len) {
+                ps->qoff += k;
+                ps->queued -= k;
+            } else {
+                push__sent(ps, b, &now);
+                push__drop_head(ps);
+            }
+        }
+    }
+    /* Left over: the stream has no room; on_writable comes when it has.
+     * What waits from now on may be coalesced: index it. */
+    if (ps->qlen > 0 && !ps->blocked) {
+        ps->blocked = true;
+        for (size_t i = 0; i < ps->qlen; i++) {
+            const struct push_buf *b = ps->q[(ps->qhead + i) % ps->qcap];
+            if (b->announcement)
+                push__index(ps, b, ps->qbase + i);
+        }
+    }
+    ps->blocked = ps->qlen > 0;
+    if (ps->qlen == 0) {
+        if (ps->qcap > PUSH_Q_MIN) { /* a backlog's ring goes once it is written */
+            free(ps->q);
+            ps->q = NULL;
+            ps->qcap = 0;
+        }
+        ps->qhead = 0;
+        if (ps->closing)
+            stream_close(ps->stream);
+    }
+    push__check_limits(ps); /* the soft limit's clock runs on */
+}
+
+/* ---- registry events --------------------------------------------------- */
+
+static uint64_t push__key(const struct push_state *st, const struct rdv_reg *r)
+{
+    crypto_generichash_state h;
+    uint8_t out[crypto_generichash_BYTES_MIN];
+    uint64_t k;
+
+    crypto_generichash_init(&h, st->key, sizeof(st->key), sizeof(out));
+    crypto_generichash_update(&h, &r->peer.len, 1);
+    crypto_generichash_update(&h, r->peer.b, r->peer.len);
+    crypto_generichash_update(&h, (const uint8_t *)r->ns->name, r->ns->len);
+    crypto_generichash_final(&h, out, sizeof(out));
+    memcpy(&k, out, sizeof(k));
+    return k;
+}
+
+/* Sends b to every subscriber of r's namespace except r's own peer. */
+static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct push_buf *b)
+{
+    b->key = push__key(st, r);
+    for (struct rdv_sub *sub = r->ns->subs; sub; sub = sub->ns_next) {
+        if (peerid_eq(&sub->session->peer, &r->peer))
+            continue;
+        push_notify_send(sub->session->user, b);
+    }
+    push_buf_unref(b);
+}
+
+/* Nothing is encoded for a namespace nobody watches. */
+static void push__on_register(void *ctx, const struct rdv_reg *r)
+{
+    struct push_state *st = ((struct rdv_service *)ctx)->push_state;
+    if (r->ns->subs == NULL)
+        return;
+    push_batch_add(&st->batch, r);
+    push__fan_out(st, r, push_batch_take(&st->batch, true));
+}
+
+static void push__on_unregister(void *ctx, const struct rdv_reg *r)
+{
+    struct push_state *st = ((struct rdv_service *)ctx)->push_state;
+    if (r->ns->subs == NULL)
+        return;
+    push__fan_out(st, r, push_wire_unregister(r));
+}
+
+const struct registry_events push_registry_events = {
+    .on_register = push__on_register,
+    .on_unregister = push__on_unregister,
+};
+
+void push_notify_init(struct push_state *st, struct rdv_service *s)
+{
+    st->svc = s;
+    crypto_generichash_keygen(st->key);
+}
+
+void push_notify_free(struct push_state *st)
+{
+    push_batch_free(&st->batch);
+    free(st->addrs);
+    sodium_memzero(st->key, sizeof(st->key));
+}

@@ -1,0 +1,412 @@
+/* The stream interface's flow control (src/host/conn.c), with a server and
+ * a client host on one loop over loopback TCP, Noise and yamux:
+ *  - a peer that pipelines requests, grants a huge window and never reads
+ *    gets answers only while the connection's output is under its
+ *    high-water mark: the buffered output never passes max_out plus one
+ *    Noise frame, and once the peer reads again on_writable brings every
+ *    answer, in order;
+ *  - requests a handler holds unanswered are withheld from the peer's
+ *    window, so the peer stops sending;
+ *  - input held on one connection (partial requests on many streams) is
+ *    bounded by max_in: the streams that pass it are reset;
+ *  - a peer that makes us answer at the muxer level (pings) without reading
+ *    stops being read while the answers wait. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "codec/multiaddr.h"
+#include "host/internal.h"
+
+#define ANSWER 4096                   /* bytes of one answer */
+#define NOISE_FRAME (65535 + 2)       /* largest sealed frame with its length */
+
+/* ---- the server's protocol: one request byte, one ANSWER-byte answer ----- */
+
+struct srv {
+    size_t held;              /* requests received, not answered yet */
+    size_t answered;
+    size_t writable_calls;
+    bool answer;              /* false: hold every request */
+    bool partial;             /* hold the input as a partial request (granted back) */
+};
+
+/* Per stream: the partial request it holds. */
+struct srv_stream {
+    struct srv *v;
+    size_t partial_bytes;
+};
+
+struct env {
+    struct ev_loop *loop;
+    struct log log;
+    struct host server, client;
+    struct srv srv;
+    struct protocol proto;
+    char addr[MULTIADDR_TEXT_MAX + PEERID_TEXT_MAX + 8];
+    ev_timer tick;
+    size_t max_out_seen;      /* server's buffered output, highest seen */
+    size_t max_in_seen;       /* server's held input, highest seen */
+};
+
+static void srv_serve(struct stream *s)
+{
+    struct srv_stream *ss = s->state;
+    struct srv *v = ss->v;
+    static const uint8_t blob[ANSWER];
+    while (v->answer && v->held && stream_writable(s) > 0) {
+        uint8_t a[ANSWER];
+        memcpy(a, blob, sizeof(a));
+        memcpy(a, &v->answered, sizeof(v->answered)); /* numbered, to check the order */
+        stream_write(s, a, sizeof(a));
+        v->held--;
+        v->answered++;
+    }
+    if (v->partial)
+        stream_hold_input(s, ss->partial_bytes, 0);
+    else
+        stream_hold_input(s, v->held, v->held);
+}
+
+static int srv_open(struct stream *s)
+{
+    struct env *e = s->proto->arg;
+    struct srv_stream *ss = xcalloc(1, sizeof(*ss));
+    ss->v = &e->srv;
+    s->state = ss;
+    return 0;
+}
+
+static void srv_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct srv_stream *ss = s->state;
+    (void)d;
+    if (ss->v->partial)
+        ss->partial_bytes += n;
+    else
+        ss->v->held += n;
+    srv_serve(s);
+}
+
+static void srv_writable(struct stream *s)
+{
+    struct srv_stream *ss = s->state;
+    ss->v->writable_calls++;
+    srv_serve(s);
+}
+
+static void srv_close(struct stream *s)
+{
+    free(s->state);
+    s->state = NULL;
+}
+
+/* ---- the client: a stream that counts what it gets ------------------------- */
+
+struct cli {
+    struct stream *s;
+    size_t got;               /* answer bytes received */
+    bool order_ok;
+    bool opened, closed;
+};
+
+static int cli_open(struct stream *s)
+{
+    struct cli *c = s->state;
+    c->opened = true;
+    return 0;
+}
+
+static void cli_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct cli *c = s->state;
+    for (size_t i = 0; i < n; i++, c->got++) {
+        size_t k = c->got / ANSWER, at = c->got % ANSWER;
+        if (at < sizeof(size_t) && d[i] != ((const uint8_t *)&k)[at])
+            c->order_ok = false;
+    }
+}
+
+static void cli_close(struct stream *s)
+{
+    struct cli *c = s->state;
+    c->closed = true;
+    c->s = NULL;
+}
+
+static const struct protocol cli_proto = {
+    .id = "/test/answer/1",
+    .on_open = cli_open,
+    .on_data = cli_data,
+    .on_close = cli_close,
+};
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents;
+}
+
+static void env_start(struct env *e, size_t max_out, size_t max_in)
+{
+    struct host_limits hl;
+    struct privkey k;
+    char err[256], ma[MULTIADDR_TEXT_MAX];
+
+    memset(e, 0, sizeof(*e));
+    e->loop = ev_loop_new(EVFLAG_AUTO);
+    log_init(&e->log, LOG_ERROR, LOG_TEXT, stderr);
+    host_limits_default(&hl);
+    hl.max_out = max_out;
+    hl.max_in = max_in;
+    privkey_generate(&k);
+    host_init(&e->server, e->loop, &e->log, &k, &hl);
+    e->proto = (struct protocol){
+        .id = cli_proto.id,
+        .on_open = srv_open,
+        .on_data = srv_data,
+        .on_writable = srv_writable,
+        .on_close = srv_close,
+        .arg = e,
+    };
+    host_handle(&e->server, &e->proto);
+    assert_int_equal(host_listen(&e->server, "/ip4/127.0.0.1/tcp/0", err, sizeof(err)), 0);
+    assert_true(multiaddr_to_text(e->server.listeners[0].ma, e->server.listeners[0].ma_len, ma,
+                                  sizeof(ma)) > 0);
+    snprintf(e->addr, sizeof(e->addr), "%s/p2p/%s", ma, e->server.id_text);
+    privkey_generate(&k);
+    host_init(&e->client, e->loop, &e->log, &k, NULL);
+    e->srv.answer = true;
+    ev_timer_init(&e->tick, tick_cb, 0.005, 0.005);
+    ev_timer_start(e->loop, &e->tick);
+}
+
+static void env_stop(struct env *e)
+{
+    ev_timer_stop(e->loop, &e->tick);
+    host_free(&e->client);
+    host_free(&e->server);
+    ev_loop_destroy(e->loop);
+}
+
+static bool run_until(struct env *e, bool (*done)(void *), void *arg, double secs)
+{
+    ev_tstamp end = ev_time() + secs;
+    while (!done(arg)) {
+        if (ev_time() > end)
+            return false;
+        ev_run(e->loop, EVRUN_ONCE);
+        if (e->server.mem_out > e->max_out_seen)
+            e->max_out_seen = e->server.mem_out;
+        if (e->server.mem_in > e->max_in_seen)
+            e->max_in_seen = e->server.mem_in;
+    }
+    return true;
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+static bool conn_ready(void *arg) { return ((struct conn *)arg)->mux_ready; }
+static bool cli_opened(void *arg) { return ((struct cli *)arg)->opened; }
+static bool cli_closed(void *arg) { return ((struct cli *)arg)->closed; }
+
+struct want_bytes {
+    struct cli *c;
+    size_t n;
+};
+
+static bool cli_has(void *arg)
+{
+    struct want_bytes *w = arg;
+    return w->c->got >= w->n;
+}
+
+static struct conn *dial(struct env *e)
+{
+    char err[256];
+    struct conn *c = host_dial(&e->client, e->addr, NULL, NULL, err, sizeof(err));
+    assert_non_null(c);
+    assert_true(run_until(e, conn_ready, c, 20));
+    return c;
+}
+
+static void open_cli(struct env *e, struct conn *c, struct cli *cl)
+{
+    memset(cl, 0, sizeof(*cl));
+    cl->order_ok = true;
+    cl->s = conn_open_stream(c, &cli_proto, cl);
+    assert_non_null(cl->s);
+    assert_true(run_until(e, cli_opened, cl, 20));
+}
+
+/* Grants the server `delta` more send window on the client's stream s, as
+ * a peer may (a raw yamux window update). */
+static void grant(struct conn *c, struct stream *s, uint32_t delta)
+{
+    uint8_t h[YAMUX_HEADER_LEN] = {0, YAMUX_WINDOW_UPDATE, 0, 0};
+    uint32_t id = s->ys->id;
+    for (int i = 0; i < 4; i++) {
+        h[4 + i] = (uint8_t)(id >> (24 - 8 * i));
+        h[8 + i] = (uint8_t)(delta >> (24 - 8 * i));
+    }
+    buf_append(&c->mux.out, h, sizeof(h));
+    conn_mark_dirty(c);
+}
+
+/* 4,000 pipelined requests, a window of +4 GB, a client that does not read:
+ * the server answers only while its output is under the high-water mark;
+ * the client reads again and gets all 4,000 answers in order. */
+static void pipelined_no_read(void **state)
+{
+    const size_t max_out = 1u << 20, N = 4000;
+    struct env e;
+    struct cli cl;
+    (void)state;
+
+    env_start(&e, max_out, 1u << 20);
+    struct conn *c = dial(&e);
+    open_cli(&e, c, &cl);
+    grant(c, cl.s, UINT32_MAX - YAMUX_WINDOW);
+    ev_io_stop(e.loop, &c->rio); /* never reads */
+    uint8_t req[4000];
+    memset(req, 'q', sizeof(req));
+    stream_write(cl.s, req, N);
+    run_until(&e, never, NULL, 1.0);
+
+    struct conn *sc = e.server.conns;
+    assert_non_null(sc);
+    assert_true(e.srv.answered > 0);
+    assert_true(e.srv.answered < N);
+    assert_int_equal(e.srv.answered + e.srv.held, N);
+    assert_true(e.max_out_seen <= max_out + NOISE_FRAME);
+    assert_true(sc->out_blocked);
+    assert_false(sc->closing);
+    /* Held requests are not granted back: the client's window shrank. */
+    assert_int_equal(sc->mux.streams[0]->held, e.srv.held);
+
+    ev_io_start(e.loop, &c->rio);
+    struct want_bytes w = {&cl, N * ANSWER};
+    assert_true(run_until(&e, cli_has, &w, 60));
+    assert_int_equal(cl.got, N * ANSWER);
+    assert_true(cl.order_ok);
+    assert_true(e.srv.writable_calls > 0);
+    assert_int_equal(e.srv.held, 0);
+    assert_true(e.max_out_seen <= max_out + NOISE_FRAME);
+    env_stop(&e);
+}
+
+/* A handler that holds every request: the peer's window closes after one
+ * window of requests, and the server holds no more than that. */
+static void held_requests_close_the_window(void **state)
+{
+    struct env e;
+    struct cli cl;
+    (void)state;
+
+    env_start(&e, 16u << 20, 1u << 20);
+    e.srv.answer = false;
+    struct conn *c = dial(&e);
+    open_cli(&e, c, &cl);
+    static uint8_t req[3 * YAMUX_WINDOW];
+    stream_write(cl.s, req, sizeof(req));
+    run_until(&e, never, NULL, 0.5);
+    /* The window less the protocol negotiation. */
+    assert_true(e.srv.held <= YAMUX_WINDOW && e.srv.held > YAMUX_WINDOW - 64);
+    assert_int_equal(cl.s->ys->send_window, 0);
+    assert_int_equal(buf_size(&cl.s->ys->pending), sizeof(req) - e.srv.held);
+    /* Answering releases them, and the rest comes. */
+    e.srv.answer = true;
+    srv_serve(e.server.conns->mux.streams[0]->user);
+    struct want_bytes w = {&cl, sizeof(req) * ANSWER};
+    assert_true(run_until(&e, cli_has, &w, 60));
+    assert_true(cl.order_ok);
+    env_stop(&e);
+}
+
+/* 40 streams each parking a 64 KiB partial request on one connection: past
+ * max_in (1 MiB) the streams that add to it are reset; the others stay. */
+static void partial_input_budget(void **state)
+{
+    enum { S = 40 };
+    const size_t max_in = 1u << 20;
+    struct env e;
+    struct cli cl[S];
+    static uint8_t part[65536];
+    (void)state;
+
+    env_start(&e, 16u << 20, max_in);
+    e.srv.partial = true;
+    struct conn *c = dial(&e);
+    for (size_t i = 0; i < S; i++) {
+        open_cli(&e, c, &cl[i]);
+        stream_write(cl[i].s, part, sizeof(part));
+    }
+    run_until(&e, never, NULL, 0.5);
+    size_t reset = 0;
+    for (size_t i = 0; i < S; i++)
+        reset += cl[i].closed;
+    assert_true(reset >= S - max_in / sizeof(part));
+    assert_true(reset < S);
+    assert_int_equal(e.server.stats.streams_over_input, reset);
+    assert_true(e.max_in_seen <= max_in + sizeof(part));
+    assert_true(e.server.conns->in_held <= max_in);
+    assert_false(c->closing);
+    for (size_t i = 0; i < S; i++)
+        if (cl[i].s)
+            stream_reset(cl[i].s);
+    for (size_t i = 0; i < S; i++)
+        assert_true(run_until(&e, cli_closed, &cl[i], 10));
+    run_until(&e, never, NULL, 0.1);
+    assert_int_equal(e.server.mem_in, 0);
+    env_stop(&e);
+}
+
+/* A peer that sends pings and never reads the answers: the server stops
+ * reading its socket while the pongs wait, instead of queueing past its
+ * output limit. */
+static void ping_flood_pauses_reading(void **state)
+{
+    const size_t max_out = 1u << 20;
+    struct env e;
+    (void)state;
+
+    env_start(&e, max_out, 1u << 20);
+    struct conn *c = dial(&e);
+    ev_io_stop(e.loop, &c->rio);
+    for (uint32_t i = 0; i < 1000000; i++)
+        yamux_ping(&c->mux, i);
+    conn_mark_dirty(c);
+    run_until(&e, never, NULL, 1.0);
+    struct conn *sc = e.server.conns;
+    assert_non_null(sc);
+    assert_false(sc->closing);
+    assert_true(sc->read_paused);
+    assert_true(e.server.stats.read_pauses >= 1);
+    assert_true(e.max_out_seen <= max_out);
+    env_stop(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pipelined_no_read),
+        cmocka_unit_test(held_requests_close_the_window),
+        cmocka_unit_test(partial_input_budget),
+        cmocka_unit_test(ping_flood_pauses_reading),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
