@@ -364,9 +364,10 @@ static bool ping_once(struct peer *p, uint32_t id)
 /* ---- scenarios ---------------------------------------------------------- */
 
 /* Ping streams whose echoes the daemon may send at once (we grant it a
- * large window) but we never read: the echoes pile up in the daemon until
- * its per-connection output limit. Each stream gets at most the daemon's
- * initial receive window of input, so everything we send is legal. */
+ * large window) but we never read: the daemon echoes up to its output
+ * budget, then stops reading us (with a large max-connection-output, the
+ * echoes pile up to that). Each stream gets at most the daemon's initial
+ * receive window of input, so everything we send is legal. */
 static int scenario_flood(int port, int rcvbuf, bool hold)
 {
     struct peer p;

@@ -26,6 +26,7 @@
 #include "host/internal.h"
 #include "host/ping.h"
 #include "rendezvous.pb-c.h"
+#include "rendezvous/rdv1.h"
 #include "rendezvous/service.h"
 
 #define NOISE_FRAME (65535 + 2)
@@ -163,7 +164,11 @@ static void env_start(struct env *e)
     host_init(e->server, e->loop, &e->log, &k, &hl);
     host_handle(e->server, &ping_protocol);
     rdv_config_default(&e->cfg);
+    e->cfg.limits.register_rate = 0; /* the 1,000 records are set up at once */
     rdv_service_init(&e->svc, e->server, &e->cfg);
+    rdv1_init(&e->svc);
+    for (size_t i = 0; i < e->svc.cfg.rdv1_ids.n; i++)
+        host_handle(e->server, &e->svc.rdv1[i]);
     assert_int_equal(host_listen(e->server, "/ip4/127.0.0.1/tcp/0", err, sizeof(err)), 0);
     assert_true(multiaddr_to_text(e->server->listeners[0].ma, e->server->listeners[0].ma_len, ma,
                                   sizeof(ma)) > 0);
