@@ -2,7 +2,8 @@
 # Installs, idempotently, what building and testing rendezvousd needs:
 # Debian packages (when missing) and the npm packages of the interop tests.
 # chromium is the headless browser of tests/interop/browser.test.mjs (driven
-# by playwright-core; no browser is downloaded).
+# by playwright-core; no browser is downloaded); unshare and ip run a test in
+# a network namespace of its own; gcovr reports `make coverage`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,7 @@ PKGS=(build-essential clang libclang-rt-14-dev pkg-config
       libwslay-dev libhttp-parser-dev libinih-dev libjansson-dev libcmocka-dev
       redis-server libhiredis-dev
       man-db groff-base
+      util-linux iproute2 gcovr
       chromium
       nodejs npm)
 

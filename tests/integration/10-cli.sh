@@ -29,4 +29,4 @@ head -1 "$TMP/two.out" | grep -qx 'Rendezvous server listening on:' || fail "hea
 grep -Eq '^/ip6/::1/tcp/[1-9][0-9]*/p2p/12D3KooW[1-9A-HJ-NP-Za-km-z]+$' "$TMP/two.out" || fail "ip6 line"
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "SIGTERM exit code $DRC"
-echo ok
+echo 'ALL CHECKS PASSED'

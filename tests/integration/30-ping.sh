@@ -20,4 +20,4 @@ stop_daemon
 rc=0; "$BIN/rdv" ping --server "/ip4/127.0.0.1/tcp/$DPORT" 2>"$TMP/e" || rc=$?
 [ $rc -ne 0 ] || fail "ping to a stopped daemon succeeded"
 grep -qi 'refused' "$TMP/e" || fail "unreachable error: $(cat "$TMP/e")"
-echo ok
+echo 'ALL CHECKS PASSED'

@@ -30,6 +30,7 @@ prlimit --nofile=32:32 -- "$BIN/rendezvousd" --listen /ip4/127.0.0.1/tcp/0 --met
     --handshake-timeout 30 >"$TMP/f.out" 2>"$TMP/f.err" &
 DPID=$!
 DPIDS+=("$DPID")
+DNAMES[$DPID]=f
 wait_for "$TMP/f.out" '^Metrics: '
 DADDR=$(grep -m1 '^/' "$TMP/f.out")
 DPORT=$(echo "$DADDR" | sed -n 's#^/ip4/[^/]*/tcp/\([0-9]*\)/.*#\1#p')

@@ -85,4 +85,4 @@ kill -9 "$PID_A" "$PID_B" "$PID_C" "$PID_J"
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "daemon exit code $DRC"
 no_sanitizer_report d
-echo ok
+echo 'ALL CHECKS PASSED'

@@ -55,4 +55,4 @@ grep -q '^rdv: ' "$TMP/W.err" || fail "watch gave no reason: $(cat "$TMP/W.err")
 wait_exit "$PID_V"
 [ "$XRC" -eq 1 ] || fail "second watch exit code $XRC after server shutdown"
 no_sanitizer_report d
-echo ok
+echo 'ALL CHECKS PASSED'

@@ -77,4 +77,4 @@ stop_daemon
 rc=0; "${RDV[@]}" watch --server "/ip4/127.0.0.1/tcp/$DPORT" ns 2>"$TMP/e" || rc=$?
 [ $rc -eq 1 ] && grep -qi 'refused' "$TMP/e" || fail "unreachable: $rc $(cat "$TMP/e")"
 no_sanitizer_report p
-echo ok
+echo 'ALL CHECKS PASSED'

@@ -70,4 +70,4 @@ for page in "$D"/usr/share/man/man*/*; do
     [ -z "$warnings" ] || fail "$(basename "$page"): $warnings"
     LC_ALL=C.UTF-8 MANWIDTH=80 man -l "$page" 2>/dev/null | grep -q 'NAME' || fail "$(basename "$page") renders empty"
 done
-echo ok
+echo 'ALL CHECKS PASSED'

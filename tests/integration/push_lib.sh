@@ -59,10 +59,3 @@ same() {
     got=$(cat "$1")
     [ "$got" = "$2" ] || fail "$(basename "$1"):"$'\n'"$got"$'\n'"--- expected:"$'\n'"$2"
 }
-
-# no_sanitizer_report NAME: the daemon's stderr has no ASan/UBSan report.
-no_sanitizer_report() {
-    if grep -qi 'AddressSanitizer\|LeakSanitizer\|runtime error' "$TMP/$1.err"; then
-        fail "sanitizer report: $(cat "$TMP/$1.err")"
-    fi
-}

@@ -108,7 +108,7 @@ for (const keyType of ['Ed25519', 'secp256k1']) {
     const reg = dr.registrations[0]
     assert.equal(reg.ns, 'waku-ns')
     assert.equal(hex(reg.signedPeerRecord), hex(record))
-    assert.ok(reg.ttl <= 20n && reg.ttl >= 18n, `remaining ttl ${reg.ttl}`)
+    assert.ok(reg.ttl <= 20n && reg.ttl >= 10n, `remaining ttl ${reg.ttl}`)
     assert.equal(await recordPeer(reg.signedPeerRecord), a.peerId.toString())
     const env = await RecordEnvelope.openAndCertify(reg.signedPeerRecord, PeerRecord.DOMAIN)
     assert.equal(env.publicKey.type, keyType)
@@ -261,14 +261,17 @@ test('one registry: Waku and standard registrations see each other', TT, async (
 })
 
 test('Waku registrations expire, and push subscribers see them come and go', TT, async (t) => {
-  const daemon = await startDaemon(t, listenArgs('--waku-ttl-default', '2', '--waku-ttl-max', '2'))
+  // 5 s: long enough to discover it first even under ASan on a loaded
+  // machine; the expiry itself is awaited as an event, without a deadline
+  // tighter than the test's own.
+  const daemon = await startDaemon(t, listenArgs('--waku-ttl-default', '5', '--waku-ttl-max', '5'))
   const sc = await client(t, daemon)
   const sub = await openMsgStream(sc.conn, '/rendezvous/legacy/1.0.0', deadline())
   sub.send(encodeFields([[1, 'varint', 2], [4, 'msg', encodeFields([[1, 'bytes', 'short']])]]))
 
   const a = await client(t, daemon, 'secp256k1')
-  assertRegistered(await wRegister(a, 'short'), 2)
-  assertRefused(await wRegister(a, 'short', 3n), S.E_INVALID_TTL)
+  assertRegistered(await wRegister(a, 'short'), 5)
+  assertRefused(await wRegister(a, 'short', 6n), S.E_INVALID_TTL)
 
   const announce = async (ms) => {
     const m = decodeFields(await sub.next(ms))
@@ -279,6 +282,6 @@ test('Waku registrations expire, and push subscribers see them come and go', TT,
   }
   assert.deepEqual(await announce(), ['register', a.peerId.toString()])
   assert.equal(okDiscover(await wDiscover(sc, 'short')).registrations.length, 1)
-  assert.deepEqual(await announce(5000), ['unregister', a.peerId.toString()])
+  assert.deepEqual(await announce(30_000), ['unregister', a.peerId.toString()])
   assert.equal(okDiscover(await wDiscover(sc, 'short')).registrations.length, 0)
 })

@@ -129,7 +129,11 @@ test('/tls/ws and /wss: TLS with a certificate made here, Noise still inside', T
   // Without trusting the certificate the TLS handshake must fail.
   trustedCa = undefined
   const other = await createWsNode(t)
-  await assert.rejects(other.dial(tlsAddr, { signal: deadline() }), 'an untrusted certificate was accepted')
+  // The WebSocket transport rejects with the socket's error event.
+  await assert.rejects(other.dial(tlsAddr, { signal: deadline() }), (err) => {
+    assert.match(String(err?.message), /self-signed certificate/, `unexpected error: ${err?.stack ?? err}`)
+    return true
+  }, 'an untrusted certificate was accepted')
 })
 
 test('rdv ping over /ws to a js-libp2p /ws listener', T, async (t) => {

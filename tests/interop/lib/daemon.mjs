@@ -2,7 +2,10 @@
 // create js-libp2p nodes, temp folders, and bounded waits.
 //
 // Every helper that takes the node:test context `t` registers its own cleanup
-// with t.after(), so daemons are killed and nodes stopped however a test ends.
+// with t.after(), so daemons are stopped and nodes stopped however a test
+// ends. A daemon is stopped with SIGTERM and must exit 0 without a sanitizer
+// report (the ASan build checks for leaks at exit); SIGKILL only if it does
+// not exit in time, and that fails the test.
 
 import './polyfill.mjs'
 
@@ -37,6 +40,12 @@ export const OP_TIMEOUT_MS = 10_000
 
 /** How long the daemon may take to print its listening block. */
 export const START_TIMEOUT_MS = 10_000
+
+/** How long the daemon may take to exit after SIGTERM (ASan's leak check included). */
+export const STOP_TIMEOUT_MS = 30_000
+
+/** A line that starts an ASan, LSan or UBSan report. */
+const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|LeakSanitizer|runtime error:/
 
 /** The address block ends after this long without a new address line. */
 export const QUIET_MS = 300
@@ -130,11 +139,15 @@ export function withoutPeerId (ma) {
  *
  * Lines starting with '/' after the header are collected until a line that is
  * not a multiaddr arrives or QUIET_MS pass without a new one. Both stdout and
- * stderr are watched. The daemon is killed after the test `t` whatever happens.
+ * stderr are watched. After the test `t` the daemon is stopped with SIGTERM if
+ * it still runs; the test fails unless it exits 0 within STOP_TIMEOUT_MS
+ * with no sanitizer report, or if it had exited on its own meanwhile.
  *
  * Returns { proc, addrs (Multiaddr[]), peerId, output(), stop(), kill() }.
  * stop() sends SIGTERM, waits for the exit and returns the exit code (null if
- * a signal ended it; see daemon.exitSignal).
+ * a signal ended it; see daemon.exitSignal); it throws if the daemon has to
+ * be killed or its stderr holds a sanitizer report. kill() is SIGKILL, for a
+ * daemon that failed to start.
  */
 export async function startDaemon (t, args = [], opts = {}) {
   const bin = opts.bin ?? binPath('rendezvousd')
@@ -150,6 +163,10 @@ export async function startDaemon (t, args = [], opts = {}) {
     if (lines.length > 200) lines.shift()
   }
   const output = () => lines.join('\n')
+  const report = [] // a sanitizer report on stderr, from its first line
+  const describe = () => `${bin} ${args.join(' ')}\n--- daemon output ---\n${output()}` +
+    (report.length ? `\n--- sanitizer report ---\n${report.join('\n')}` : '')
+  let stopping = false // stop() or kill() was called: the exit is expected
 
   const exited = new Promise(resolve => {
     proc.once('exit', (code, signal) => {
@@ -163,6 +180,12 @@ export async function startDaemon (t, args = [], opts = {}) {
     })
   })
 
+  // 'close' comes after the last line of output was read.
+  const streamsDone = new Promise(resolve => {
+    proc.once('close', resolve)
+    proc.once('error', resolve)
+  })
+
   const daemon = {
     proc,
     addrs: [],
@@ -171,7 +194,8 @@ export async function startDaemon (t, args = [], opts = {}) {
     exitSignal: undefined,
     output,
     exited,
-    async stop (timeoutMs = OP_TIMEOUT_MS) {
+    async stop (timeoutMs = STOP_TIMEOUT_MS) {
+      stopping = true
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
       let res
       try {
@@ -179,18 +203,27 @@ export async function startDaemon (t, args = [], opts = {}) {
       } catch (err) {
         proc.kill('SIGKILL')
         await exited
-        throw new Error(`${err.message}; killed it\n--- daemon output ---\n${output()}`)
+        throw new Error(`${err.message}; killed it\n--- daemon command: ${describe()}`)
       }
       daemon.exitCode = res.code
       daemon.exitSignal = res.signal
+      await streamsDone
+      if (report.length) throw new Error(`sanitizer report from the daemon\n--- daemon command: ${describe()}`)
       return res.code
     },
     async kill () {
+      stopping = true
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
       await exited
     }
   }
-  t?.after(() => daemon.kill())
+  t?.after(async () => {
+    if (stopping) return
+    const running = proc.exitCode === null && proc.signalCode === null
+    const code = await daemon.stop()
+    if (!running) throw new Error(`the daemon exited during the test (code ${code}, signal ${daemon.exitSignal})\n--- daemon command: ${describe()}`)
+    if (code !== 0) throw new Error(`the daemon exited with code ${code}, signal ${daemon.exitSignal} after SIGTERM\n--- daemon command: ${describe()}`)
+  })
 
   const ready = new Promise((resolve, reject) => {
     let header = false
@@ -227,6 +260,10 @@ export async function startDaemon (t, args = [], opts = {}) {
     }
     createInterface({ input: proc.stdout }).on('line', onLine('stdout'))
     createInterface({ input: proc.stderr }).on('line', onLine('stderr'))
+      .on('line', (line) => {
+        if (report.length === 0 && !SANITIZER_REPORT.test(line)) return
+        if (report.length < 400) report.push(line)
+      })
 
     exited.then(({ code, signal, error }) => {
       if (done) return
@@ -247,7 +284,7 @@ export async function startDaemon (t, args = [], opts = {}) {
     daemon.peerId = peerId
   } catch (err) {
     await daemon.kill()
-    err.message += `\n--- daemon command: ${bin} ${args.join(' ')}\n--- daemon output ---\n${output()}`
+    err.message += `\n--- daemon command: ${describe()}`
     throw err
   }
   return daemon
