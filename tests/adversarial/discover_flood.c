@@ -1,7 +1,9 @@
-/* discover-flood: one peer registers 1,000 signed records of ~1.7 KB (the
- * per-peer maximum, in namespaces under its own id), so that one
- * DISCOVER(ns="", limit=1000) is answered with ~1 MiB. Then, never reading
- * again, it asks for far more than the daemon may hold for it:
+/* discover-flood: the attacker registers 1,000 signed records of ~1.7 KB (10
+ * peers of its own, 100 records each in namespaces under the peer's id, each
+ * record signed by that peer; one peer could hold 1,000 but may only make
+ * them at its registration rate), so that one DISCOVER(ns="", limit=1000) is
+ * answered with ~1 MiB. Then, on one connection and never reading again, it
+ * asks for far more than the daemon may hold for it:
  *   discover-flood    one stream, +4 GiB of yamux window granted, 4,000
  *                     DISCOVERs pipelined (~40 KB asking for ~4 GB);
  *   discover-streams  255 streams with the default window, 2 DISCOVERs each.
@@ -18,53 +20,66 @@
 #include "rendezvous/service.h"
 
 #define DF_RECORDS 1000
+#define DF_PEERS 10             /* 100 records each: within a peer's registration burst */
 #define DF_REQUESTS 4000
 #define DF_STREAMS 255
+
+struct df;
+
+/* One of the attacker's identities; peers[0]'s connection is the attack. */
+struct df_peer {
+    struct df *d;
+    struct host host;
+    struct conn *c;
+    struct req_stream reg;
+    struct buf env;
+    size_t sent, answered;
+    bool closed;
+};
 
 struct df {
     struct attack_ctx *x;
     struct ev_loop *loop;
     struct log log;
-    struct host host;
-    struct conn *c;
-    struct req_stream reg;
+    struct df_peer peers[DF_PEERS];
     struct req_stream *streams;   /* the 255 of discover-streams */
     size_t nstreams, opened;
-    size_t records, sent, answered;
-    bool many, closed;
-    struct buf env;
+    bool many;
 };
 
-/* REGISTER i (in flight: a few at a time, within our own stream's limit). */
-static void df_register(struct df *d)
+#define DF_PER_PEER (DF_RECORDS / DF_PEERS)
+
+/* The next REGISTER (a few in flight, within our own stream's limit). */
+static void df_register(struct df_peer *p)
 {
     struct buf b = BUF_INIT;
     char ns[128];
-    snprintf(ns, sizeof(ns), "%s/%zu", d->host.id_text, d->sent++);
-    rdv1_register(&b, ns, &d->env, 7200);
-    req_stream_send(&d->reg, &b);
+    snprintf(ns, sizeof(ns), "%s/%zu", p->host.id_text, p->sent++);
+    rdv1_register(&b, ns, &p->env, 7200);
+    req_stream_send(&p->reg, &b);
     buf_free(&b);
 }
 
 static void df_reg_msg(struct req_stream *r, const uint8_t *m, size_t n)
 {
-    struct df *d = r->user;
+    struct df_peer *p = r->user;
     int status;
     size_t nregs;
-    if (d->answered >= d->records)
+    if (p->answered >= DF_PER_PEER)
         return; /* DISCOVER answers, read before the attack starts: ignored */
     if (rdv1_answer(m, n, false, &status, &nregs, NULL, NULL) != 0 || status != 0)
-        attack_fail(d->x, "REGISTER %zu of the attacker refused (status %d)", d->answered, status);
-    d->answered++;
-    if (d->sent < d->records)
-        df_register(d);
+        attack_fail(p->d->x, "REGISTER %zu of an attacker's peer refused (status %d)", p->answered,
+                    status);
+    p->answered++;
+    if (p->sent < DF_PER_PEER)
+        df_register(p);
 }
 
 static void df_reg_open(struct req_stream *r)
 {
-    struct df *d = r->user;
-    for (int i = 0; i < 64; i++)
-        df_register(d);
+    struct df_peer *p = r->user;
+    for (int i = 0; i < 32; i++)
+        df_register(p);
 }
 
 static void df_stream_open(struct req_stream *r)
@@ -82,20 +97,20 @@ static void df_ignore(struct req_stream *r, const uint8_t *m, size_t n)
 
 static void df_ready(struct conn *c, void *user)
 {
-    struct df *d = user;
-    d->reg.on_msg = df_reg_msg;
-    d->reg.on_open = df_reg_open;
-    if (req_stream_open(&d->reg, c, RDV1_PROTOCOL_ID, d) < 0)
-        attack_fail(d->x, "no stream");
+    struct df_peer *p = user;
+    p->reg.on_msg = df_reg_msg;
+    p->reg.on_open = df_reg_open;
+    if (req_stream_open(&p->reg, c, RDV1_PROTOCOL_ID, p) < 0)
+        attack_fail(p->d->x, "no stream");
 }
 
 static void df_closed(struct conn *c, void *user, const char *reason)
 {
-    struct df *d = user;
+    struct df_peer *p = user;
     (void)c;
     (void)reason;
-    d->c = NULL;
-    d->closed = true;
+    p->c = NULL;
+    p->closed = true;
 }
 
 static const struct conn_events df_events = {.on_ready = df_ready, .on_closed = df_closed};
@@ -103,13 +118,16 @@ static const struct conn_events df_events = {.on_ready = df_ready, .on_closed = 
 static bool df_registered(void *arg)
 {
     struct df *d = arg;
-    return d->answered == d->records || d->closed;
+    for (int i = 0; i < DF_PEERS; i++)
+        if (d->peers[i].answered < DF_PER_PEER && !d->peers[i].closed)
+            return false;
+    return true;
 }
 
 static bool df_streams_open(void *arg)
 {
     struct df *d = arg;
-    return d->opened == d->nstreams || d->closed;
+    return d->opened == d->nstreams || d->peers[0].closed;
 }
 
 static int df_role(struct attack_ctx *x, bool many)
@@ -121,33 +139,44 @@ static int df_role(struct attack_ctx *x, bool many)
         return 1;
     d->x = x;
     d->many = many;
-    d->records = DF_RECORDS;
     d->loop = ev_loop_new(EVBACKEND_EPOLL);
     log_init(&d->log, LOG_ERROR, LOG_TEXT, stderr);
-    peer_host_init(&d->host, d->loop, &d->log);
-    peer_envelope(&d->host.key, true, &d->env);
-    d->c = peer_dial(&d->host, x, NET_ATTACKER, 0, &df_events, d);
-    if (d->c == NULL) {
-        rc = attack_fail(x, "cannot dial");
-        goto out;
+    for (int i = 0; i < DF_PEERS; i++) {
+        struct df_peer *p = &d->peers[i];
+        p->d = d;
+        peer_host_init(&p->host, d->loop, &d->log);
+        peer_envelope(&p->host.key, true, &p->env);
+        p->c = peer_dial(&p->host, x, NET_ATTACKER, 0, &df_events, p);
+        if (p->c == NULL) {
+            rc = attack_fail(x, "cannot dial");
+            goto out;
+        }
     }
-    if (!attack_loop_until(x, d->loop, df_registered, d, AP_STOP, 120) || d->closed) {
+    size_t answered = 0;
+    bool lost = false;
+    attack_loop_until(x, d->loop, df_registered, d, AP_STOP, 120);
+    for (int i = 0; i < DF_PEERS; i++) {
+        answered += d->peers[i].answered;
+        lost = lost || d->peers[i].closed;
+    }
+    if (answered < DF_RECORDS || lost) {
         rc = attack_fail(x, "the attacker's 1,000 registrations were not all answered (%zu)",
-                         d->answered);
+                         answered);
         goto out;
     }
+    struct df_peer *a = &d->peers[0]; /* the attack connection */
     if (many) {
         d->nstreams = DF_STREAMS - 1; /* and the registration stream */
         d->streams = xcalloc(d->nstreams, sizeof(*d->streams));
         for (size_t i = 0; i < d->nstreams; i++) {
             d->streams[i].on_msg = df_ignore;
             d->streams[i].on_open = df_stream_open;
-            if (req_stream_open(&d->streams[i], d->c, RDV1_PROTOCOL_ID, d) < 0) {
+            if (req_stream_open(&d->streams[i], a->c, RDV1_PROTOCOL_ID, d) < 0) {
                 rc = attack_fail(x, "stream %zu refused", i);
                 goto out;
             }
         }
-        if (!attack_loop_until(x, d->loop, df_streams_open, d, AP_STOP, 60) || d->closed) {
+        if (!attack_loop_until(x, d->loop, df_streams_open, d, AP_STOP, 60) || a->closed) {
             rc = attack_fail(x, "only %zu of %zu streams opened", d->opened, d->nstreams);
             goto out;
         }
@@ -155,24 +184,24 @@ static int df_role(struct attack_ctx *x, bool many)
     attack_note(x, "%s", "");
     attack_ready(x);
     attack_loop_until(x, d->loop, NULL, NULL, AP_ATTACK, 3600);
-    if (attack_phase(x) != AP_ATTACK || d->closed)
+    if (attack_phase(x) != AP_ATTACK || a->closed)
         goto out;
 
     /* The attack: from here on nothing the daemon sends is read. */
     struct buf req = BUF_INIT;
-    peer_stop_reading(d->c);
+    peer_stop_reading(a->c);
     if (!many) {
-        peer_grant_window(d->c, d->reg.s->ys->id, UINT32_MAX - 2 * YAMUX_WINDOW);
+        peer_grant_window(a->c, a->reg.s->ys->id, UINT32_MAX - 2 * YAMUX_WINDOW);
         for (int i = 0; i < DF_REQUESTS; i++)
             rdv1_discover(&req, "", 1000, NULL, 0);
-        req_stream_send(&d->reg, &req);
+        req_stream_send(&a->reg, &req);
         atomic_store(&x->shm->ops, DF_REQUESTS);
         attack_note(x, "attack: %d DISCOVER(ns=\"\", limit=1000) in %zu bytes on one stream, "
                        "+4 GiB window", DF_REQUESTS, buf_size(&req));
     } else {
         rdv1_discover(&req, "", 1000, NULL, 0);
         rdv1_discover(&req, "", 1000, NULL, 0);
-        req_stream_send(&d->reg, &req);
+        req_stream_send(&a->reg, &req);
         for (size_t i = 0; i < d->nstreams; i++)
             req_stream_send(&d->streams[i], &req);
         atomic_store(&x->shm->ops, 2 * (d->nstreams + 1));
@@ -183,9 +212,13 @@ static int df_role(struct attack_ctx *x, bool many)
     attack_loop_until(x, d->loop, NULL, NULL, AP_STOP, 3600);
     attack_done(x);
 out:
-    host_free(&d->host);
+    for (int i = 0; i < DF_PEERS; i++) {
+        if (d->peers[i].d) {
+            host_free(&d->peers[i].host);
+            buf_free(&d->peers[i].env);
+        }
+    }
     ev_loop_destroy(d->loop);
-    buf_free(&d->env);
     free(d->streams);
     free(d);
     return rc;
