@@ -5,5 +5,6 @@
 # the daemon survives, its RSS stays bounded and the client is served.
 source "$(dirname "$0")/lib.sh"
 
-"$BIN/rdv-attack" --daemon "$BIN/rendezvousd" push-amplify sample-stall noise-flood || fail "an attack scenario failed"
+"$BIN/rdv-attack" --daemon "$BIN/rendezvousd" discover-flood discover-streams park-partial \
+    push-amplify sample-stall noise-flood || fail "an attack scenario failed"
 echo "ALL CHECKS PASSED"
