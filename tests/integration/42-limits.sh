@@ -23,6 +23,29 @@ stop_daemon
 [ "$DRC" -eq 0 ] || fail "exit code $DRC"
 no_sanitizer_report m
 
+# ---- per-address limit over IPv6 (counted per /64) -------------------------
+"$BIN/rendezvousd" --listen /ip6/::1/tcp/0 --max-connections-per-ip 1 --metrics off \
+    >"$TMP/v6.out" 2>"$TMP/v6.err" &
+DPID=$!
+DPIDS+=("$DPID")
+wait_for "$TMP/v6.out" '^/ip6/::1/tcp/[0-9]+/p2p/'
+DADDR=$(grep -m1 '^/ip6/' "$TMP/v6.out")
+DPORT=$(echo "$DADDR" | sed -n 's#^/ip6/::1/tcp/\([0-9]*\)/.*#\1#p')
+"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "ping over IPv6"
+wait_for "$TMP/v6.err" 'closed 12D3KooW[^ ]* /ip6/::1/tcp/'   # its slot is free again
+exec {v6fd}<>"/dev/tcp/::1/$DPORT"
+rc=0; "$BIN/rdv" ping --server "$DADDR" -t 3 >/dev/null 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "a second connection from ::1 was accepted with --max-connections-per-ip 1"
+exec {v6fd}>&-
+for _ in $(seq 100); do
+    "$BIN/rdv" ping --server "$DADDR" -t 2 >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "::1 not served again once its connection closed"
+stop_daemon
+[ "$DRC" -eq 0 ] || fail "exit code $DRC"
+no_sanitizer_report v6
+
 # ---- out of file descriptors ------------------------------------------------
 # 32 descriptors: the listeners, the loop, the spare fd and a dozen or so
 # connections. 40 peers exhaust them.
