@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -373,6 +374,9 @@ static int scenario_flood(int port, int rcvbuf, bool hold)
     struct peer p;
     if (peer_upgrade(&p, port, rcvbuf) < 0)
         die("handshake failed");
+    /* A daemon that stops reading without closing must not hang us. */
+    struct timeval tv = {.tv_sec = PROBE_TIMEOUT_MS / 1000};
+    setsockopt(p.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     uint8_t chunk[PROBE_CHUNK];
     memset(chunk, 0x5a, sizeof(chunk));
     size_t sent = 0;
@@ -387,6 +391,13 @@ static int scenario_flood(int port, int rcvbuf, bool hold)
         int rc = seal_try_send(&p, buf_head(&b), buf_size(&b));
         sent += buf_size(&b);
         buf_reset(&b);
+        if (rc < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            printf("FAIL: the daemon stopped reading but kept the connection open after %zu "
+                   "bytes sent\n", sent);
+            buf_free(&b);
+            peer_free(&p);
+            return 1;
+        }
         if (rc < 0) {
             printf("closed by the daemon after %zu bytes sent\n", sent);
             buf_free(&b);
