@@ -8,6 +8,16 @@ source "$(dirname "$0")/push_lib.sh"
 source "$(dirname "$0")/metrics_lib.sh"
 source "$(dirname "$0")/probe_lib.sh"
 
+# served_again WHY: pings $DADDR until one succeeds (connections the test
+# just closed are released as the daemon reads their end), else fails.
+served_again() {
+    for _ in $(seq 100); do
+        "$BIN/rdv" ping --server "$DADDR" -t 2 >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    fail "$1"
+}
+
 # ---- --max-connections 2 ----------------------------------------------------
 start_daemon m --metrics 127.0.0.1:0 --max-connections 2
 MPORT=$(metrics_port m)
@@ -37,11 +47,7 @@ exec {v6fd}<>"/dev/tcp/::1/$DPORT"
 rc=0; "$BIN/rdv" ping --server "$DADDR" -t 3 >/dev/null 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "a second connection from ::1 was accepted with --max-connections-per-ip 1"
 exec {v6fd}>&-
-for _ in $(seq 100); do
-    "$BIN/rdv" ping --server "$DADDR" -t 2 >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "::1 not served again once its connection closed"
+served_again "::1 not served again once its connection closed"
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "exit code $DRC"
 no_sanitizer_report v6
@@ -71,11 +77,7 @@ exec {mfd}>&-
 kill -0 "$DPID" 2>/dev/null || fail "the daemon died out of descriptors"
 for fd in "${held[@]}"; do exec {fd}>&-; done
 # Once they are closed (the daemon sees it at once), it serves again.
-for _ in $(seq 100); do
-    "$BIN/rdv" ping --server "$DADDR" -t 2 >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "not serving after the descriptors came back"
+served_again "not serving after the descriptors came back"
 scrape
 refused=$(metric rendezvousd_connections_refused_total)
 (( refused > 0 )) || fail "refusals out of descriptors not counted: $refused"
