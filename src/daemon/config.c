@@ -126,6 +126,9 @@ static const struct config__opt config__opts[] = {
      "BYTES", "unsent bytes on one connection before it is closed (answers wait above half)"},
     {"max-connection-input", 0, T_BYTES, OFF(host.max_in), O_RELOAD, 64 * KB, 1024 * GB, NULL,
      "BYTES", "request bytes held for one connection's streams (partial or not yet answered)"},
+    {"max-memory", 0, T_BYTES, OFF(host.max_memory), O_RELOAD, 0, 1024.0 * 1024 * GB, NULL, "BYTES",
+     "input and output buffered by all connections before new connections and requests are "
+     "refused; 0 = no limit (the default is a quarter of physical memory)"},
 
     /* rendezvous service */
     {"max-message-size", 0, T_BYTES, OFF(rdv.max_message), O_RELOAD, 1 * KB, 64 * MB, NULL, "BYTES",

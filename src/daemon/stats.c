@@ -152,6 +152,14 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
                 "and output not yet written to sockets.");
     prom_u64(b, P "buffered_bytes", "direction=\"in\"", h->mem_in);
     prom_u64(b, P "buffered_bytes", "direction=\"out\"", h->mem_out);
+    prom_family(b, P "memory_budget_bytes", "gauge",
+                "max-memory: buffered bytes past which new connections and requests are "
+                "refused (0 = no limit).");
+    prom_u64(b, P "memory_budget_bytes", NULL, h->limits.max_memory);
+    prom_family(b, P "memory_refusals_total", "counter",
+                "New connections and requests refused while the memory budget was spent.");
+    prom_u64(b, P "memory_refusals_total", "what=\"connection\"", hs->conns_refused_memory);
+    prom_u64(b, P "memory_refusals_total", "what=\"request\"", hs->requests_refused_memory);
     prom_family(b, P "streams_reset_input_total", "counter",
                 "Streams reset for taking their connection past max-connection-input.");
     prom_u64(b, P "streams_reset_input_total", NULL, hs->streams_over_input);

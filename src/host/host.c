@@ -33,6 +33,9 @@ void host_limits_default(struct host_limits *l)
     l->max_streams = 256;
     l->max_out = 16u << 20;
     l->max_in = 1u << 20;
+    /* A quarter of the machine, as a cache server would take by default. */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+    l->max_memory = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 4 : 0;
 }
 
 /* ---- timeout lists ---------------------------------------------------- */
@@ -91,6 +94,14 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     }
     if (h->draining && h->nconns == 0)
         ev_break(loop, EVBREAK_ALL);
+}
+
+bool host_admit_request(struct host *h)
+{
+    if (!host_memory_full(h))
+        return true;
+    h->stats.requests_refused_memory++;
+    return false;
 }
 
 /* ---- per-IP accounting ------------------------------------------------ */
@@ -259,6 +270,13 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (h->draining || h->nconns >= h->limits.max_conns) {
             h->stats.conns_refused++;
+            close(fd);
+            continue;
+        }
+        if (host_memory_full(h)) {
+            /* Before anything already open is cut. */
+            h->stats.conns_refused++;
+            h->stats.conns_refused_memory++;
             close(fd);
             continue;
         }

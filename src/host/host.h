@@ -147,6 +147,9 @@ struct host_limits {
                                  * and start again under a quarter (low-water mark) */
     size_t max_in;              /* per connection: input its handlers may hold, all
                                  * streams together (partial or unanswered requests) */
+    size_t max_memory;          /* all connections: input held and output buffered
+                                 * (mem_in + mem_out); past it new connections and new
+                                 * requests are refused. 0 = no limit */
 };
 
 struct ip_count {
@@ -177,6 +180,8 @@ struct host_stats {
     uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
     uint64_t conn_errors[CONN_ERR_REASONS];
     uint64_t streams_over_input;                   /* reset for passing limits.max_in */
+    uint64_t conns_refused_memory;                 /* of conns_refused: over max_memory */
+    uint64_t requests_refused_memory;              /* host_admit_request said no */
     uint64_t read_pauses;                          /* connections that stopped being read */
 };
 
@@ -252,6 +257,17 @@ struct conn *host_dial(struct host *h, const char *ma, const struct conn_events 
 /* Graceful stop: stop accepting, Go Away on every connection, flush, close;
  * the loop ends when all are gone or after `grace` seconds. */
 void host_drain(struct host *h, double grace);
+
+/* True while the buffers the host counts (mem_in + mem_out) are past
+ * limits.max_memory. */
+static inline bool host_memory_full(const struct host *h)
+{
+    return h->limits.max_memory && h->mem_in + h->mem_out >= h->limits.max_memory;
+}
+/* For a handler about to take on a new request (one that may hold memory:
+ * a registration, an answer): false while the memory budget is spent, the
+ * refusal counted; the handler answers E_UNAVAILABLE. */
+bool host_admit_request(struct host *h);
 
 /* Closes a connection (after flushing what is queued). */
 void conn_close(struct conn *c, const char *reason);

@@ -322,6 +322,10 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
                      counts[type] == 0 ? "%s message without a %s entry"
                                        : "%s message with entries of another type",
                      names[type], names[type]);
+    } else if (type != PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER && !rdv_service_admit(s)) {
+        /* Removals free memory: only they go on while the budget is spent. */
+        push__status(ps, (Push__Message__MessageType)type,
+                     PUSH__MESSAGE__RESPONSE_STATUS__E_UNAVAILABLE, "%s", RDV_MEMORY_FULL_TEXT);
     } else {
         for (size_t i = 0; i < counts[type] && !ps->cut && !ps->ended; i++) {
             switch (type) {

@@ -189,6 +189,10 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
     size_t ns_len = ns ? strlen(ns) : 0;
 
     records_note_ns(rq, ns);
+    if (!rdv_service_admit(s)) {
+        rdv1__discover_reply(rq, ST_UNAVAILABLE, RDV_MEMORY_FULL_TEXT, NULL, NULL, 0);
+        return;
+    }
     if (ns_nul || (ns && registry_check_ns(&s->reg, ns, ns_len) != 0)) {
         snprintf(text, sizeof text, "namespace must be at most %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);

@@ -206,6 +206,10 @@ void records_register(struct records_req *rq, const struct records_register *q,
     struct rdv_service *s = rq->svc;
     size_t ns_len = q->ns ? strlen(q->ns) : 0;
 
+    if (!rdv_service_admit(s)) {
+        records__refuse(a, RECORDS_E_UNAVAILABLE, RDV_MEMORY_FULL_TEXT);
+        return;
+    }
     if (q->ns == NULL || q->ns_nul || registry_check_ns(&s->reg, q->ns, ns_len) != 0) {
         snprintf(a->buf, sizeof a->buf, "namespace must be 1 to %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);

@@ -103,6 +103,18 @@ struct rdv_service {
     void *push_state;                  /* the push notifier's own state (push.c) */
 };
 
+/* What a refused request is told while the daemon's memory budget is spent. */
+#define RDV_MEMORY_FULL_TEXT "the server is at its memory budget; try again later"
+
+/* False while the daemon's memory budget (host limits.max_memory) is spent:
+ * a new registration, subscription or answer is then refused with
+ * E_UNAVAILABLE, before anything already held is cut. Always true without
+ * a host (fuzz targets, tests driving a dialect directly). */
+static inline bool rdv_service_admit(struct rdv_service *s)
+{
+    return s->host == NULL || host_admit_request(s->host);
+}
+
 /* What the debug line about one request says (rdv_request_log_write):
  * filled in by the dialect while it handles the request. */
 #define RDV_LOG_NS_MAX 64              /* namespace bytes shown */

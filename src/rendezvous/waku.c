@@ -158,6 +158,10 @@ static void waku__discover(struct records_req *rq, const Waku__Message__Discover
     size_t ns_len = ns ? strlen(ns) : 0;
 
     records_note_ns(rq, ns);
+    if (!rdv_service_admit(s)) {
+        waku__discover_reply(rq, WST_UNAVAILABLE, RDV_MEMORY_FULL_TEXT, NULL);
+        return;
+    }
     if (ns == NULL || ns_nul || registry_check_ns(&s->reg, ns, ns_len) != 0) {
         snprintf(text, sizeof text, "namespace must be 1 to %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);

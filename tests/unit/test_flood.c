@@ -8,7 +8,9 @@
  * of 255 streams with the default window. Throughout, that connection's
  * buffered output stays within max_out plus one Noise frame, the process
  * grows by less than 64 MB, and a well-behaved client on another
- * connection gets its pings and DISCOVERs answered. */
+ * connection gets its pings and DISCOVERs answered. With a small memory
+ * budget, the same held output makes the daemon refuse new connections and
+ * requests (E_UNAVAILABLE) until it drains. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "base/lpm.h"
 #include "base/mem.h"
@@ -44,7 +47,7 @@
 struct cli {
     struct stream *s;
     struct lpm in;
-    size_t answers, ok;
+    size_t answers, ok, unavailable;
     bool opened, closed;
 };
 
@@ -66,6 +69,9 @@ static void cli_data(struct stream *s, const uint8_t *d, size_t n)
         if (m && ((m->registerresponse && m->registerresponse->status == 0) ||
                   (m->discoverresponse && m->discoverresponse->status == 0)))
             c->ok++;
+        if (m && ((m->registerresponse && m->registerresponse->status == 400) ||
+                  (m->discoverresponse && m->discoverresponse->status == 400)))
+            c->unavailable++;
         rendezvous__message__free_unpacked(m, NULL);
     }
 }
@@ -147,7 +153,7 @@ static size_t rss(void)
     return kb * 1024;
 }
 
-static void env_start(struct env *e)
+static void env_start(struct env *e, size_t max_memory)
 {
     struct host_limits hl;
     struct privkey k;
@@ -160,6 +166,7 @@ static void env_start(struct env *e)
     e->loop = ev_loop_new(EVFLAG_AUTO);
     log_init(&e->log, LOG_ERROR, LOG_TEXT, stderr);
     host_limits_default(&hl);
+    hl.max_memory = max_memory;
     privkey_generate(&k);
     host_init(e->server, e->loop, &e->log, &k, &hl);
     host_handle(e->server, &ping_protocol);
@@ -381,7 +388,7 @@ static void discover_flood_one_stream(void **state)
     struct cli cl;
     (void)state;
 
-    env_start(e);
+    env_start(e, 0);
     struct conn *ac = dial(e, e->attacker);
     struct conn *gc = dial(e, e->good);
     register_records(e, ac);
@@ -414,7 +421,7 @@ static void discover_flood_many_streams(void **state)
     struct cli *cl = xcalloc(S, sizeof(*cl));
     (void)state;
 
-    env_start(e);
+    env_start(e, 0);
     struct conn *ac = dial(e, e->attacker);
     struct conn *gc = dial(e, e->good);
     register_records(e, ac);
@@ -439,11 +446,82 @@ static void discover_flood_many_streams(void **state)
     free(cl);
 }
 
+static bool conn_gone(void *arg) { return *(struct conn **)arg == NULL; }
+
+static void on_closed(struct conn *c, void *user, const char *reason)
+{
+    (void)c;
+    (void)reason;
+    *(struct conn **)user = NULL;
+}
+
+static const struct conn_events track = {.on_closed = on_closed};
+
+/* A connection holding its answers unread spends a small memory budget:
+ * a new connection is refused and a well-behaved client's DISCOVER is
+ * answered E_UNAVAILABLE, without cutting anything; once the output
+ * drains, both work again. */
+static void memory_budget(void **state)
+{
+    struct env *e = xmalloc(sizeof(*e));
+    struct cli cl;
+    char err[256];
+    (void)state;
+
+    env_start(e, 4u << 20);
+    struct conn *ac = dial(e, e->attacker);
+    struct conn *gc = dial(e, e->good);
+    register_records(e, ac);
+    e->watch = server_side_of(e);
+    open_cli(e, ac, &cl);
+    grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
+    ev_io_stop(e->loop, &ac->rio);
+    /* A small send buffer: what is not read stays in the daemon. */
+    int small = 4096;
+    assert_int_equal(setsockopt(e->watch->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    for (size_t i = 0; i < 100; i++)
+        send_discover(cl.s, "", 1000);
+    run_until(e, never, NULL, 1.0);
+    assert_true(host_memory_full(e->server));
+
+    struct cli *g = &e->asked;
+    lpm_free(&g->in);
+    open_cli(e, gc, g);
+    send_discover(g->s, "n7", 10);
+    struct want w = {g, 1};
+    assert_true(run_until(e, has_answers, &w, 10));
+    assert_int_equal(g->unavailable, 1);
+    struct conn *nc = host_dial(e->good, e->addr, &track, &nc, err, sizeof(err));
+    assert_non_null(nc);
+    assert_true(run_until(e, conn_gone, &nc, 10));
+    assert_true(e->server->stats.conns_refused_memory >= 1);
+    assert_true(e->server->stats.requests_refused_memory >= 1);
+    assert_false(e->watch->closing);
+
+    /* The reader comes back: the budget frees up. */
+    int large = 4 << 20;
+    assert_int_equal(setsockopt(e->watch->fd, SOL_SOCKET, SO_SNDBUF, &large, sizeof(large)), 0);
+    ev_io_start(e->loop, &ac->rio);
+    struct want all = {&cl, 100};
+    assert_true(run_until(e, has_answers, &all, 30));
+    run_until(e, never, NULL, 0.2);
+    assert_false(host_memory_full(e->server));
+    send_discover(g->s, "n7", 10);
+    struct want w2 = {g, 2};
+    assert_true(run_until(e, has_answers, &w2, 10));
+    assert_int_equal(g->ok, 1);
+    (void)dial(e, e->good);
+    env_stop(e);
+    free(e);
+    lpm_free(&cl.in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(discover_flood_one_stream),
         cmocka_unit_test(discover_flood_many_streams),
+        cmocka_unit_test(memory_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
