@@ -1,12 +1,16 @@
 # rendezvousd — `make help` lists the targets.
 #
 # Variables: BUILD (output folder), SAN=1 (ASan+UBSan build in build-san),
+# COVERAGE=1 (gcc --coverage build in build-cov; `make coverage` uses it),
 # PREFIX/DESTDIR (install; also BINDIR, MANDIR, SYSCONFDIR, UNITDIR, DOCDIR),
 # FUZZ_SECONDS (per fuzz target).
 
 SAN          ?=
+COVERAGE     ?=
 ifeq ($(SAN),1)
 BUILD        ?= build-san
+else ifeq ($(COVERAGE),1)
+BUILD        ?= build-cov
 else
 BUILD        ?= build
 endif
@@ -24,6 +28,11 @@ LDLIBS   += -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -l
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
+endif
+ifeq ($(COVERAGE),1)
+CC       := gcc
+CFLAGS   += -O0 --coverage
+LDFLAGS  += --coverage
 endif
 
 PROTOS   := $(wildcard proto/*.proto)
@@ -46,7 +55,7 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run check check-unit check-interop bench stress fuzz install uninstall clean help
+.PHONY: all deps run check check-unit check-interop bench stress fuzz coverage install uninstall clean help
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -118,6 +127,21 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
 
+# Line and branch coverage of src/ under the whole suite: a gcc --coverage
+# build in its own folder, its counters reset, `make check`'s runner against
+# it (daemons stop with SIGTERM, so they write their counters), then gcovr.
+COV_BUILD := build-cov
+coverage: deps ## line and branch coverage of src/ under the whole test suite (gcc --coverage, gcovr)
+	@$(MAKE) --no-print-directory COVERAGE=1 BUILD=$(COV_BUILD) all
+	@find $(COV_BUILD) -name '*.gcda' -delete
+	@BUILD=$(COV_BUILD) tests/run.sh; rc=$$?; \
+	  gcovr -r . -f 'src/' --json $(COV_BUILD)/coverage.json $(COV_BUILD) && \
+	  gcovr -a $(COV_BUILD)/coverage.json --html-details $(COV_BUILD)/coverage.html && \
+	  echo && echo "== lines" && gcovr -a $(COV_BUILD)/coverage.json --txt && \
+	  echo "== branches" && gcovr -a $(COV_BUILD)/coverage.json --txt -b && \
+	  echo "Details: $(COV_BUILD)/coverage.html" || rc=1; \
+	  exit $$rc
+
 # Install locations. The configuration goes to /etc for PREFIX=/usr (a
 # distribution layout), else under the prefix.
 BINDIR     ?= $(PREFIX)/bin
@@ -151,7 +175,7 @@ uninstall: ## remove what install put under DESTDIR/PREFIX (the configuration st
 	  $(DESTDIR)$(DOCDIR)/rendezvousd.conf.example $(DESTDIR)$(UNITDIR)/rendezvousd.service
 
 clean: ## remove build outputs
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-cov
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -e 's/:.*## /\t/' | expand -t 10
