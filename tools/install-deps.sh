@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(build-essential clang libclang-rt-14-dev pkg-config
       libev-dev libprotobuf-c-dev protobuf-c-compiler uthash-dev libsodium-dev libssl-dev
-      libwslay-dev libhttp-parser-dev libinih-dev libjansson-dev libcmocka-dev
+      libwslay-dev libhttp-parser-dev libinih-dev libjansson-dev liblmdb-dev libcmocka-dev
       redis-server libhiredis-dev
       man-db groff-base
       util-linux iproute2 gcovr

@@ -21,6 +21,7 @@
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
 #include "daemon/acl.h"
+#include "store/lmdb.h"
 
 /* ---- the option table --------------------------------------------------- */
 
@@ -105,6 +106,11 @@ static const struct config__opt config__opts[] = {
     {"ws-allow-origin", 0, T_LIST, OFF(ws_origins), O_ORIGIN, 0, 0, NULL, "ORIGIN",
      "accept WebSocket upgrades from pages of this origin only (e.g. https://app.example), "
      "repeatable; default: any origin"},
+    {"data-dir", 0, T_STR, OFF(data_dir), 0, 0, 0, NULL, "DIR",
+     "keep /rendezvous/1.0.0 and Waku registrations in DIR (LMDB; created if missing) "
+     "so that they survive a restart; default: in memory only"},
+    {"data-map-size", 0, T_BYTES, OFF(data_map_size), 0, 1 * MB, 1024 * GB, NULL, "BYTES",
+     "initial size of the data file's map (grown when full)"},
     {"log-level", 0, T_LEVEL, OFF(log_level), O_RELOAD, 0, 0, NULL, "LEVEL",
      "error, warn, info, debug or trace"},
     {"log-format", 0, T_FORMAT, OFF(log_format), O_RELOAD, 0, 0, NULL, "FORMAT", "text or json"},
@@ -212,7 +218,7 @@ static const struct config__opt config__opts[] = {
     {"maxPeerRegistrations", 0, T_ALIAS, 0, O_COMPAT, 0, 0, "max-registrations-per-peer", "N",
      "= --max-registrations-per-peer"},
     {"enableMemoryDatabase", 0, T_BOOL, OFF(memory_db), O_COMPAT, 0, 0, NULL, NULL,
-     "accepted: the registry is always in memory"},
+     "accepted: without --data-dir the registry is in memory only"},
     {"emd", 0, T_BOOL, OFF(memory_db), O_HIDDEN, 0, 0, "enableMemoryDatabase", NULL, NULL},
 
     {"help", 'h', T_HELP, 0, O_CLI_ONLY, 0, 0, NULL, NULL, "this text"},
@@ -836,6 +842,7 @@ void config_init(struct daemon_config *c)
     c->log_format = LOG_TEXT;
     host_limits_default(&c->host);
     rdv_config_default(&c->rdv);
+    c->data_map_size = STORE_LMDB_MAP_SIZE;
     c->metrics_on = true;
     c->metrics_addr = xstrdup(CONFIG_DEFAULT_METRICS);
     if (config__parse_hostport(CONFIG_DEFAULT_METRICS, &ss, &len, msg, sizeof(msg)) == 0) {
@@ -859,7 +866,8 @@ void config_free(struct daemon_config *c)
     free(c->key_file);
     free(c->metrics_addr);
     free(c->push_protocol_id);
-    c->file = c->key_file = c->metrics_addr = c->push_protocol_id = NULL;
+    free(c->data_dir);
+    c->file = c->key_file = c->metrics_addr = c->push_protocol_id = c->data_dir = NULL;
 }
 
 enum config_result config_load(struct daemon_config *c, int argc, char **argv, FILE *out,
@@ -1027,6 +1035,14 @@ enum config_result config_check(const struct daemon_config *c, char *err, size_t
             return CONFIG_INVALID;
         }
         acl_free(&acl);
+    }
+    if (c->data_dir) {
+        char why[400];
+        if (store_lmdb_check(c->data_dir, why, sizeof(why)) != 0) {
+            config__where(c, config__find("data-dir"), where, sizeof(where));
+            snprintf(err, errlen, "%s: %s", where, why);
+            return CONFIG_INVALID;
+        }
     }
     if (c->key_file == NULL)
         return CONFIG_OK;

@@ -71,6 +71,8 @@ struct daemon_config {
     struct sockaddr_storage metrics_sa;
     socklen_t metrics_salen;
     bool memory_db;                 /* seed 001 --enableMemoryDatabase (always true in effect) */
+    char *data_dir;                 /* --data-dir: the LMDB store, or NULL (memory) */
+    size_t data_map_size;           /* its initial map size */
     struct host_limits host;
     struct rdv_config rdv;          /* includes the registry limits */
     char *push_protocol_id;         /* rdv.push_protocol_id points here when set */

@@ -2,9 +2,12 @@
  * (config.c: defaults < file < command line); it creates the host, the
  * registry (in the rendezvous service), and each dialect, and wires their
  * callbacks - the host dispatches to the dialects, the registry reports to
- * the push notifier. Then the metrics endpoint, and signals: SIGTERM/SIGINT
+ * the push notifier and to the store, and the store's commit runs once per
+ * loop iteration before the host writes that iteration's answers. Then the
+ * metrics endpoint, and signals: SIGTERM/SIGINT
  * drain, SIGHUP reloads the file and applies the limits and the log level
  * live. */
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +31,11 @@
 #include "rendezvous/rdv1.h"
 #include "rendezvous/service.h"
 #include "rendezvous/waku.h"
+#include "store/lmdb.h"
+#include "store/store.h"
 
 #define DRAIN_GRACE 5.0
+#define STORE_RETRY 1.0   /* seconds between commit attempts while they fail */
 
 struct daemon {
     int argc;
@@ -37,6 +43,11 @@ struct daemon {
     struct daemon_config cfg;     /* the running configuration */
     struct host host;
     struct rdv_service svc;
+    struct store *store;          /* memory, or LMDB with --data-dir */
+    ev_prepare commit;            /* the store's group commit, before the host's flush */
+    ev_timer commit_retry;        /* wakes the loop to retry a failed commit */
+    ev_idle commit_again;         /* keeps the loop from blocking while answers wait */
+    double commit_retry_at;
     struct log log;
     struct metrics_server metrics;
     struct daemon_metrics view;   /* what the metrics endpoint reads */
@@ -176,29 +187,137 @@ static int daemon_listen(struct daemon *d)
     return 0;
 }
 
-/* The registry and the dialects, wired: each dialect is served by the host;
- * the push notifier hears of every registry change. */
-static void daemon_wire(struct daemon *d)
+/* Once per loop iteration, before the host writes to the sockets: every
+ * registry change of the iteration goes to disk in one transaction, then the
+ * answers held for it are released (OK, or E_UNAVAILABLE if it failed).
+ * While commits fail, REGISTERs are refused and a retry comes every
+ * STORE_RETRY seconds; the failure is logged once, the recovery too. */
+static void on_commit(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    struct daemon *d = w->data;
+    struct rdv_service *s = &d->svc;
+    char err[512];
+    (void)revents;
+
+    if (!store_pending(d->store) && s->waiting == NULL)
+        return;
+    if (s->store_failing && s->waiting == NULL && ev_now(loop) < d->commit_retry_at)
+        return;
+    bool ok = store_commit(d->store, err, sizeof(err)) == 0;
+    if (!ok) {
+        if (!s->store_failing)
+            LOGE(&d->log, "store: commit failed: %s; REGISTERs are answered E_UNAVAILABLE until "
+                          "a commit succeeds (retried every %.0f s)", err, STORE_RETRY);
+        d->commit_retry_at = ev_now(loop) + STORE_RETRY;
+        ev_timer_stop(loop, &d->commit_retry);
+        ev_timer_set(&d->commit_retry, STORE_RETRY, 0);
+        ev_timer_start(loop, &d->commit_retry);
+    } else if (s->store_failing) {
+        LOGI(&d->log, "store: commits succeed again");
+    }
+    s->store_failing = !ok;
+    rdv_service_committed(s, ok);
+    /* Releasing let streams serve more requests: their answers wait for the
+     * next commit, which must come without waiting for other input. */
+    if (s->waiting != NULL || store_pending(d->store))
+        ev_idle_start(loop, &d->commit_again);
+}
+
+static void on_commit_again(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w); /* the next prepare phase commits */
+}
+
+static void on_commit_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)w;
+    (void)revents; /* the loop woke up: on_commit retries in its prepare phase */
+}
+
+/* Opens the store chosen by the configuration; -1 after logging. */
+static int daemon_store_open(struct daemon *d)
+{
+    char err[512];
+
+    if (d->cfg.data_dir == NULL) {
+        d->store = store_memory_open();
+        return 0;
+    }
+    d->store = store_lmdb_open(d->cfg.data_dir, d->cfg.data_map_size, err, sizeof(err));
+    if (d->store == NULL) {
+        LOGE(&d->log, "cannot use the data directory: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The registry, the store and the dialects, wired: each dialect is served
+ * by the host; the push notifier and the store hear of every registry
+ * change (the store only after loading: nobody needs to hear of that).
+ * -1 after logging if the stored registrations cannot be read. */
+static int daemon_wire(struct daemon *d)
 {
     struct rdv_service *s = &d->svc;
+    struct ev_loop *loop = d->host.loop;
+    char err[512];
 
     rdv_service_init(s, &d->host, &d->cfg.rdv);
+    if (store_load(d->store, &s->reg, ev_time(), err, sizeof(err)) != 0) {
+        LOGE(&d->log, "cannot load the stored registrations: %s", err);
+        return -1;
+    }
+    if (d->store->durable) {
+        const struct store_stats *st = &d->store->stats;
+        LOGI(&d->log, "store: loaded %" PRIu64 " registrations from %s in %.3f s (%" PRIu64
+                      " had expired, %" PRIu64 " were over the limits)",
+             st->loaded, d->cfg.data_dir, st->load_seconds, st->dropped_expired, st->dropped_refused);
+    }
+    rdv_service_schedule_expiry(s);
+    s->durable = d->store->durable;
     push_init(s);
     rdv1_init(s);
     waku_init(s);
     registry_listen(&s->reg, &push_registry_events, s);
+    registry_listen(&s->reg, store_events(d->store), d->store);
     host_handle(&d->host, &s->push);
     for (size_t i = 0; i < s->cfg.rdv1_ids.n; i++)
         host_handle(&d->host, &s->rdv1[i]);
     for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
         host_handle(&d->host, &s->waku[i]);
+
+    ev_prepare_init(&d->commit, on_commit);
+    d->commit.data = d;
+    ev_set_priority(&d->commit, EV_MAXPRI); /* before the host's flush hook (priority 0) */
+    ev_prepare_start(loop, &d->commit);
+    ev_unref(loop); /* it keeps no loop alive */
+    ev_timer_init(&d->commit_retry, on_commit_retry, STORE_RETRY, 0);
+    d->commit_retry.data = d;
+    ev_idle_init(&d->commit_again, on_commit_again);
+    return 0;
 }
 
-/* After host_free: sessions end while the registry exists. */
+/* After host_free: sessions end while the registry exists. The last
+ * changes (expiries during the drain) are committed before closing. */
 static void daemon_unwire(struct daemon *d)
 {
+    struct ev_loop *loop = d->host.loop;
+    char err[512];
+
+    if (ev_is_active(&d->commit)) {
+        ev_ref(loop);
+        ev_prepare_stop(loop, &d->commit);
+    }
+    ev_timer_stop(loop, &d->commit_retry);
+    ev_idle_stop(loop, &d->commit_again);
+    if (store_commit(d->store, err, sizeof(err)) != 0)
+        LOGE(&d->log, "store: last commit failed: %s", err);
+    rdv_service_committed(&d->svc, false); /* nothing can be waiting: the host is gone */
     rdv_service_free(&d->svc);
     push_free(&d->svc);
+    store_close(d->store);
+    d->store = NULL;
 }
 
 /* Starts the metrics endpoint if configured; -1 after logging. */
@@ -208,7 +327,8 @@ static int daemon_metrics(struct daemon *d)
     char err[256];
 
     gettimeofday(&tv, NULL);
-    d->view = (struct daemon_metrics){.host = &d->host, .svc = &d->svc, .http = &d->metrics,
+    d->view = (struct daemon_metrics){.host = &d->host, .svc = &d->svc, .store = d->store,
+                                      .http = &d->metrics,
                                       .start_time = (double)tv.tv_sec + tv.tv_usec / 1e6};
     if (!d->cfg.metrics_on)
         return 0;
@@ -236,6 +356,9 @@ int main(int argc, char **argv)
     /* Before anything is printed: `rendezvousd --help | head` must not die
      * of SIGPIPE, and neither may the daemon on a closed connection. */
     signal(SIGPIPE, SIG_IGN);
+    /* A write past a file size limit fails (EFBIG) instead of killing us:
+     * the store answers E_UNAVAILABLE and keeps what it had. */
+    signal(SIGXFSZ, SIG_IGN);
     memset(&d, 0, sizeof(d));
     d.argc = argc;
     d.argv = argv;
@@ -284,6 +407,14 @@ int main(int argc, char **argv)
         LOGI(&d.log, "no --key given: using a new identity for this run");
     }
 
+    /* Before binding anything: a second daemon on the same directory stops
+     * here. */
+    if (daemon_store_open(&d) < 0) {
+        privkey_wipe(&key);
+        config_free(&d.cfg);
+        return 1;
+    }
+
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     host_init(&d.host, loop, &d.log, &key, &d.cfg.host);
     privkey_wipe(&key);
@@ -291,11 +422,16 @@ int main(int argc, char **argv)
     host_handle(&d.host, &ping_protocol);
     if (daemon_listen(&d) < 0) {
         host_free(&d.host);
+        store_close(d.store);
         goto out;
     }
     /* Sessions exist only once the loop runs, so the service can come after
      * the listeners (and their error paths). */
-    daemon_wire(&d);
+    if (daemon_wire(&d) < 0) {
+        host_free(&d.host);
+        daemon_unwire(&d);
+        goto out;
+    }
     host_seal_record(&d.host);
     if (daemon_load_acl(&d, d.cfg.acl_file) < 0) {
         host_free(&d.host);

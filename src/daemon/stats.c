@@ -207,6 +207,30 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         stats__requests(b, st);
     }
 
+    if (m->store && m->store->durable) {
+        const struct store_stats *st = &m->store->stats;
+        prom_family(b, P "store_commits_total", "counter",
+                    "Write transactions committed to the data directory (one per loop "
+                    "iteration with changes).");
+        prom_u64(b, P "store_commits_total", NULL, st->commits);
+        prom_family(b, P "store_changes_total", "counter",
+                    "Registrations written or deleted by those commits.");
+        prom_u64(b, P "store_changes_total", NULL, st->changes);
+        prom_family(b, P "store_errors_total", "counter",
+                    "Commits that failed (their REGISTERs were answered E_UNAVAILABLE).");
+        prom_u64(b, P "store_errors_total", NULL, st->errors);
+        prom_family(b, P "store_commit_duration_seconds", "histogram",
+                    "Time to commit one transaction, the sync to disk included.");
+        prom_histogram(b, P "store_commit_duration_seconds", NULL, &st->commit_seconds);
+        prom_family(b, P "store_loaded_registrations", "gauge",
+                    "Registrations loaded from the data directory at start.");
+        prom_u64(b, P "store_loaded_registrations", NULL, st->loaded);
+        prom_family(b, P "store_load_seconds", "gauge", "Time the load at start took.");
+        prom_f64(b, P "store_load_seconds", NULL, st->load_seconds);
+        prom_family(b, P "store_map_size_bytes", "gauge", "Size of the data file's map.");
+        prom_u64(b, P "store_map_size_bytes", NULL, st->map_size);
+    }
+
     if (m->http) {
         prom_family(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.");
         prom_u64(b, P "metrics_scrapes_total", NULL, m->http->scrapes + 1);

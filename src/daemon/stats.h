@@ -10,10 +10,12 @@
 #include "daemon/metrics.h"
 #include "host/host.h"
 #include "rendezvous/service.h"
+#include "store/store.h"
 
 struct daemon_metrics {
     const struct host *host;
     const struct rdv_service *svc;
+    const struct store *store;          /* its families only for a durable store (may be NULL) */
     const struct metrics_server *http;  /* for its own scrape count (may be NULL) */
     double start_time;                  /* unix time the daemon started */
 };

@@ -617,6 +617,10 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
         return RDV_E_TTL;
     if (q->ttl && !isfinite(q->now + (double)q->ttl))
         return RDV_E_TTL;
+    /* a restored registration keeps its deadline and its place in the order */
+    if ((q->seq || q->expires != 0) &&
+        (q->ttl == 0 || !isfinite(q->expires) || q->seq == 0 || q->seq == UINT64_MAX))
+        return RDV_E_NOT_FOUND;
     size_t total = sizeof(struct rdv_reg);
     if (q->naddrs > (SIZE_MAX - total) / sizeof(struct rdv_addr))
         return RDV_E_ADDRS;
@@ -633,10 +637,16 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     struct rdv_reg *g = xcalloc(1, block);
     uint8_t *p = (uint8_t *)(g + 1);
     g->peer = *q->peer;
-    g->seq = r->next_seq++;
+    if (q->seq) {
+        g->seq = q->seq;
+        if (q->seq >= r->next_seq)
+            r->next_seq = q->seq + 1;
+    } else {
+        g->seq = r->next_seq++;
+    }
     g->dialect = q->dialect;
     g->ttl = q->ttl;
-    g->expires = q->ttl ? q->now + (double)q->ttl : 0.0;
+    g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
     g->owner = q->owner;
     g->heap_index = REG__NO_HEAP;
     g->naddrs = q->naddrs;
@@ -766,6 +776,16 @@ static void reg__refresh(struct registry *r, struct rdv_reg *g, const struct rdv
     }
 }
 
+/* A restored registration goes at the end of every seq order it joins: its
+ * seq must be above the newest there (a store loads in seq order). */
+static bool reg__restorable(const struct registry *r, const struct rdv_ns *ns, uint64_t seq)
+{
+    const struct rdv_seq_index *all = &r->signed_seq;
+    if (all->len && all->v[all->len - 1].seq >= seq)
+        return false;
+    return ns == NULL || ns->regs == NULL || ns->regs->ns_prev->seq < seq;
+}
+
 enum rdv_status registry_register(struct registry *r, const struct rdv_register *req,
                                   const struct rdv_reg **out)
 {
@@ -791,6 +811,8 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     }
     if (r->next_seq == UINT64_MAX)   /* never in practice; keeps seqs unique */
         return RDV_E_TOTAL_LIMIT;
+    if (req->seq && !reg__restorable(r, ns, req->seq))
+        return RDV_E_NOT_FOUND;
     if (old && reg__same(old, req)) {
         reg__refresh(r, old, req);
         if (out)
@@ -798,8 +820,8 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
         reg__event(r, REG__EV_REFRESH, old);
         return RDV_OK;
     }
-    /* a peer without an entry has a full bucket */
-    if (reg__rate_limited(r) && p && reg__tokens(r, p, req->now) < 1.0) {
+    /* a peer without an entry has a full bucket; restoring spends nothing */
+    if (!req->seq && reg__rate_limited(r) && p && reg__tokens(r, p, req->now) < 1.0) {
         r->stats.rate_limited++;
         return RDV_E_RATE_LIMIT;
     }
@@ -812,7 +834,7 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
             ns = reg__ns_create(r, req->ns, req->ns_len);
         reg__insert(r, ns, g, req->now);
     }
-    if (reg__rate_limited(r))
+    if (!req->seq && reg__rate_limited(r))
         reg__take_token(r, reg__peer_find(r, req->peer), req->now);
     if (out)
         *out = g;

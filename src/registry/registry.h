@@ -219,10 +219,14 @@ struct rdv_register {
     uint64_t ttl;                /* seconds; 0 = session-bound (then owner != NULL) */
     struct rdv_session *owner;   /* push: the session; NULL for TTL registrations */
     double now;                  /* the clock, for expires = now + ttl */
+    /* Restoring a stored TTL registration (a store's load), else 0: its seq,
+     * higher than every seq in the registry, and its deadline. */
+    uint64_t seq;
+    double expires;
 };
 
 /* Adds or replaces the registration of (peer, ns). A replacement gets a new
- * seq and moves to the end of the order; ownership moves to the new owner
+ * seq (or req->seq) and moves to the end of the order; ownership moves to the new owner
  * (a push session taking over from another, or a TTL registration replacing
  * a push one and vice versa). Reports on_register, or on_refresh when the
  * replacement changes nothing but the TTL: then the registration is updated

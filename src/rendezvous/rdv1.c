@@ -282,6 +282,7 @@ const struct records_dialect rdv1_dialect = {
     .types = &rendezvous__message__message_type__descriptor,
     .statuses = &rendezvous__message__response_status__descriptor,
     .request = rdv1__request,
+    .register_reply = rdv1__register_reply,
 };
 
 static int rdv1_open(struct stream *st) { return records_open(st, &rdv1_dialect); }

@@ -1,6 +1,7 @@
 #include "rendezvous/records.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,71 @@ struct records_stream {
     const struct records_dialect *d;
     struct lpm in;
     bool eof;                 /* the client is done asking */
+    /* With a durable store (svc->durable), an OK to a REGISTER must not
+     * reach the client before its registration is on disk: it is held until
+     * the commit of this loop iteration, and the answers after it wait
+     * behind it, in order. Held bytes count as written against the room
+     * stream_writable gives. */
+    struct rdv_waiter wait;
+    struct stream *st;
+    struct buf held;
+    struct records_span {
+        size_t off, len;
+    } *oks;                   /* where the held OKs are in held */
+    size_t noks, oks_cap;
 };
+
+static void records__serve(struct stream *st);
+
+/* Appends out to the held answers; ok: it is an OK to a REGISTER whose
+ * change the next commit writes. */
+static void records__hold(struct records_stream *rs, const struct buf *out, bool ok)
+{
+    if (ok) {
+        if (rs->noks == rs->oks_cap) {
+            rs->oks_cap = rs->oks_cap ? rs->oks_cap * 2 : 4;
+            rs->oks = xrealloc(rs->oks, rs->oks_cap * sizeof *rs->oks);
+        }
+        rs->oks[rs->noks++] = (struct records_span){buf_size(&rs->held), buf_size(out)};
+    }
+    buf_append(&rs->held, buf_head(out), buf_size(out));
+    rdv_service_wait(rs->svc, &rs->wait);
+}
+
+/* The commit is done: the held answers go out - each held OK replaced by
+ * E_UNAVAILABLE if the commit failed - and serving goes on. */
+static void records__release(struct rdv_waiter *w, bool committed)
+{
+    struct records_stream *rs = (struct records_stream *)((char *)w - offsetof(struct records_stream, wait));
+    struct buf out = BUF_INIT;
+    const uint8_t *h = buf_head(&rs->held);
+    size_t off = 0;
+
+    if (!committed) {
+        struct records_req rq = {.svc = rs->svc, .dialect = rs->d->dialect, .out = &out};
+        struct records_answer a = {.status = RECORDS_E_UNAVAILABLE,
+                                   .text = "the registration could not be stored; try again later"};
+        for (size_t i = 0; i < rs->noks; i++) {
+            buf_append(&out, h + off, rs->oks[i].off - off);
+            rs->d->register_reply(&rq, &a);
+            off = rs->oks[i].off + rs->oks[i].len;
+        }
+    }
+    buf_append(&out, h + off, buf_size(&rs->held) - off);
+    buf_reset(&rs->held);
+    rs->noks = 0;
+    if (buf_size(&out))
+        stream_write(rs->st, buf_head(&out), buf_size(&out));
+    buf_free(&out);
+    records__serve(rs->st);
+}
+
+/* Room for answers: what the stream takes, less what is held. */
+static size_t records__room(const struct records_stream *rs, const struct stream *st)
+{
+    size_t w = stream_writable(st);
+    return w > buf_size(&rs->held) ? w - buf_size(&rs->held) : 0;
+}
 
 int records_open(struct stream *st, const struct records_dialect *d)
 {
@@ -66,6 +131,8 @@ int records_open(struct stream *st, const struct records_dialect *d)
     struct records_stream *rs = xcalloc(1, sizeof *rs);
     rs->svc = s;
     rs->d = d;
+    rs->st = st;
+    rs->wait.release = records__release;
     lpm_init(&rs->in, s->cfg.max_message);
     st->state = rs;
     s->stats.sessions_open[d->dialect]++;
@@ -82,7 +149,7 @@ static void records__serve(struct stream *st)
     size_t len;
     int rc;
 
-    while (stream_writable(st) > 0 && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
+    while (records__room(rs, st) > 0 && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
         bool added;
         if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
                                      len, &out, &added) != 0) {
@@ -94,13 +161,17 @@ static void records__serve(struct stream *st)
         if (added)
             rdv_service_schedule_expiry(s);
         if (buf_size(&out)) {
-            stream_write(st, buf_head(&out), buf_size(&out));
+            bool ok = added && s->durable;
+            if (ok || rs->wait.list != NULL)
+                records__hold(rs, &out, ok);
+            else
+                stream_write(st, buf_head(&out), buf_size(&out));
             buf_reset(&out);
         }
     }
     buf_free(&out);
-    /* A request cut off by the FIN is an error. */
-    if (rs->eof && rs->in.whole == 0) {
+    /* A request cut off by the FIN is an error; held answers go first. */
+    if (rs->eof && rs->in.whole == 0 && rs->wait.list == NULL) {
         if (buf_size(&rs->in.in) != 0 || rs->in.bad)
             stream_reset(st);
         else
@@ -129,6 +200,9 @@ static void records__close(struct stream *st)
     if (rs == NULL)
         return;
     rs->svc->stats.sessions_open[rs->d->dialect]--;
+    rdv_service_unwait(rs->svc, &rs->wait);
+    buf_free(&rs->held);
+    free(rs->oks);
     lpm_free(&rs->in);
     free(rs);
     st->state = NULL;
@@ -210,6 +284,11 @@ void records_register(struct records_req *rq, const struct records_register *q,
         records__refuse(a, RECORDS_E_UNAVAILABLE, RDV_MEMORY_FULL_TEXT);
         return;
     }
+    if (s->store_failing) { /* nothing could be made durable now */
+        records__refuse(a, RECORDS_E_UNAVAILABLE, "registrations cannot be stored now; try again later");
+        return;
+    }
+
     if (q->ns == NULL || q->ns_nul || registry_check_ns(&s->reg, q->ns, ns_len) != 0) {
         snprintf(a->buf, sizeof a->buf, "namespace must be 1 to %zu bytes of UTF-8",
                  s->reg.limits.max_ns_len);

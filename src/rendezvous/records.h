@@ -38,6 +38,8 @@ struct records_req {
  * written); ns may be NULL. */
 void records_note_ns(struct records_req *rq, const char *ns);
 
+struct records_answer;
+
 struct records_dialect {
     enum rdv_dialect dialect;
     const char *name;              /* for logs: "rendezvous", "Waku rendezvous" */
@@ -47,6 +49,9 @@ struct records_dialect {
      * Returns the request type (0..7, as counted in stats.requests), or -1
      * if msg is not a request of this dialect: then nothing was written. */
     int (*request)(struct records_req *rq, const uint8_t *msg, size_t len);
+    /* Appends the answer a to a REGISTER to rq->out: how an OK held for the
+     * store's commit is replaced when that commit fails. */
+    void (*register_reply)(struct records_req *rq, const struct records_answer *a);
 };
 
 /* The descriptors of rdv1.c and waku.c, for drivers without a host (fuzz

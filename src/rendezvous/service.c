@@ -3,6 +3,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include <utlist.h>
+
 void rdv_config_default(struct rdv_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -81,6 +83,39 @@ void rdv_request_log_write(const struct rdv_service *s, enum rdv_dialect d,
                r->has_ns ? r->ns : "(none)", r->has_ns ? "\"" : "",
                r->status_name && r->status >= 0 ? r->status_name : status, id,
                (ev_time() - t0) * 1e6);
+}
+
+void rdv_service_wait(struct rdv_service *s, struct rdv_waiter *w)
+{
+    if (w->list == &s->waiting)
+        return;
+    rdv_service_unwait(s, w);
+    DL_APPEND(s->waiting, w);
+    w->list = &s->waiting;
+}
+
+void rdv_service_unwait(struct rdv_service *s, struct rdv_waiter *w)
+{
+    (void)s;
+    if (w->list == NULL)
+        return;
+    DL_DELETE(*w->list, w);
+    w->prev = w->next = NULL;
+    w->list = NULL;
+}
+
+void rdv_service_committed(struct rdv_service *s, bool committed)
+{
+    struct rdv_waiter *w;
+    /* Only those waiting now: a release that waits again joins s->waiting. */
+    s->releasing = s->waiting;
+    s->waiting = NULL;
+    for (w = s->releasing; w; w = w->next)
+        w->list = &s->releasing;
+    while ((w = s->releasing) != NULL) {
+        rdv_service_unwait(s, w);
+        w->release(w, committed);
+    }
 }
 
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)

@@ -89,6 +89,15 @@ static inline void rdv_stats_request(struct rdv_stats *st, enum rdv_dialect d, i
     histogram_observe(&st->request_seconds[d], ev_time() - t0);
 }
 
+/* Something holding answers until the store has committed the changes
+ * behind them (a stream with an OK to a REGISTER): released by
+ * rdv_service_committed, once per loop iteration. */
+struct rdv_waiter {
+    struct rdv_waiter *prev, *next;
+    struct rdv_waiter **list;          /* the list it is in, or NULL */
+    void (*release)(struct rdv_waiter *w, bool committed);
+};
+
 struct rdv_service {
     struct host *host;
     struct log *log;
@@ -101,6 +110,12 @@ struct rdv_service {
     struct protocol push;
     struct protocol rdv1[RDV_MAX_PROTOCOL_IDS], waku[RDV_MAX_PROTOCOL_IDS];
     void *push_state;                  /* the push notifier's own state (push.c) */
+    /* Set by the daemon when a durable store listens to the registry: an OK
+     * to a REGISTER waits for the commit of its change. */
+    bool durable;
+    bool store_failing;                /* the last commit failed: REGISTERs are refused */
+    struct rdv_waiter *waiting;        /* DL list: for the next commit */
+    struct rdv_waiter *releasing;      /* DL list: being released after a commit */
 };
 
 /* What a refused request is told while the daemon's memory budget is spent. */
@@ -150,6 +165,14 @@ void rdv_service_free(struct rdv_service *s);
 /* Re-arms the expiry timer for the registry's earliest deadline; call after
  * any change that may have added an earlier one. */
 void rdv_service_schedule_expiry(struct rdv_service *s);
+/* w's answers wait for the next commit (idempotent); unwait before freeing
+ * w. */
+void rdv_service_wait(struct rdv_service *s, struct rdv_waiter *w);
+void rdv_service_unwait(struct rdv_service *s, struct rdv_waiter *w);
+/* The store committed every change made so far (or failed to): releases
+ * every waiter. A release may wait again (answers to requests it goes on
+ * to serve): that is for the next commit. */
+void rdv_service_committed(struct rdv_service *s, bool committed);
 /* Monotonic-enough wall clock used for TTLs (ev_now of the loop). */
 double rdv_service_now(const struct rdv_service *s);
 

@@ -224,6 +224,7 @@ const struct records_dialect waku_dialect = {
     .types = &waku__message__message_type__descriptor,
     .statuses = &waku__message__response_status__descriptor,
     .request = waku__request,
+    .register_reply = waku__register_reply,
 };
 
 static int waku_open(struct stream *st) { return records_open(st, &waku_dialect); }
