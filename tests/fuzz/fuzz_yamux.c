@@ -98,9 +98,14 @@ static void fz_on_data(void *ctx, struct yamux_stream *st, const uint8_t *d, siz
     CHECK(f != NULL && f->magic == FS_MAGIC && f->id == st->id);
     CHECK(!st->dead && !st->remote_fin && n > 0);
     f->received += n;
-    switch (d[0] % 10) {
-    case 0:
-        yamux_write(st, d, n);
+    switch (d[0] % 11) {
+    case 0: /* echo, gathered from two parts when there are two */
+        if (n > 1) {
+            struct iovec v[3] = {{(void *)d, 1}, {(void *)(d + 1), 0}, {(void *)(d + 1), n - 1}};
+            yamux_writev(st, v, 3);
+        } else {
+            yamux_write(st, d, n);
+        }
         break;
     case 1: /* amplify, so the send window runs out and pending fills; only
              * while nothing is pending, as an owner bounding its queue would */
@@ -135,7 +140,12 @@ static void fz_on_data(void *ctx, struct yamux_stream *st, const uint8_t *d, siz
         if (d[0] == 0xf8) { /* misuse: feeding from a callback fails the session */
             CHECK(yamux_feed(&o->s, d, n) == -1);
             CHECK(o->s.error != NULL);
+        } else {
+            yamux_set_held(st, 0); /* what was held is released (granted) */
         }
+        break;
+    case 9: /* hold what came (not granted back until released) */
+        yamux_set_held(st, st->held + n);
         break;
     default:
         break;
@@ -253,7 +263,7 @@ static void fz_check_session(struct fuzz_owner *o)
         if (st->fin_pending)
             CHECK(st->local_fin && buf_size(&st->pending) > 0);
         uint64_t in_flight = s->rx_stream == st ? s->rx_remaining : 0;
-        CHECK((uint64_t)st->recv_window + st->recv_unacked + in_flight <= YAMUX_WINDOW);
+        CHECK((uint64_t)st->recv_window + st->recv_unacked + st->held + in_flight <= YAMUX_WINDOW);
         CHECK(!(st->local_fin && st->remote_fin && !st->fin_pending));
     }
     CHECK(count == s->nstreams && s->nstreams <= s->streams_cap);

@@ -27,6 +27,7 @@
 #include "codec/multiaddr.h"
 #include "crypto/record.h"
 #include "host/internal.h"
+#include "loop_helpers.h"
 #include "host/ping.h"
 #include "rendezvous.pb-c.h"
 #include "rendezvous/rdv1.h"
@@ -132,13 +133,6 @@ struct env {
     size_t watch_max;         /* its buffered output, highest seen */
 };
 
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 /* VmRSS of this process, bytes. */
 static size_t rss(void)
 {
@@ -157,7 +151,6 @@ static void env_start(struct env *e, size_t max_memory)
 {
     struct host_limits hl;
     struct privkey k;
-    char err[256], ma[MULTIADDR_TEXT_MAX];
 
     memset(e, 0, sizeof(*e));
     e->server = xcalloc(1, sizeof(*e->server));
@@ -176,15 +169,12 @@ static void env_start(struct env *e, size_t max_memory)
     rdv1_init(&e->svc);
     for (size_t i = 0; i < e->svc.cfg.rdv1_ids.n; i++)
         host_handle(e->server, &e->svc.rdv1[i]);
-    assert_int_equal(host_listen(e->server, "/ip4/127.0.0.1/tcp/0", err, sizeof(err)), 0);
-    assert_true(multiaddr_to_text(e->server->listeners[0].ma, e->server->listeners[0].ma_len, ma,
-                                  sizeof(ma)) > 0);
-    snprintf(e->addr, sizeof(e->addr), "%s/p2p/%s", ma, e->server->id_text);
+    loop_listen(e->server, e->addr, sizeof(e->addr));
     privkey_generate(&e->akey);
     host_init(e->attacker, e->loop, &e->log, &e->akey, NULL);
     privkey_generate(&k);
     host_init(e->good, e->loop, &e->log, &k, NULL);
-    ev_timer_init(&e->tick, tick_cb, 0.005, 0.005);
+    ev_timer_init(&e->tick, loop_tick_cb, 0.005, 0.005);
     ev_timer_start(e->loop, &e->tick);
 }
 
@@ -203,26 +193,19 @@ static void env_stop(struct env *e)
     free(e->good);
 }
 
+/* After each iteration: the highest the watched connection's output reached. */
+static void sample(void *arg)
+{
+    struct env *e = arg;
+    if (e->watch && e->watch->out_counted > e->watch_max)
+        e->watch_max = e->watch->out_counted;
+}
+
 static bool run_until(struct env *e, bool (*done)(void *), void *arg, double secs)
 {
-    ev_tstamp end = ev_time() + secs;
-    while (!done(arg)) {
-        if (ev_time() > end)
-            return false;
-        ev_run(e->loop, EVRUN_ONCE);
-        if (e->watch && e->watch->out_counted > e->watch_max)
-            e->watch_max = e->watch->out_counted;
-    }
-    return true;
+    return loop_until(e->loop, done, arg, secs, sample, e);
 }
 
-static bool never(void *arg)
-{
-    (void)arg;
-    return false;
-}
-
-static bool conn_ready(void *arg) { return ((struct conn *)arg)->mux_ready; }
 static bool cli_opened(void *arg) { return ((struct cli *)arg)->opened; }
 
 struct want {
@@ -247,7 +230,7 @@ static struct conn *dial(struct env *e, struct host *h)
     char err[256];
     struct conn *c = host_dial(h, e->addr, NULL, NULL, err, sizeof(err));
     assert_non_null(c);
-    assert_true(run_until(e, conn_ready, c, 20));
+    assert_true(run_until(e, loop_conn_ready, c, 20));
     return c;
 }
 
@@ -325,19 +308,6 @@ static void register_records(struct env *e, struct conn *c)
     buf_free(&env);
 }
 
-/* Grants the server `delta` more window on the client's stream s. */
-static void grant(struct conn *c, struct stream *s, uint32_t delta)
-{
-    uint8_t h[YAMUX_HEADER_LEN] = {0, YAMUX_WINDOW_UPDATE, 0, 0};
-    uint32_t id = s->ys->id;
-    for (int i = 0; i < 4; i++) {
-        h[4 + i] = (uint8_t)(id >> (24 - 8 * i));
-        h[8 + i] = (uint8_t)(delta >> (24 - 8 * i));
-    }
-    buf_append(&c->mux.out, h, sizeof(h));
-    conn_mark_dirty(c);
-}
-
 /* The well-behaved client, during the flood: a ping and a DISCOVER on its
  * own connection are answered. */
 static void good_client_served(struct env *e, struct conn *gc)
@@ -381,6 +351,19 @@ static void check_bounds(struct env *e, size_t rss0)
     assert_false(e->watch->closing);
 }
 
+/* Both clients connected, the attacker's records registered and the
+ * server side of its connection watched; returns the attacker's
+ * connection. */
+static struct conn *attack_setup(struct env *e, size_t max_memory, struct conn **gc)
+{
+    env_start(e, max_memory);
+    struct conn *ac = dial(e, e->attacker);
+    *gc = dial(e, e->good);
+    register_records(e, ac);
+    e->watch = server_side_of(e);
+    return ac;
+}
+
 /* 4,000 DISCOVER(ns="", limit=1000) on one stream, +4 GB window, no reading. */
 static void discover_flood_one_stream(void **state)
 {
@@ -388,22 +371,18 @@ static void discover_flood_one_stream(void **state)
     struct cli cl;
     (void)state;
 
-    env_start(e, 0);
-    struct conn *ac = dial(e, e->attacker);
-    struct conn *gc = dial(e, e->good);
-    register_records(e, ac);
-    e->watch = server_side_of(e);
+    struct conn *gc, *ac = attack_setup(e, 0, &gc);
     size_t rss0 = rss();
 
     open_cli(e, ac, &cl);
-    grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
+    loop_grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
     ev_io_stop(e->loop, &ac->rio);
     for (size_t i = 0; i < 4000; i++)
         send_discover(cl.s, "", 1000);
-    run_until(e, never, NULL, 1.0);
+    run_until(e, loop_never, NULL, 1.0);
     check_bounds(e, rss0);
     good_client_served(e, gc);
-    run_until(e, never, NULL, 1.0);
+    run_until(e, loop_never, NULL, 1.0);
     check_bounds(e, rss0);
     /* It was answered as far as its budget allowed, no further. */
     assert_true(e->svc.stats.requests[RDV_DIALECT_STANDARD][RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER] > 1);
@@ -421,11 +400,7 @@ static void discover_flood_many_streams(void **state)
     struct cli *cl = xcalloc(S, sizeof(*cl));
     (void)state;
 
-    env_start(e, 0);
-    struct conn *ac = dial(e, e->attacker);
-    struct conn *gc = dial(e, e->good);
-    register_records(e, ac);
-    e->watch = server_side_of(e);
+    struct conn *gc, *ac = attack_setup(e, 0, &gc);
     size_t rss0 = rss();
 
     for (size_t i = 0; i < S; i++)
@@ -435,7 +410,7 @@ static void discover_flood_many_streams(void **state)
         send_discover(cl[i].s, "", 1000);
         send_discover(cl[i].s, "", 1000);
     }
-    run_until(e, never, NULL, 1.0);
+    run_until(e, loop_never, NULL, 1.0);
     check_bounds(e, rss0);
     good_client_served(e, gc);
     check_bounds(e, rss0);
@@ -468,20 +443,16 @@ static void memory_budget(void **state)
     char err[256];
     (void)state;
 
-    env_start(e, 4u << 20);
-    struct conn *ac = dial(e, e->attacker);
-    struct conn *gc = dial(e, e->good);
-    register_records(e, ac);
-    e->watch = server_side_of(e);
+    struct conn *gc, *ac = attack_setup(e, 4u << 20, &gc);
     open_cli(e, ac, &cl);
-    grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
+    loop_grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
     ev_io_stop(e->loop, &ac->rio);
     /* A small send buffer: what is not read stays in the daemon. */
     int small = 4096;
     assert_int_equal(setsockopt(e->watch->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     for (size_t i = 0; i < 100; i++)
         send_discover(cl.s, "", 1000);
-    run_until(e, never, NULL, 1.0);
+    run_until(e, loop_never, NULL, 1.0);
     assert_true(host_memory_full(e->server));
 
     struct cli *g = &e->asked;
@@ -504,7 +475,7 @@ static void memory_budget(void **state)
     ev_io_start(e->loop, &ac->rio);
     struct want all = {&cl, 100};
     assert_true(run_until(e, has_answers, &all, 30));
-    run_until(e, never, NULL, 0.2);
+    run_until(e, loop_never, NULL, 0.2);
     assert_false(host_memory_full(e->server));
     send_discover(g->s, "n7", 10);
     struct want w2 = {g, 2};

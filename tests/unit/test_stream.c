@@ -24,6 +24,7 @@
 #include "base/mem.h"
 #include "codec/multiaddr.h"
 #include "host/internal.h"
+#include "loop_helpers.h"
 
 #define ANSWER 4096                   /* bytes of one answer */
 #define NOISE_FRAME (65535 + 2)       /* largest sealed frame with its length */
@@ -150,18 +151,10 @@ static const struct protocol cli_proto = {
 
 /* ---- the loop ---------------------------------------------------------------- */
 
-static void tick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)w;
-    (void)revents;
-}
-
 static void env_start(struct env *e, size_t max_out, size_t max_in)
 {
     struct host_limits hl;
     struct privkey k;
-    char err[256], ma[MULTIADDR_TEXT_MAX];
 
     memset(e, 0, sizeof(*e));
     e->loop = ev_loop_new(EVFLAG_AUTO);
@@ -180,14 +173,11 @@ static void env_start(struct env *e, size_t max_out, size_t max_in)
         .arg = e,
     };
     host_handle(&e->server, &e->proto);
-    assert_int_equal(host_listen(&e->server, "/ip4/127.0.0.1/tcp/0", err, sizeof(err)), 0);
-    assert_true(multiaddr_to_text(e->server.listeners[0].ma, e->server.listeners[0].ma_len, ma,
-                                  sizeof(ma)) > 0);
-    snprintf(e->addr, sizeof(e->addr), "%s/p2p/%s", ma, e->server.id_text);
+    loop_listen(&e->server, e->addr, sizeof(e->addr));
     privkey_generate(&k);
     host_init(&e->client, e->loop, &e->log, &k, NULL);
     e->srv.answer = true;
-    ev_timer_init(&e->tick, tick_cb, 0.005, 0.005);
+    ev_timer_init(&e->tick, loop_tick_cb, 0.005, 0.005);
     ev_timer_start(e->loop, &e->tick);
 }
 
@@ -199,28 +189,21 @@ static void env_stop(struct env *e)
     ev_loop_destroy(e->loop);
 }
 
+/* After each iteration: the highest the server's buffers reached. */
+static void sample(void *arg)
+{
+    struct env *e = arg;
+    if (e->server.mem_out > e->max_out_seen)
+        e->max_out_seen = e->server.mem_out;
+    if (e->server.mem_in > e->max_in_seen)
+        e->max_in_seen = e->server.mem_in;
+}
+
 static bool run_until(struct env *e, bool (*done)(void *), void *arg, double secs)
 {
-    ev_tstamp end = ev_time() + secs;
-    while (!done(arg)) {
-        if (ev_time() > end)
-            return false;
-        ev_run(e->loop, EVRUN_ONCE);
-        if (e->server.mem_out > e->max_out_seen)
-            e->max_out_seen = e->server.mem_out;
-        if (e->server.mem_in > e->max_in_seen)
-            e->max_in_seen = e->server.mem_in;
-    }
-    return true;
+    return loop_until(e->loop, done, arg, secs, sample, e);
 }
 
-static bool never(void *arg)
-{
-    (void)arg;
-    return false;
-}
-
-static bool conn_ready(void *arg) { return ((struct conn *)arg)->mux_ready; }
 static bool cli_opened(void *arg) { return ((struct cli *)arg)->opened; }
 static bool cli_closed(void *arg) { return ((struct cli *)arg)->closed; }
 
@@ -240,7 +223,7 @@ static struct conn *dial(struct env *e)
     char err[256];
     struct conn *c = host_dial(&e->client, e->addr, NULL, NULL, err, sizeof(err));
     assert_non_null(c);
-    assert_true(run_until(e, conn_ready, c, 20));
+    assert_true(run_until(e, loop_conn_ready, c, 20));
     return c;
 }
 
@@ -251,20 +234,6 @@ static void open_cli(struct env *e, struct conn *c, struct cli *cl)
     cl->s = conn_open_stream(c, &cli_proto, cl);
     assert_non_null(cl->s);
     assert_true(run_until(e, cli_opened, cl, 20));
-}
-
-/* Grants the server `delta` more send window on the client's stream s, as
- * a peer may (a raw yamux window update). */
-static void grant(struct conn *c, struct stream *s, uint32_t delta)
-{
-    uint8_t h[YAMUX_HEADER_LEN] = {0, YAMUX_WINDOW_UPDATE, 0, 0};
-    uint32_t id = s->ys->id;
-    for (int i = 0; i < 4; i++) {
-        h[4 + i] = (uint8_t)(id >> (24 - 8 * i));
-        h[8 + i] = (uint8_t)(delta >> (24 - 8 * i));
-    }
-    buf_append(&c->mux.out, h, sizeof(h));
-    conn_mark_dirty(c);
 }
 
 /* 4,000 pipelined requests, a window of +4 GB, a client that does not read:
@@ -280,12 +249,12 @@ static void pipelined_no_read(void **state)
     env_start(&e, max_out, 1u << 20);
     struct conn *c = dial(&e);
     open_cli(&e, c, &cl);
-    grant(c, cl.s, UINT32_MAX - YAMUX_WINDOW);
+    loop_grant(c, cl.s, UINT32_MAX - YAMUX_WINDOW);
     ev_io_stop(e.loop, &c->rio); /* never reads */
     uint8_t req[4000];
     memset(req, 'q', sizeof(req));
     stream_write(cl.s, req, N);
-    run_until(&e, never, NULL, 1.0);
+    run_until(&e, loop_never, NULL, 1.0);
 
     struct conn *sc = e.server.conns;
     assert_non_null(sc);
@@ -323,7 +292,7 @@ static void held_requests_close_the_window(void **state)
     open_cli(&e, c, &cl);
     static uint8_t req[3 * YAMUX_WINDOW];
     stream_write(cl.s, req, sizeof(req));
-    run_until(&e, never, NULL, 0.5);
+    run_until(&e, loop_never, NULL, 0.5);
     /* The window less the protocol negotiation. */
     assert_true(e.srv.held <= YAMUX_WINDOW && e.srv.held > YAMUX_WINDOW - 64);
     assert_int_equal(cl.s->ys->send_window, 0);
@@ -355,7 +324,7 @@ static void partial_input_budget(void **state)
         open_cli(&e, c, &cl[i]);
         stream_write(cl[i].s, part, sizeof(part));
     }
-    run_until(&e, never, NULL, 0.5);
+    run_until(&e, loop_never, NULL, 0.5);
     size_t reset = 0;
     for (size_t i = 0; i < S; i++)
         reset += cl[i].closed;
@@ -370,7 +339,7 @@ static void partial_input_budget(void **state)
             stream_reset(cl[i].s);
     for (size_t i = 0; i < S; i++)
         assert_true(run_until(&e, cli_closed, &cl[i], 10));
-    run_until(&e, never, NULL, 0.1);
+    run_until(&e, loop_never, NULL, 0.1);
     assert_int_equal(e.server.mem_in, 0);
     env_stop(&e);
 }
@@ -390,7 +359,7 @@ static void ping_flood_pauses_reading(void **state)
     for (uint32_t i = 0; i < 1000000; i++)
         yamux_ping(&c->mux, i);
     conn_mark_dirty(c);
-    run_until(&e, never, NULL, 1.0);
+    run_until(&e, loop_never, NULL, 1.0);
     struct conn *sc = e.server.conns;
     assert_non_null(sc);
     assert_false(sc->closing);
