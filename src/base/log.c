@@ -12,30 +12,15 @@ void log_init(struct log *l, enum log_level level, enum log_format format, FILE 
     l->level = level;
     l->format = format;
     l->out = out;
-    l->events = (struct log_rate){0};
+    l->events = (struct log_limit){.what = "debug"};
 }
 
 bool log_event_allowed(struct log *l)
 {
     struct timespec ts;
-    struct log_rate *r = &l->events;
-
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    if ((int64_t)ts.tv_sec != r->second) {
-        r->second = (int64_t)ts.tv_sec;
-        r->written = 0;
-    }
-    if (r->written >= LOG_EVENTS_PER_SECOND) {
-        r->suppressed++;
-        return false;
-    }
-    r->written++;
-    if (r->suppressed) {
-        log_write(l, LOG_DEBUG, "(%llu debug lines left out: more than %d a second)",
-                  (unsigned long long)r->suppressed, LOG_EVENTS_PER_SECOND);
-        r->suppressed = 0;
-    }
-    return true;
+    return log_limit_take(&l->events, l, LOG_DEBUG, LOG_EVENTS_PER_SECOND,
+                          (double)ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
 int log_level_parse(const char *s)
@@ -87,4 +72,34 @@ void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
         fprintf(l->out, "%s %-5s %s\n", ts, names[level], msg);
     }
     fflush(l->out);
+}
+
+/* ---- rate-limited lines ------------------------------------------------ */
+
+void log_limit_flush(struct log_limit *r, const struct log *l, double now)
+{
+    if (now < r->window + 1.0)
+        return;
+    if (r->suppressed > 0 && log_enabled(l, r->level))
+        log_write(l, r->level, "%llu more %s lines suppressed", (unsigned long long)r->suppressed,
+                  r->what ? r->what : "log");
+    r->suppressed = 0;
+    r->used = 0;
+    r->window = now;
+}
+
+bool log_limit_take(struct log_limit *r, const struct log *l, enum log_level level, size_t max,
+                    double now)
+{
+    if (max == 0)
+        return true;
+    log_limit_flush(r, l, now);
+    if (r->used < max) {
+        r->used++;
+        return true;
+    }
+    if (r->suppressed == 0 || level < r->level)
+        r->level = level;
+    r->suppressed++;
+    return false;
 }

@@ -135,6 +135,16 @@ static const struct config__opt config__opts[] = {
     {"max-memory", 0, T_BYTES, OFF(host.max_memory), O_RELOAD, 0, 1024.0 * 1024 * GB, NULL, "BYTES",
      "input and output buffered by all connections before new connections and requests are "
      "refused; 0 = no limit (the default is a quarter of physical memory)"},
+    {"handshake-rate", 0, T_RATE, OFF(host.handshake_rate), O_RELOAD, 0, 1e9, NULL, "N",
+     "new connections per second from one address (IPv4, IPv6 /64); more are refused at "
+     "accept; 0 = no limit"},
+    {"handshake-burst", 0, T_RATE, OFF(host.handshake_burst), O_RELOAD, 1, 1e9, NULL, "N",
+     "... and how many may come at once"},
+    {"max-handshakes", 0, T_SIZE, OFF(host.max_handshakes), O_RELOAD, 1, 1e8, NULL, "N",
+     "handshakes in progress; past it new connections wait in the kernel's accept queue"},
+    {"log-connection-rate", 0, T_SIZE, OFF(host.log_conn_lines), O_RELOAD, 0, 1e8, NULL, "N",
+     "connection open/close lines logged per second at most (0: all); the rest are summed up "
+     "in one line"},
 
     /* rendezvous service */
     {"max-message-size", 0, T_BYTES, OFF(rdv.max_message), O_RELOAD, 1 * KB, 64 * MB, NULL, "BYTES",

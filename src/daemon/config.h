@@ -32,7 +32,7 @@
 #include "rendezvous/service.h"
 
 #define CONFIG_MAX_ADDRS HOST_MAX_LISTENERS
-#define CONFIG_MAX_OPTIONS 96
+#define CONFIG_MAX_OPTIONS 128
 /* With no listen option: the seed-001 pair, browsers over /ws and the rest over TCP. */
 #define CONFIG_DEFAULT_LISTEN_WS "/ip4/127.0.0.1/tcp/15003/ws"
 #define CONFIG_DEFAULT_LISTEN_TCP "/ip4/127.0.0.1/tcp/8000"

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <utlist.h>
 
 #include "base/mem.h"
 
@@ -30,8 +31,8 @@ struct metrics_client {
     char url[METRICS_MAX_URL];
     size_t url_len;
     bool url_overflow, complete;
-    struct buf out;
-    struct metrics_client *prev, *next;
+    struct buf out;                 /* the answer, written as the socket takes it */
+    struct metrics_client *prev, *next; /* m->clients, oldest first */
 };
 
 /* ---- Prometheus text ------------------------------------------------- */
@@ -150,12 +151,7 @@ static void metrics__client_free(struct metrics_client *c)
     ev_io_stop(m->loop, &c->io);
     ev_timer_stop(m->loop, &c->timer);
     close(c->fd);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        m->clients = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
+    DL_DELETE(m->clients, c);
     m->nclients--;
     buf_free(&c->out);
     free(c);
@@ -239,9 +235,15 @@ static void metrics__answer(struct metrics_client *c, int error_status)
         } else {
             struct buf body = BUF_INIT;
             m->collect(&body, m->ctx);
-            metrics__respond(c, 200, "OK", NULL, &body, head);
+            if (buf_size(&body) > METRICS_MAX_RESPONSE) {
+                LOGW(m->log, "metrics: %zu bytes of metrics is over the %u-byte bound; not sent",
+                     buf_size(&body), METRICS_MAX_RESPONSE);
+                metrics__respond_text(c, 500, "Internal Server Error", NULL, head);
+            } else {
+                metrics__respond(c, 200, "OK", NULL, &body, head);
+                m->scrapes++;
+            }
             buf_free(&body);
-            m->scrapes++;
         }
     }
     c->phase = MC_WRITING;
@@ -352,20 +354,42 @@ static void metrics__on_client_timer(struct ev_loop *loop, ev_timer *w, int reve
     struct metrics_client *c = w->data;
     (void)loop;
     (void)revents;
-    if (c->phase != MC_LINGER)
+    if (c->phase != MC_LINGER) {
         LOGD(c->srv->log, "metrics: client timed out");
+        c->srv->timeouts++;
+    }
     metrics__client_free(c);
+}
+
+/* All slots are taken: the newcomer gets the slot of the client least
+ * likely to need it - one that already has its answer, else the oldest
+ * that has not sent a whole request yet (idle or slow), else the oldest
+ * still reading its answer. A slow client thus cannot keep a scraper out,
+ * and every client is bounded by the deadline anyway. */
+static void metrics__evict(struct metrics_server *m)
+{
+    static const enum metrics__phase order[] = {MC_LINGER, MC_READING, MC_WRITING};
+    struct metrics_client *c;
+
+    for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+        DL_FOREACH(m->clients, c) {
+            if (c->phase == order[i]) {
+                LOGD(m->log, "metrics: all %d slots busy, closing the oldest client", METRICS_MAX_CLIENTS);
+                if (c->phase != MC_LINGER)
+                    m->evictions++;
+                metrics__client_free(c);
+                return;
+            }
+        }
+    }
 }
 
 static void metrics__accept_one(struct metrics_server *m, int fd)
 {
     struct metrics_client *c;
 
-    if (m->nclients >= METRICS_MAX_CLIENTS) {
-        LOGD(m->log, "metrics: too many clients, refusing one");
-        close(fd);
-        return;
-    }
+    if (m->nclients >= METRICS_MAX_CLIENTS)
+        metrics__evict(m);
     c = xcalloc(1, sizeof(*c));
     c->srv = m;
     c->fd = fd;
@@ -374,12 +398,10 @@ static void metrics__accept_one(struct metrics_server *m, int fd)
     c->parser.data = c;
     ev_io_init(&c->io, metrics__on_client_io, fd, EV_READ);
     c->io.data = c;
-    ev_timer_init(&c->timer, metrics__on_client_timer, METRICS_TIMEOUT, 0);
+    /* One deadline for the whole exchange: the request and the answer. */
+    ev_timer_init(&c->timer, metrics__on_client_timer, m->deadline, 0);
     c->timer.data = c;
-    c->next = m->clients;
-    if (m->clients)
-        m->clients->prev = c;
-    m->clients = c;
+    DL_APPEND(m->clients, c);
     m->nclients++;
     ev_io_start(m->loop, &c->io);
     ev_timer_start(m->loop, &c->timer);
@@ -450,6 +472,7 @@ int metrics_start(struct metrics_server *m, struct ev_loop *loop, struct log *lo
     m->log = log;
     m->collect = collect;
     m->ctx = ctx;
+    m->deadline = METRICS_TIMEOUT;
 
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {

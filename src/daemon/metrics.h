@@ -3,9 +3,15 @@
  * format (0.0.4) and 404 for any other path.
  *
  * A scraper is trusted no more than a peer: requests are parsed with
- * http-parser, bounded in size (METRICS_MAX_REQUEST) and time
- * (METRICS_TIMEOUT), one request per connection (the answer says
- * "Connection: close"), and at most METRICS_MAX_CLIENTS at once.
+ * http-parser and bounded in size (METRICS_MAX_REQUEST); one deadline
+ * (METRICS_TIMEOUT) covers reading the request and sending the answer, so
+ * an idle client or a slow reader is closed; one request per connection
+ * (the answer says "Connection: close"); the answer is made only once the
+ * request is complete, is at most METRICS_MAX_RESPONSE bytes and is written
+ * as fast as the client reads; at most METRICS_MAX_CLIENTS at once, and
+ * when all slots are busy a newcomer takes the slot of an answered client,
+ * else of the oldest idle one, else of the oldest slow reader. accept()
+ * pauses for a second when out of file descriptors.
  *
  * What is measured is not known here: the owner passes a callback that
  * appends metric families to a buffer with the prom_* helpers below. */
@@ -25,7 +31,8 @@
 #define METRICS_MAX_REQUEST 8192    /* bytes of request line + headers + body */
 #define METRICS_MAX_URL 1024
 #define METRICS_MAX_CLIENTS 16
-#define METRICS_TIMEOUT 10.0        /* seconds to send a request and read the answer */
+#define METRICS_TIMEOUT 5.0         /* seconds to send a request and read the answer */
+#define METRICS_MAX_RESPONSE (1u << 20) /* bytes of one answer */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
 /* Appends the current metrics to out (Prometheus text). */
@@ -44,6 +51,9 @@ struct metrics_server {
     struct metrics_client *clients;
     size_t nclients;
     uint64_t scrapes;              /* 200 answers to GET /metrics */
+    uint64_t timeouts;             /* clients closed by the deadline */
+    uint64_t evictions;            /* clients closed to give their slot to a newcomer */
+    double deadline;               /* seconds per client (METRICS_TIMEOUT; tests lower it) */
     char addr[64];                 /* bound address, "127.0.0.1:8003" or "[::1]:8003" */
 };
 

@@ -122,8 +122,33 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
              hs->conns_accepted - hs->conns_accepted_ws);
     prom_u64(b, P "connections_accepted_total", "transport=\"ws\"", hs->conns_accepted_ws);
     prom_family(b, P "connections_refused_total", "counter",
-                "Connections refused at accept (limits, draining, out of descriptors).");
-    prom_u64(b, P "connections_refused_total", NULL, hs->conns_refused);
+                "Connections refused at accept, before any byte was read, by reason: "
+                "max_connections, per_ip (max-connections-per-ip), handshake_rate (the source's "
+                "handshake-rate/handshake-burst bucket was empty), handshake_share (the source "
+                "held half of max-handshakes), draining, descriptors (out of file descriptors), "
+                "memory (max-memory).");
+    static const char *const refusals[REFUSE_REASONS] = {
+        [REFUSE_MAX_CONNS] = "max_connections", [REFUSE_PER_IP] = "per_ip",
+        [REFUSE_HANDSHAKE_RATE] = "handshake_rate", [REFUSE_HANDSHAKE_SHARE] = "handshake_share",
+        [REFUSE_DRAINING] = "draining", [REFUSE_DESCRIPTORS] = "descriptors",
+        [REFUSE_MEMORY] = "memory"};
+    for (int r = 0; r < REFUSE_REASONS; r++) {
+        snprintf(labels, sizeof(labels), "reason=\"%s\"", refusals[r]);
+        prom_u64(b, P "connections_refused_total", labels, hs->refused[r]);
+    }
+    prom_family(b, P "handshakes_in_progress", "gauge",
+                "Accepted connections still handshaking (at most max-handshakes).");
+    prom_u64(b, P "handshakes_in_progress", NULL, h->nhandshakes);
+    prom_family(b, P "accept_pauses_total", "counter",
+                "Times the listeners paused because max-handshakes were in progress.");
+    prom_u64(b, P "accept_pauses_total", NULL, hs->accept_pauses);
+    prom_family(b, P "accept_backoffs_total", "counter",
+                "Times the listeners rested 10 ms because most of an accept batch was refused.");
+    prom_u64(b, P "accept_backoffs_total", NULL, hs->accept_backoffs);
+    prom_family(b, P "admission_sources", "gauge",
+                "Source addresses (IPv4, IPv6 /64) tracked for admission: with connections, "
+                "or seen recently enough that their token bucket is not yet full.");
+    prom_u64(b, P "admission_sources", NULL, HASH_COUNT(h->sources));
     prom_family(b, P "handshakes_total", "counter", "Noise and yamux handshakes completed.");
     prom_u64(b, P "handshakes_total", NULL, hs->handshakes_ok);
     prom_family(b, P "handshake_failures_total", "counter",
@@ -234,5 +259,10 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
     if (m->http) {
         prom_family(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.");
         prom_u64(b, P "metrics_scrapes_total", NULL, m->http->scrapes + 1);
+        prom_family(b, P "metrics_clients_closed_total", "counter",
+                    "Metrics clients closed early, by reason: deadline (no whole request and "
+                    "answer within 5 s), evicted (all slots were busy and a newcomer took theirs).");
+        prom_u64(b, P "metrics_clients_closed_total", "reason=\"deadline\"", m->http->timeouts);
+        prom_u64(b, P "metrics_clients_closed_total", "reason=\"evicted\"", m->http->evictions);
     }
 }

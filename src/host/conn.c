@@ -520,7 +520,9 @@ static void conn_ready(struct conn *c)
     yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_ESTABLISHED);
-    LOGI(h->log, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text, CONN_ADDR_TEXT(c));
+    host_handshake_end(h, c);
+    HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text,
+                  CONN_ADDR_TEXT(c));
     if (c->events && c->events->on_ready)
         c->events->on_ready(c, c->user);
 }
@@ -812,11 +814,11 @@ void conn_destroy(struct conn *c)
     h->nconns--;
     close(c->fd);
     if (c->remote_text[0])
-        LOGI(h->log, "closed %s %s: %s", c->remote_text, CONN_ADDR_TEXT(c),
-             c->close_reason ? c->close_reason : "shutdown");
+        HOST_LOG_CONN(h, LOG_INFO, "closed %s %s: %s", c->remote_text, CONN_ADDR_TEXT(c),
+                      c->close_reason ? c->close_reason : "shutdown");
     else
-        LOGD(h->log, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
-             c->close_reason ? c->close_reason : "shutdown");
+        HOST_LOG_CONN(h, LOG_DEBUG, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
+                      c->close_reason ? c->close_reason : "shutdown");
     if (c->events && c->events->on_closed)
         c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
     if (c->hs) {

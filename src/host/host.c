@@ -22,7 +22,8 @@
 #include "host/internal.h"
 #include "host/ws.h"
 
-#define ACCEPTS_PER_EVENT 64
+#define ACCEPTS_PER_EVENT 16       /* a batch is ~100 µs: established clients wait no longer */
+#define ACCEPT_BACKOFF_REFUSALS 8 /* refusals in one batch that make the listeners rest */
 
 void host_limits_default(struct host_limits *l)
 {
@@ -36,6 +37,12 @@ void host_limits_default(struct host_limits *l)
     /* A quarter of the machine, as a cache server would take by default. */
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
     l->max_memory = pages > 0 && page > 0 ? (size_t)pages * (size_t)page / 4 : 0;
+    /* A client never dials this fast; a handshake flood from one address
+     * gets 50 handshakes a second, about 1 % of a core. */
+    l->handshake_rate = 50;
+    l->handshake_burst = 100;
+    l->max_handshakes = 256;
+    l->log_conn_lines = 20;
 }
 
 /* ---- timeout lists ---------------------------------------------------- */
@@ -75,6 +82,9 @@ static void host_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     }
     while (h->established && h->established->last_active + h->limits.idle_timeout <= now)
         conn_close(h->established, "idle timeout");
+    host_sources_expire(h, now);
+    host_listeners_update(h); /* max-handshakes may have been raised by a reload */
+    log_limit_flush(&h->conn_lines, h->log, now);
 }
 
 /* ---- flush hook ------------------------------------------------------- */
@@ -102,69 +112,6 @@ bool host_admit_request(struct host *h)
         return true;
     h->stats.requests_refused_memory++;
     return false;
-}
-
-/* ---- per-IP accounting ------------------------------------------------ */
-
-static size_t ip_key(const struct sockaddr *ss, uint8_t key[17])
-{
-    memset(key, 0, 17);
-    if (ss->sa_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-    } else if (ss->sa_family == AF_INET6) {
-        /* One IPv6 host usually owns a whole /64: count per /64, or the
-         * limit would mean nothing. */
-        key[0] = 6;
-        memcpy(key + 1, &((const struct sockaddr_in6 *)ss)->sin6_addr, 8);
-    }
-    return 17;
-}
-
-/* Addresses are chosen by peers: hash them with a key secret to this
- * process so they cannot be picked to share a bucket. */
-static unsigned ip_hash(const struct host *h, const uint8_t key[17])
-{
-    uint8_t out[crypto_shorthash_BYTES];
-    unsigned v;
-    crypto_shorthash(out, key, 17, h->ip_hash_key);
-    memcpy(&v, out, sizeof(v));
-    return v;
-}
-
-static bool host_ip_admit(struct host *h, struct conn *c)
-{
-    uint8_t key[17];
-    struct ip_count *e;
-
-    ip_key(&c->addr.sa, key);
-    HASH_FIND_BYHASHVALUE(hh, h->per_ip, key, sizeof(key), ip_hash(h, key), e);
-    if (e == NULL) {
-        e = xcalloc(1, sizeof(*e));
-        memcpy(e->key, key, sizeof(key));
-        HASH_ADD_BYHASHVALUE(hh, h->per_ip, key, sizeof(e->key), ip_hash(h, key), e);
-    }
-    if (e->n >= h->limits.max_conns_per_ip)
-        return false;
-    e->n++;
-    c->counted_ip = true;
-    return true;
-}
-
-void host_ip_release(struct host *h, struct conn *c)
-{
-    uint8_t key[17];
-    struct ip_count *e;
-
-    if (!c->counted_ip)
-        return;
-    c->counted_ip = false;
-    ip_key(&c->addr.sa, key);
-    HASH_FIND_BYHASHVALUE(hh, h->per_ip, key, sizeof(key), ip_hash(h, key), e);
-    if (e && --e->n == 0) {
-        HASH_DEL(h->per_ip, e);
-        free(e);
-    }
 }
 
 /* ---- host ------------------------------------------------------------- */
@@ -196,6 +143,9 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     ev_unref(loop);
     h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     randombytes_buf(h->ip_hash_key, sizeof(h->ip_hash_key));
+    h->conn_lines.what = "connection";
+    h->spare_tokens = h->limits.handshake_burst;
+    h->spare_stamp = ev_now(loop);
 }
 
 void host_free(struct host *h)
@@ -213,11 +163,8 @@ void host_free(struct host *h)
     ev_prepare_stop(h->loop, &h->flush);
     ev_timer_stop(h->loop, &h->timeouts);
     ev_timer_stop(h->loop, &h->drain_timer);
-    struct ip_count *e, *etmp;
-    HASH_ITER(hh, h->per_ip, e, etmp) {
-        HASH_DEL(h->per_ip, e);
-        free(e);
-    }
+    ev_timer_stop(h->loop, &h->accept_backoff);
+    host_sources_free(h);
     if (h->spare_fd >= 0)
         close(h->spare_fd);
     if (h->ws) {
@@ -248,7 +195,8 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
-    for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+    int admitted = 0, refused = 0;
+    for (int i = 0; i < ACCEPTS_PER_EVENT && !h->accept_paused; i++) {
         struct sockaddr_storage ss;
         socklen_t len = sizeof(ss);
         int fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -261,33 +209,20 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
                 close(h->spare_fd);
                 fd = accept(l->fd, NULL, NULL);
                 if (fd >= 0)
-                    close(fd);
+                    host_refuse(h, fd, NULL, REFUSE_DESCRIPTORS);
                 h->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                h->stats.conns_refused++;
-                LOGW(h->log, "out of file descriptors: refused a connection");
             }
             break;
         }
-        if (h->draining || h->nconns >= h->limits.max_conns) {
-            h->stats.conns_refused++;
-            close(fd);
+        enum host_refusal why = host_admit(h, (struct sockaddr *)&ss);
+        if (why != REFUSE_REASONS) {
+            host_refuse(h, fd, (struct sockaddr *)&ss, why);
+            refused++;
             continue;
         }
-        if (host_memory_full(h)) {
-            /* Before anything already open is cut. */
-            h->stats.conns_refused++;
-            h->stats.conns_refused_memory++;
-            close(fd);
-            continue;
-        }
+        admitted++;
         struct conn *c = conn_new(h, fd, false, false, (struct sockaddr *)&ss, len);
-        if (!host_ip_admit(h, c)) {
-            h->stats.conns_refused++;
-            LOGD(h->log, "%s: too many connections from this address", CONN_ADDR_TEXT(c));
-            conn_drop_output(c);
-            conn_close(c, "too many connections from this address");
-            continue;
-        }
+        host_admitted(h, c);
         if (l->ws) { /* the upgrade comes first; the stream waits in c->out */
             char err[256];
             c->ws = ws_server_new(h->ws, l->tls, err, sizeof(err));
@@ -300,7 +235,10 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         }
         h->stats.conns_accepted++;
         h->stats.conns_accepted_ws += l->ws;
+        /* At max-handshakes the listeners stop: the others wait in the kernel. */
     }
+    if (refused >= ACCEPT_BACKOFF_REFUSALS && refused > admitted)
+        host_accept_backoff(h);
 }
 
 /* The WebSocket/TLS settings, made on first use. */
@@ -400,7 +338,11 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
     l->fd = fd;
     ev_io_init(&l->io, host_on_accept, fd, EV_READ);
     l->io.data = l;
-    ev_io_start(h->loop, &l->io);
+    /* Established connections' input goes first in each loop turn: a burst
+     * of new connections then delays them by one turn at most. */
+    ev_set_priority(&l->io, EV_MINPRI);
+    if (!h->accept_paused)
+        ev_io_start(h->loop, &l->io);
     h->nlisteners++;
     return 0;
 }
@@ -559,8 +501,7 @@ void host_drain(struct host *h, double grace)
     if (h->draining)
         return;
     h->draining = true;
-    for (size_t i = 0; i < h->nlisteners; i++)
-        ev_io_stop(h->loop, &h->listeners[i].io);
+    host_listeners_update(h);
     DL_FOREACH_SAFE(h->conns, c, tmp) {
         if (c->mux_ready)
             yamux_goaway(&c->mux, YAMUX_GOAWAY_NORMAL);

@@ -133,6 +133,7 @@ struct conn {
     bool closing, dirty, writing, connecting, mux_ready, counted_ip;
     bool out_blocked;        /* output reached the high-water mark: handlers wait */
     bool read_paused;        /* socket output over the high-water mark: not reading */
+    bool counted_hs;         /* holds a handshake slot (admission.c) */
     uint8_t tlist;           /* which host timeout list holds it */
 };
 
@@ -150,12 +151,35 @@ struct host_limits {
     size_t max_memory;          /* all connections: input held and output buffered
                                  * (mem_in + mem_out); past it new connections and new
                                  * requests are refused. 0 = no limit */
+    double handshake_rate;      /* new connections per second from one source address */
+    double handshake_burst;     /* ... and how many may come at once */
+    size_t max_handshakes;      /* handshakes in progress; past it accepting pauses */
+    size_t log_conn_lines;      /* connection log lines per second (0: all) */
 };
 
-struct ip_count {
+/* One source address (an IPv4 /32, an IPv6 /64) as admission sees it
+ * (admission.c): kept while it has connections, then on an idle list until
+ * its token bucket would be full again. */
+struct host_source {
     UT_hash_handle hh;
     uint8_t key[17];            /* family byte + address */
-    size_t n;
+    uint32_t conns;             /* open connections */
+    uint32_t handshakes;        /* of them, still handshaking */
+    double tokens;              /* new connections it may start now ... */
+    ev_tstamp stamp;            /* ... as of this time */
+    struct host_source *prev, *next; /* host->idle_sources while conns == 0 */
+};
+
+/* Why a connection was refused at accept (host_stats.refused). */
+enum host_refusal {
+    REFUSE_MAX_CONNS,           /* max-connections */
+    REFUSE_PER_IP,              /* max-connections-per-ip */
+    REFUSE_HANDSHAKE_RATE,      /* the source's token bucket is empty */
+    REFUSE_HANDSHAKE_SHARE,     /* the source holds half the handshake slots */
+    REFUSE_DRAINING,
+    REFUSE_DESCRIPTORS,         /* out of file descriptors */
+    REFUSE_MEMORY,              /* max-memory is reached */
+    REFUSE_REASONS
 };
 
 struct listener {
@@ -174,13 +198,16 @@ enum host_hs_failure { HS_FAIL_TIMEOUT, HS_FAIL_SECURITY, HS_FAIL_NOISE, HS_FAIL
 enum host_conn_error { CONN_ERR_OUTPUT_LIMIT, CONN_ERR_YAMUX, CONN_ERR_DECRYPT, CONN_ERR_REASONS };
 
 struct host_stats {
-    uint64_t conns_accepted, conns_refused, handshakes_failed, handshakes_ok;
+    uint64_t conns_accepted, handshakes_failed, handshakes_ok;
+    uint64_t refused[REFUSE_REASONS];              /* connections refused at accept, by reason */
+    uint64_t accept_pauses;                        /* times max-handshakes paused the listeners */
+    uint64_t accept_backoffs;                      /* times a flood of refusals paused them */
     uint64_t bytes_in, bytes_out;
     uint64_t conns_accepted_ws;                    /* of conns_accepted, on /ws listeners */
     uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
     uint64_t conn_errors[CONN_ERR_REASONS];
     uint64_t streams_over_input;                   /* reset for passing limits.max_in */
-    uint64_t conns_refused_memory;                 /* of conns_refused: over max_memory */
+    uint64_t conns_refused_memory;                 /* = refused[REFUSE_MEMORY] */
     uint64_t requests_refused_memory;              /* host_admit_request said no */
     uint64_t read_pauses;                          /* connections that stopped being read */
 };
@@ -208,17 +235,26 @@ struct host {
     struct conn *pending;       /* handshaking, oldest first */
     struct conn *established;   /* ready, least recently active first */
     struct conn *dirty;         /* have output to flush this iteration */
-    struct ip_count *per_ip;
+    struct host_source *sources;      /* admission: by source address */
+    struct host_source *idle_sources; /* those without connections, least recently seen first */
+    size_t nidle_sources;
+    double spare_tokens;        /* bucket shared by new sources while the table is full */
+    ev_tstamp spare_stamp;
+    size_t nhandshakes;         /* accepted connections still handshaking */
+    bool accept_paused;         /* listeners stopped (see host_listeners_update) */
+    bool backing_off;           /* ... for accept_backoff after a flood of refusals */
+    ev_timer accept_backoff;
     struct ws_config *ws;       /* WebSocket and TLS settings; NULL until used */
     ev_prepare flush;
     ev_timer timeouts;
-    uint8_t ip_hash_key[16];    /* SipHash key for the per-IP table */
+    uint8_t ip_hash_key[16];    /* SipHash key for the source table */
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
     bool draining;
     ev_timer drain_timer;
     struct host_stats stats;
     size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
                                  * every connection (as of its last write or flush) */
+    struct log_limit conn_lines; /* open/close/refused lines: rate-limited */
     struct buf scratch;         /* negotiation output, used and emptied at once */
     uint8_t rbuf[131072];       /* every read lands here first */
 };

@@ -21,6 +21,31 @@ void conn_mark_dirty(struct conn *c);
 void conn_drop_output(struct conn *c);
 /* Timeout bookkeeping (host.c). */
 void host_tlist_move(struct host *h, struct conn *c, int list);
+
+/* Admission (admission.c). host_admit decides on an accepted socket from sa
+ * before anything else is done with it: REFUSE_REASONS means admitted (the
+ * source's connection is counted; host_admitted, once the connection
+ * exists, takes its handshake slot), anything else is the refusal reason
+ * for host_refuse, which closes fd and counts it. */
+enum host_refusal host_admit(struct host *h, const struct sockaddr *sa);
+void host_admitted(struct host *h, struct conn *c);
+void host_refuse(struct host *h, int fd, const struct sockaddr *sa, enum host_refusal r);
+/* The connection's handshake is over (ready, or gone): frees its slot. */
+void host_handshake_end(struct host *h, struct conn *c);
+/* The connection is gone: its source's count drops (and its slot). */
 void host_ip_release(struct host *h, struct conn *c);
+/* Drops idle source entries whose bucket is full again; frees them all. */
+void host_sources_expire(struct host *h, ev_tstamp now);
+void host_sources_free(struct host *h);
+/* Starts or stops the listeners: they run unless the host is draining, at
+ * max-handshakes, or backing off after a flood of refusals. */
+void host_listeners_update(struct host *h);
+/* Rests the listeners briefly (most of an accept batch was refused). */
+void host_accept_backoff(struct host *h);
+
+/* A connection log line (open, close, refused): rate-limited per second. */
+#define HOST_LOG_CONN(h, lvl, ...)                                                                 \
+    LOG_LIMITED((h)->log, &(h)->conn_lines, lvl, (h)->limits.log_conn_lines, ev_now((h)->loop),   \
+                __VA_ARGS__)
 
 #endif

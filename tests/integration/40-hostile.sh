@@ -37,7 +37,7 @@ grep -q '^cut at byte' "$TMP/dribble" || fail "the handshake deadline was extend
 # Per-IP limit: with 3 held open, a 4th is closed at once. (Accepts are
 # handled in order, so the daemon counts the 3 before it sees the 4th.)
 for i in 1 2 3; do exec {fd}<>/dev/tcp/127.0.0.1/"$DPORT"; held+=("$fd"); done
-timeout 4 bash -c 'exec 3<>/dev/tcp/127.0.0.1/'"$DPORT"'; cat <&3 >/dev/null' || fail "4th connection from one address not refused"
+expect_eof "$DPORT" 4 || fail "4th connection from one address not refused"
 for fd in "${held[@]}"; do exec {fd}>&-; done
 
 # Once the daemon has seen those three close, it serves this address again.

@@ -23,7 +23,7 @@ start_daemon m --metrics 127.0.0.1:0 --max-connections 2
 MPORT=$(metrics_port m)
 hold_start 2
 hold_cmd extra "extra refused"
-expect_metric rendezvousd_connections_refused_total 1
+expect_metric 'rendezvousd_connections_refused_total{reason="max_connections"}' 1
 hold_cmd ping "answering 2 of 2"    # the first two, after the refusal
 hold_end
 # Both gone: a new connection is accepted again.
@@ -79,7 +79,7 @@ for fd in "${held[@]}"; do exec {fd}>&-; done
 # Once they are closed (the daemon sees it at once), it serves again.
 served_again "not serving after the descriptors came back"
 scrape
-refused=$(metric rendezvousd_connections_refused_total)
+refused=$(metric 'rendezvousd_connections_refused_total{reason="descriptors"}')
 (( refused > 0 )) || fail "refusals out of descriptors not counted: $refused"
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "exit code $DRC"

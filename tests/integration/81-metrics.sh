@@ -3,40 +3,12 @@
 # GET /metrics shows exactly those counts; other paths get 404.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/push_lib.sh"
+source "$(dirname "$0")/metrics_lib.sh"
 
 start_daemon d --metrics 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0/ws
-MADDR=$(sed -n 's#^Metrics: http://\(.*\)/metrics$#\1#p' "$TMP/d.out")
-[ -n "$MADDR" ] || fail "no Metrics line: $(cat "$TMP/d.out")"
-MPORT=${MADDR##*:}
+MPORT=$(metrics_port d)
 S=(--server "$DADDR")
 WSADDR=$(grep -m1 '/ws/p2p/' "$TMP/d.out")
-
-# http PATH [METHOD]: the whole answer of the metrics endpoint.
-http() {
-    exec 3<>"/dev/tcp/127.0.0.1/$MPORT"
-    printf '%s %s HTTP/1.1\r\nHost: test\r\n\r\n' "${2:-GET}" "$1" >&3
-    cat <&3
-    exec 3<&-
-}
-# metric 'NAME{LABELS}': its value in $TMP/scrape (empty if absent).
-metric() {
-    awk -v k="$1" '$1 == k { print $2 }' "$TMP/scrape"
-}
-# wait_metric 'NAME{LABELS}' VALUE: scrapes until it holds (up to 10 s).
-wait_metric() {
-    for _ in $(seq 100); do
-        http /metrics | sed '1,/^\r$/d' >"$TMP/scrape"
-        [ "$(metric "$1")" = "$2" ] && return 0
-        sleep 0.1
-    done
-    fail "$1 never reached $2: $(metric "$1")"
-}
-# expect 'NAME{LABELS}' VALUE
-expect() {
-    local got
-    got=$(metric "$1")
-    [ "$got" = "$2" ] || fail "$1 is '$got', expected $2"$'\n'"$(cat "$TMP/scrape")"
-}
 
 # Before anything: the families exist, at zero.
 http /metrics >"$TMP/answer"
@@ -58,7 +30,7 @@ expect 'rendezvousd_build_info{version="0.1.0"}' 1
 "$BIN/rdv" register "${S[@]}" --dialect waku --key "$TMP/w.key" room >/dev/null ||
     fail "waku register"                                                              # conn 6
 spawn W "$BIN/rdv" watch "${S[@]}" room                                              # conn 7
-wait_metric rendezvousd_subscriptions 1   # subscribed before R registers: an announcement
+expect_metric rendezvousd_subscriptions 1   # subscribed before R registers: an announcement
 spawn R "$BIN/rdv" register "${S[@]}" room                                           # conn 8
 R=$(registered R)
 wait_for "$TMP/W.out" "^\+ $R\$"
@@ -66,11 +38,16 @@ expect_eof "$DPORT" 5 '\xff\xff\xff\xff garbage' || fail "garbage not closed"   
 
 # The one-shot clients' connections end asynchronously: scrape until the
 # gauge shows only the two long-running ones.
-wait_metric 'rendezvousd_connections{transport="tcp"}' 2
+expect_metric 'rendezvousd_connections{transport="tcp"}' 2
 expect 'rendezvousd_connections{transport="ws"}' 0
 expect 'rendezvousd_connections_accepted_total{transport="tcp"}' 8
 expect 'rendezvousd_connections_accepted_total{transport="ws"}' 1
-expect rendezvousd_connections_refused_total 0
+for r in max_connections per_ip handshake_rate handshake_share draining descriptors memory; do
+    expect "rendezvousd_connections_refused_total{reason=\"$r\"}" 0
+done
+expect rendezvousd_handshakes_in_progress 0
+expect rendezvousd_accept_pauses_total 0
+expect rendezvousd_admission_sources 1   # 127.0.0.1, with its two connections
 expect rendezvousd_handshakes_total 8
 expect 'rendezvousd_handshake_failures_total{reason="security"}' 1
 expect 'rendezvousd_handshake_failures_total{reason="noise"}' 0

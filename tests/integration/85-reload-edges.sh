@@ -30,7 +30,7 @@ reload "SIGHUP: reloaded $CONF"
 hold_cmd ping "answering 3 of 3"    # a second stream each: under either limit
 hold_cmd ping "answering 3 of 3"    # a third: the old sessions keep 8
 hold_cmd extra "extra refused"
-expect_metric rendezvousd_connections_refused_total 1
+expect_metric 'rendezvousd_connections_refused_total{reason="max_connections"}' 1
 hold_end
 expect_metric 'rendezvousd_connections{transport="tcp"}' 0
 # A new session gets 2 streams: its third ping stream is refused.

@@ -101,13 +101,15 @@ stop_daemon() {
 }
 
 # expect_eof PORT SECONDS [BYTES]: connects, optionally sends bytes, and
-# succeeds if the server closes the connection within SECONDS.
+# succeeds if the server closes the connection (or resets it, as a refusal
+# at accept does) within SECONDS.
 expect_eof() {
     local port=$1 secs=$2 bytes=${3-}
     timeout "$secs" bash -c '
-        exec 3<>/dev/tcp/127.0.0.1/'"$port"'
-        [ -n "$1" ] && printf "%b" "$1" >&3
-        cat <&3 >/dev/null' _ "$bytes"
+        exec 3<>/dev/tcp/127.0.0.1/'"$port"' || exit 0
+        [ -n "$1" ] && printf "%b" "$1" >&3 2>/dev/null
+        cat <&3 >/dev/null 2>&1
+        exit 0' _ "$bytes"
 }
 
 # mono_ms: a monotonic clock in milliseconds (10 ms resolution), for elapsed times.

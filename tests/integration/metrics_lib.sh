@@ -29,3 +29,19 @@ expect_metric() {
     done
     fail "$1 is '$(metric "$1")', expected $2"
 }
+
+# http PATH [METHOD]: the whole answer of the metrics endpoint on $MPORT.
+http() {
+    local fd
+    exec {fd}<>"/dev/tcp/127.0.0.1/$MPORT"
+    printf '%s %s HTTP/1.1\r\nHost: test\r\n\r\n' "${2:-GET}" "$1" >&"$fd"
+    cat <&"$fd"
+    exec {fd}<&-
+}
+
+# expect 'NAME{LABELS}' VALUE: it holds in $TMP/scrape as it is.
+expect() {
+    local got
+    got=$(metric "$1")
+    [ "$got" = "$2" ] || fail "$1 is '$got', expected $2"$'\n'"$(cat "$TMP/scrape")"
+}

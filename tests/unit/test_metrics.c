@@ -1,7 +1,9 @@
 /* Metrics: the histogram, the Prometheus text helpers (exact output), and
  * the HTTP endpoint on a real loopback socket: 200 with the right headers,
  * HEAD, query strings, 404, 405, 400 on garbage, 431 on an oversized
- * request, the client cap, and a clean stop with clients still connected.
+ * request, slots taken from idle clients, the deadline for idle clients and
+ * slow readers, the bounded answer, and a clean stop with clients still
+ * connected.
  * metrics.c is included so its internals are reachable. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +137,7 @@ struct fixture {
     struct log log;
     struct metrics_server m;
     int collected;
+    size_t pad;                 /* bytes of filler series to add to the answer */
     uint16_t port;
 };
 
@@ -144,6 +147,11 @@ static void collect(struct buf *out, void *ctx)
     f->collected++;
     prom_family(out, "test_scrapes_total", "counter", "Scrapes.");
     prom_u64(out, "test_scrapes_total", NULL, (uint64_t)f->collected);
+    if (f->pad) {
+        prom_family(out, "test_pad", "gauge", "Filler.");
+        for (size_t n = 0; n < f->pad; n += 16)
+            prom_u64(out, "test_pad", NULL, 1234567);
+    }
 }
 
 static int setup(void **state)
@@ -312,10 +320,39 @@ static void refuses_the_rest(void **state)
     assert_int_equal(f->collected, 0);
 }
 
-static void caps_clients(void **state)
+/* Runs the loop (blocking) until cond holds, at most 20 s. */
+static void run_until(struct fixture *f, bool (*cond)(struct fixture *f))
+{
+    ev_tstamp end = ev_time() + 20;
+    while (!cond(f) && ev_time() < end)
+        ev_run(f->loop, EVRUN_ONCE);
+    assert_true(cond(f));
+}
+
+static bool no_clients(struct fixture *f) { return f->m.nclients == 0; }
+static bool one_client(struct fixture *f) { return f->m.nclients == 1; }
+
+/* Bytes readable on fd until the server's close (EOF or reset). */
+static size_t drain(int fd)
+{
+    char b[65536];
+    size_t n = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        assert_int_equal(poll(&p, 1, 5000), 1);
+        ssize_t r = recv(fd, b, sizeof(b), 0);
+        if (r <= 0)
+            return n;
+        n += (size_t)r;
+    }
+}
+
+/* All slots held by idle clients: a newcomer takes the oldest one's slot,
+ * and a scrape still gets through. */
+static void slots_not_held_by_idle_clients(void **state)
 {
     struct fixture *f = *state;
-    int fds[METRICS_MAX_CLIENTS + 1];
+    int fds[2 * METRICS_MAX_CLIENTS];
 
     for (size_t i = 0; i < ARRAY_LEN(fds); i++) {
         fds[i] = dial(f);
@@ -324,16 +361,66 @@ static void caps_clients(void **state)
     for (int i = 0; i < 5; i++)
         ev_run(f->loop, EVRUN_NOWAIT);
     assert_int_equal(f->m.nclients, METRICS_MAX_CLIENTS);
-    /* The one over the cap was closed at once. */
-    char c;
-    struct pollfd p = {.fd = fds[METRICS_MAX_CLIENTS], .events = POLLIN};
-    assert_int_equal(poll(&p, 1, 1000), 1);
-    assert_true(recv(fds[METRICS_MAX_CLIENTS], &c, 1, 0) <= 0);
+    assert_int_equal(f->m.evictions, METRICS_MAX_CLIENTS);
+    /* The oldest were closed, the youngest are still waiting. */
+    assert_int_equal(drain(fds[0]), 0);
+    struct pollfd p = {.fd = fds[ARRAY_LEN(fds) - 1], .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 0), 0);
+    char *r = get(f, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 200 OK\r\n", 17);
+    free(r);
+    assert_int_equal(f->m.scrapes, 1);
     /* Stopping with clients connected frees them (ASan checks). */
     metrics_stop(&f->m);
     assert_int_equal(f->m.nclients, 0);
     for (size_t i = 0; i < ARRAY_LEN(fds); i++)
         close(fds[i]);
+}
+
+/* The deadline closes a client that sends nothing, and one that does not
+ * read a large answer; the answer waits in a bounded buffer meanwhile. */
+static void deadline(void **state)
+{
+    struct fixture *f = *state;
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    f->m.deadline = 0.5;
+    int idle = dial(f);
+    run_until(f, one_client);
+    run_until(f, no_clients);
+    assert_int_equal(f->m.timeouts, 1);
+    assert_int_equal(drain(idle), 0);
+    close(idle);
+
+    f->pad = 900 * 1024; /* below METRICS_MAX_RESPONSE, far above the socket buffers */
+    int slow = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int small = 4096;
+    assert_int_equal(setsockopt(slow, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(f->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(slow, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    run_until(f, one_client);
+    /* On loopback the kernel would take the whole answer into its send
+     * buffer; make it hold as little as a long path would. */
+    assert_int_equal(setsockopt(f->m.clients->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(send(slow, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    run_until(f, no_clients);
+    assert_int_equal(f->m.timeouts, 2);
+    assert_int_equal(f->m.scrapes, 1);
+    size_t got = drain(slow);
+    assert_true(got < f->pad); /* cut before the end */
+    close(slow);
+}
+
+/* An answer larger than METRICS_MAX_RESPONSE is not sent. */
+static void bounded_answer(void **state)
+{
+    struct fixture *f = *state;
+    f->pad = METRICS_MAX_RESPONSE + 1;
+    char *r = get(f, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_memory_equal(r, "HTTP/1.1 500 Internal Server Error\r\n", 36);
+    free(r);
+    assert_int_equal(f->m.scrapes, 0);
 }
 
 static void bind_failure(void **state)
@@ -360,7 +447,9 @@ int main(void)
         cmocka_unit_test(text_format),
         cmocka_unit_test_setup_teardown(serves_metrics, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_the_rest, setup, teardown),
-        cmocka_unit_test_setup_teardown(caps_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(slots_not_held_by_idle_clients, setup, teardown),
+        cmocka_unit_test_setup_teardown(deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(bounded_answer, setup, teardown),
         cmocka_unit_test_setup_teardown(bind_failure, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -323,7 +323,19 @@ static int read_line_with(int fd, const char *prefix, char *out, size_t cap, dou
     return -1;
 }
 
+static int rdv_server_spawn(struct server *s, const char *path, bool admission_limits);
+
 int rdv_server_start(struct server *s, const char *path)
+{
+    return rdv_server_spawn(s, path, false);
+}
+
+int rdv_server_start_admission(struct server *s, const char *path)
+{
+    return rdv_server_spawn(s, path, true);
+}
+
+static int rdv_server_spawn(struct server *s, const char *path, bool admission_limits)
 {
     char *argv[] = {(char *)path,
                     "--listen", "/ip4/127.0.0.1/tcp/0",
@@ -336,7 +348,13 @@ int rdv_server_start(struct server *s, const char *path)
                     /* the fan-out registrars change their registration
                      * as fast as they can, on purpose */
                     "--register-rate", "0",
+                    /* every client dials from 127.0.0.1: no per-address rate */
+                    "--handshake-rate", "1e9",
+                    "--handshake-burst", "1e9",
+                    "--max-handshakes", "100000",
                     NULL};
+    if (admission_limits) /* the defaults, as a public daemon runs */
+        argv[sizeof(argv) / sizeof(argv[0]) - 7] = NULL;
     int fd;
     memset(s, 0, sizeof(*s));
     s->pid = spawn(argv, &fd, "/tmp/rdv-bench-rendezvousd.log");
