@@ -106,8 +106,6 @@ struct server {
 
 /* Starts rendezvousd on a free loopback port with limits raised for load. */
 int rdv_server_start(struct server *s, const char *path);
-/* The same with the default admission limits (handshake rate and cap). */
-int rdv_server_start_admission(struct server *s, const char *path);
 /* Starts redis-server on a free loopback port, persistence off. */
 int redis_server_start(struct server *s, const char *path, int maxclients);
 void server_stop(struct server *s);
@@ -256,6 +254,5 @@ int run_idle(const struct bench_opts *o, struct bench_table *t);
 int run_requests(const struct bench_opts *o, struct bench_table *t);
 int run_handshakes(const struct bench_opts *o, struct bench_table *t);
 int run_discover(const struct bench_opts *o, struct bench_table *t);
-int run_flood(const struct bench_opts *o, struct bench_table *t);
 
 #endif

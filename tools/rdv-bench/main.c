@@ -27,15 +27,13 @@ static void usage(FILE *f)
             "  requests    /rendezvous/1.0.0 REGISTER + DISCOVER loops\n"
             "  discover    DISCOVER and Waku sampling cost, in process, with and\n"
             "              without 50,000 push registrations in the namespace\n"
-            "  flood       Noise msg1 flood from one address (default admission limits)\n"
-            "              against an established client's ping latency\n"
             "\n"
             "Options:\n"
             "  -q, --quick          short runs and smaller sizes (make bench)\n"
             "      --daemon PATH    rendezvousd (default: next to rdv-bench)\n"
             "      --redis PATH     redis-server (default: redis-server on PATH)\n"
             "  -t, --seconds S      measured phase of each run\n"
-            "  -p, --procs N        client worker processes (flood: flooding processes)\n"
+            "  -p, --procs N        client worker processes\n"
             "  -S, --subs N         fanout/redis: only this size\n"
             "  -W, --window N       fanout/redis: events in flight\n"
             "      --rate N         paced: deliveries/s (50000)\n"
@@ -47,7 +45,7 @@ static void usage(FILE *f)
 }
 
 static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
-                                        "discover", "flood"};
+                                        "discover"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -180,8 +178,6 @@ int main(int argc, char **argv)
             failures += run_requests(&o, &t) != 0;
         } else if (strcmp(s, "discover") == 0) {
             failures += run_discover(&o, &t) != 0;
-        } else if (strcmp(s, "flood") == 0) {
-            failures += run_flood(&o, &t) != 0;
         }
     }
     for (int i = 0; i < nsizes; i++)

@@ -323,19 +323,7 @@ static int read_line_with(int fd, const char *prefix, char *out, size_t cap, dou
     return -1;
 }
 
-static int rdv_server_spawn(struct server *s, const char *path, bool admission_limits);
-
 int rdv_server_start(struct server *s, const char *path)
-{
-    return rdv_server_spawn(s, path, false);
-}
-
-int rdv_server_start_admission(struct server *s, const char *path)
-{
-    return rdv_server_spawn(s, path, true);
-}
-
-static int rdv_server_spawn(struct server *s, const char *path, bool admission_limits)
 {
     char *argv[] = {(char *)path,
                     "--listen", "/ip4/127.0.0.1/tcp/0",
@@ -353,8 +341,6 @@ static int rdv_server_spawn(struct server *s, const char *path, bool admission_l
                     "--handshake-burst", "1e9",
                     "--max-handshakes", "100000",
                     NULL};
-    if (admission_limits) /* the defaults, as a public daemon runs */
-        argv[sizeof(argv) / sizeof(argv[0]) - 7] = NULL;
     int fd;
     memset(s, 0, sizeof(*s));
     s->pid = spawn(argv, &fd, "/tmp/rdv-bench-rendezvousd.log");
