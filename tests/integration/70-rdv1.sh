@@ -16,8 +16,11 @@ out=$("${RDV[@]}" register "${S[@]}" "${STD[@]}" --key "$TMP/a.key" --addr /ip4/
     fail "register failed: $out"
 [[ $out =~ ^registered\ (12D3KooW[1-9A-HJ-NP-Za-km-z]+)\ in\ chat\ for\ 7200\ s$ ]] || fail "register: $out"
 A=${BASH_REMATCH[1]}
-# --ttl alone selects the standard dialect.
-out=$("${RDV[@]}" register "${S[@]}" --ttl 600 --key "$TMP/b.key" chat) || fail "register --ttl failed"
+# --ttl alone selects the standard dialect. Without --addr the record holds
+# the address the daemon saw us at (identify's observedAddr), and rdv says so.
+out=$("${RDV[@]}" register "${S[@]}" --ttl 600 --key "$TMP/b.key" chat 2>"$TMP/e") || fail "register --ttl failed"
+grep -Eq "^rdv: no --addr: registering /ip4/127.0.0.1/tcp/[0-9]+, the address $DID sees us at" "$TMP/e" ||
+    fail "register without --addr: $(cat "$TMP/e")"
 [[ $out =~ ^registered\ (12D3KooW[1-9A-HJ-NP-Za-km-z]+)\ in\ chat\ for\ 600\ s$ ]] || fail "register --ttl: $out"
 B=${BASH_REMATCH[1]}
 out=$("${RDV[@]}" register "${S[@]}" "${STD[@]}" --json --key "$TMP/c.key" --ttl 300 other) || fail "register --json"
@@ -29,14 +32,15 @@ out=$("${RDV[@]}" discover "${S[@]}" "${STD[@]}" chat) || fail "discover failed"
 lines=$(echo "$out" | wc -l)
 [ "$lines" -eq 3 ] || fail "discover: $out"
 echo "$out" | sed -n 1p | grep -Eq "^$A chat (7200|7199) /ip4/10.0.0.1/tcp/4001\$" || fail "discover line 1: $out"
-echo "$out" | sed -n 2p | grep -Eq "^$B chat (600|599)\$" || fail "discover line 2: $out"
+echo "$out" | sed -n 2p | grep -Eq "^$B chat (600|599) /ip4/127.0.0.1/tcp/[0-9]+\$" || fail "discover line 2: $out"
 echo "$out" | sed -n 3p | grep -Eq "^cookie [0-9a-f]{16}$hexns\$" || fail "discover cookie: $out"
 
 # All namespaces (no NS), as JSON.
 out=$("${RDV[@]}" discover "${S[@]}" "${STD[@]}" --json) || fail "discover --json failed"
 echo "$out" | grep -Eq "^\{\"peer\":\"$A\",\"ns\":\"chat\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/10.0.0.1/tcp/4001\"\]\}\$" ||
     fail "discover --json (A): $out"
-echo "$out" | grep -Eq "^\{\"peer\":\"$C\",\"ns\":\"other\",\"ttl\":[0-9]+,\"addrs\":\[\]\}\$" || fail "discover --json (C): $out"
+echo "$out" | grep -Eq "^\{\"peer\":\"$C\",\"ns\":\"other\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/127.0.0.1/tcp/[0-9]+\"\]\}\$" ||
+    fail "discover --json (C): $out"
 echo "$out" | tail -1 | grep -Eq '^\{"cookie":"[0-9a-f]{16}"\}$' || fail "discover --json cookie: $out"
 
 # Paging: --limit 1, then --cookie.

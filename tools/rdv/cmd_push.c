@@ -433,7 +433,8 @@ const struct command cmd_watch = {
 const struct command cmd_register = {
     .name = "register",
     .usage = "register --server MULTIADDR [--addr MA]... NS   push: stay registered until interrupted;\n"
-             "           [--dialect standard|waku] [--ttl S]   standard/waku: one signed registration",
+             "           [--dialect standard|waku] [--ttl S]   standard/waku: one signed registration\n"
+             "                                             (no --addr: the address the server sees us at)",
     .needs_ns = true,
     .on_ready = pushc_register,
     .on_exit = pushc_register_exit,

@@ -3,7 +3,8 @@
  *
  * Each command is one request on its own stream, half-closed right after it
  * is written (as rust-libp2p clients do). register signs a peer record for
- * our key over the --addr addresses. unregister has no answer: the server's
+ * our key over the --addr addresses; without --addr it first asks the server
+ * (identify) which address it sees us at, and registers that one. unregister has no answer: the server's
  * FIN after it has read our request is the acknowledgement.
  *
  * Output: "registered <peer-id> in <ns> for <ttl> s"; one line per
@@ -21,6 +22,8 @@
 #include "codec/multiaddr.h"
 #include "codec/multibase.h"
 #include "crypto/record.h"
+#include "host/identify.h"
+#include "identify.pb-c.h"
 #include "rdv.h"
 #include "rendezvous.pb-c.h"
 #include "rendezvous/service.h"
@@ -37,6 +40,12 @@ struct rdv1_client {
     struct protocol proto;   /* outlives the stream: the client's state */
     struct lpm in;
     bool answered;
+    /* register without --addr: identify first, for the observed address */
+    struct protocol identify;
+    struct lpm id_in;
+    bool asked;              /* the request stream was opened */
+    uint8_t observed[MULTIADDR_MAX];
+    size_t observed_len;
 };
 
 /* ---- output -------------------------------------------------------------- */
@@ -183,10 +192,12 @@ static void rdv1c__waku_answer(struct rdv1_client *rc, const Waku__Message *m)
  * is not a multiaddr. */
 static int rdv1c__seal(struct client *cl, struct buf *env)
 {
+    struct rdv1_client *rc = cl->state;
     struct record_addr addrs[RDV_OPT_MAX_ADDRS];
     uint8_t *bytes = xmalloc((size_t)RDV_OPT_MAX_ADDRS * MULTIADDR_MAX);
     char err[128];
     struct timeval tv;
+    size_t naddrs = cl->o.naddrs;
 
     for (size_t i = 0; i < cl->o.naddrs; i++) {
         uint8_t *b = bytes + i * MULTIADDR_MAX;
@@ -199,10 +210,15 @@ static int rdv1c__seal(struct client *cl, struct buf *env)
         addrs[i].bytes = b;
         addrs[i].len = (size_t)n;
     }
+    if (naddrs == 0 && rc->observed_len > 0) {
+        addrs[0].bytes = rc->observed;
+        addrs[0].len = rc->observed_len;
+        naddrs = 1;
+    }
     /* seq must grow with every record: the clock in µs does. */
     gettimeofday(&tv, NULL);
     uint64_t seq = (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
-    record_seal(&cl->host.key, RECORD_STANDARD, seq, addrs, cl->o.naddrs, env);
+    record_seal(&cl->host.key, RECORD_STANDARD, seq, addrs, naddrs, env);
     free(bytes);
     return 0;
 }
@@ -399,6 +415,73 @@ static void rdv1c_close(struct stream *s)
         client_fail(cl, "%s reset the stream", cl->conn ? cl->conn->remote_text : "peer");
 }
 
+/* Opens the request stream (after identify, for a register without --addr). */
+static void rdv1c__ask(struct client *cl)
+{
+    struct rdv1_client *rc = cl->state;
+    rc->asked = true;
+    if (conn_open_stream(cl->conn, &rc->proto, cl) == NULL)
+        client_fail(cl, "cannot open a stream to %s", cl->conn->remote_text);
+}
+
+/* ---- identify: the address the server sees us at ------------------------- */
+
+static int rdv1c_id_open(struct stream *s)
+{
+    (void)s; /* the server speaks first and alone */
+    return 0;
+}
+
+static void rdv1c_id_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct client *cl = s->state;
+    struct rdv1_client *rc = cl->state;
+    lpm_push(&rc->id_in, d, n);
+}
+
+/* The server's Identify is complete: take its observedAddr and register. */
+static void rdv1c_id_eof(struct stream *s)
+{
+    struct client *cl = s->state;
+    struct rdv1_client *rc = cl->state;
+    const uint8_t *msg;
+    size_t len;
+    char text[MULTIADDR_TEXT_MAX];
+
+    if (rc->asked)
+        return;
+    if (lpm_next(&rc->id_in, &msg, &len) == 1) {
+        Identify__Identify *m = identify__identify__unpack(NULL, len, msg);
+        if (m && m->has_observedaddr && m->observedaddr.len <= sizeof rc->observed &&
+            multiaddr_validate(m->observedaddr.data, m->observedaddr.len) == 0) {
+            memcpy(rc->observed, m->observedaddr.data, m->observedaddr.len);
+            rc->observed_len = m->observedaddr.len;
+        }
+        if (m)
+            identify__identify__free_unpacked(m, NULL);
+    }
+    if (rc->observed_len == 0 ||
+        multiaddr_to_text(rc->observed, rc->observed_len, text, sizeof text) < 0) {
+        client_fail(cl, "no --addr, and %s did not say which address it sees us at: pass "
+                    "--addr MULTIADDR, the address other peers should dial",
+                    cl->conn->remote_text);
+        return;
+    }
+    fprintf(stderr, "rdv: no --addr: registering %s, the address %s sees us at (pass --addr "
+            "to choose)\n", text, cl->conn->remote_text);
+    stream_close(s);
+    rdv1c__ask(cl);
+}
+
+static void rdv1c_id_close(struct stream *s)
+{
+    struct client *cl = s->state;
+    struct rdv1_client *rc = cl->state;
+    if (!rc->asked)
+        client_fail(cl, "no --addr, and %s did not answer identify: pass --addr MULTIADDR, the "
+                    "address other peers should dial", cl->conn ? cl->conn->remote_text : "the peer");
+}
+
 static void rdv1c_start(struct client *cl, enum rdv1_op op)
 {
     const char *d = cl->o.dialect;
@@ -432,8 +515,20 @@ static void rdv1c_start(struct client *cl, enum rdv1_op op)
         .on_close = rdv1c_close,
     };
     lpm_init(&rc->in, RDV1_CLIENT_MAX_MESSAGE);
+    lpm_init(&rc->id_in, 64u << 10);
     cl->state = rc;
-    if (conn_open_stream(cl->conn, &rc->proto, cl) == NULL)
+    if (op != OP_REGISTER || cl->o.naddrs > 0) {
+        rdv1c__ask(cl);
+        return;
+    }
+    rc->identify = (struct protocol){
+        .id = IDENTIFY_PROTOCOL_ID,
+        .on_open = rdv1c_id_open,
+        .on_data = rdv1c_id_data,
+        .on_eof = rdv1c_id_eof,
+        .on_close = rdv1c_id_close,
+    };
+    if (conn_open_stream(cl->conn, &rc->identify, cl) == NULL)
         client_fail(cl, "cannot open a stream to %s", cl->conn->remote_text);
 }
 
@@ -447,6 +542,7 @@ static void rdv1c_exit(struct client *cl)
     if (rc == NULL)
         return;
     lpm_free(&rc->in);
+    lpm_free(&rc->id_in);
     free(rc);
     cl->state = NULL;
 }

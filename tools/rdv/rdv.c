@@ -74,13 +74,29 @@ static void on_ready(struct conn *c, void *user)
     cl->cmd->on_ready(cl);
 }
 
+/* Says what to do about the usual ways a connection fails. */
 static void on_closed(struct conn *c, void *user, const char *reason)
 {
     struct client *cl = user;
-    (void)c;
     cl->conn = NULL;
-    if (!cl->done)
+    if (cl->done)
+        return;
+    if (strcmp(reason, "peer id mismatch") == 0) {
+        const char *want = strstr(cl->o.server, "/p2p/");
+        client_fail(cl, "%s: peer id mismatch: the peer there is %s, not %s: check the /p2p/ part (rendezvousd "
+                    "prints its address with its peer id at start)", cl->o.server, c->remote_text,
+                    want ? want + 5 : "the one asked for");
+    } else if (strcmp(reason, strerror(ECONNREFUSED)) == 0) {
+        client_fail(cl, "%s: connection refused: is rendezvousd running at that address? "
+                    "(it prints its addresses at start; make run starts one)", cl->o.server);
+    } else if (strcmp(reason, strerror(ETIMEDOUT)) == 0 ||
+               strcmp(reason, strerror(EHOSTUNREACH)) == 0 ||
+               strcmp(reason, strerror(ENETUNREACH)) == 0) {
+        client_fail(cl, "%s: %s: is the address reachable from here (firewall, NAT)?",
+                    cl->o.server, reason);
+    } else {
         client_fail(cl, "%s: %s", cl->o.server, reason);
+    }
 }
 
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
@@ -99,11 +115,38 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     client_finish(cl, 0); /* interrupting a long-running command is its normal end */
 }
 
+static void usage_options(FILE *f);
+
 static void usage(FILE *f)
 {
-    fprintf(f, "Usage: rdv COMMAND --server MULTIADDR [OPTIONS] [NS]\n\nCommands:\n");
+    fprintf(f, "Usage: rdv COMMAND --server MULTIADDR [OPTIONS] [NS]\n"
+               "       rdv help COMMAND | rdv --version\n\nCommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %s\n", commands[i]->usage);
+    usage_options(f);
+}
+
+/* rdv help COMMAND: the command's lines (register and discover have one per
+ * dialect family), then the options. */
+static int help_command(const char *name)
+{
+    bool found = false;
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(commands[i]->name, name) == 0) {
+            printf("%srdv %s\n", found ? "    " : "Usage: ", commands[i]->usage);
+            found = true;
+        }
+    }
+    if (!found) {
+        fprintf(stderr, "rdv: unknown command '%s' (rdv --help lists them)\n", name);
+        return 2;
+    }
+    usage_options(stdout);
+    return 0;
+}
+
+static void usage_options(FILE *f)
+{
     fprintf(f,
             "\nOptions:\n"
             "  -s, --server MULTIADDR   the peer, e.g. /ip4/127.0.0.1/tcp/8000/p2p/12D3KooW...\n"
@@ -116,7 +159,8 @@ static void usage(FILE *f)
             "      --cookie HEX         standard discover: continue after this cookie\n"
             "      --addr MULTIADDR     register, watch --register: an address to register\n"
             "                           (push) or to put in our signed peer record\n"
-            "                           (standard/waku), repeatable (default none)\n"
+            "                           (standard/waku), repeatable (default: none in push\n"
+            "                           mode, the address the server sees us at otherwise)\n"
             "  -r, --register           watch: also register in NS\n"
             "  -j, --json               one JSON object per line\n"
             "  -t, --timeout SECONDS    give up after this long (10)\n"
@@ -230,16 +274,23 @@ int main(int argc, char **argv)
     char err[256];
     int rc;
 
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        (strcmp(argv[1], "help") == 0 && argc == 2)) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0 ||
+        strcmp(argv[1], "version") == 0) {
+        printf("rdv %s\n", RDV_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0)
+        return help_command(argv[2]);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i]->name) == 0)
             cmd = commands[i];
     if (cmd == NULL) {
-        fprintf(stderr, "rdv: unknown command '%s'\n", argv[1]);
-        usage(stderr);
+        fprintf(stderr, "rdv: unknown command '%s' (rdv --help lists them)\n", argv[1]);
         return 2;
     }
     memset(&cl, 0, sizeof(cl));
