@@ -16,10 +16,11 @@
  *
  * Refusing is cheap but not free (accept, close: some µs), and a flood that
  * is refused at once retries at once. When most of one accept batch was
- * refused the listeners rest for ACCEPT_BACKOFF: the flood then waits in
- * the kernel's queue (and its SYNs are dropped when that is full), the
- * loop serves established clients, and a newcomer waits 10 ms at most per
- * batch of connections queued before it.
+ * refused the listeners rest for ACCEPT_BACKOFF, doubled up to 80 ms while
+ * the next batches are refused too: the flood then waits in the kernel's
+ * queue (and its SYNs are dropped when that is full), the loop serves
+ * established clients, and a newcomer waits 80 ms at most per batch of
+ * connections queued before it.
  *
  * The table stays bounded. An entry with connections is bounded by
  * max-connections; one without (idle) is dropped as soon as its bucket
@@ -44,7 +45,8 @@
 #include "host/internal.h"
 
 #define SOURCES_IDLE_MAX 16384 /* ~2 MB of idle entries at most */
-#define ACCEPT_BACKOFF 0.01     /* seconds the listeners rest after a flood of refusals */
+#define ACCEPT_BACKOFF 0.01     /* seconds the listeners rest after a flood of refusals, */
+#define ACCEPT_BACKOFF_DOUBLINGS 3 /* ... doubled while it goes on (80 ms at most) */
 
 static const char *const refusal_text[REFUSE_REASONS] = {
     [REFUSE_MAX_CONNS] = "too many connections",
@@ -177,7 +179,11 @@ void host_accept_backoff(struct host *h)
         return;
     h->backing_off = true;
     h->stats.accept_backoffs++;
-    ev_timer_init(&h->accept_backoff, accept_on_backoff, ACCEPT_BACKOFF, 0);
+    /* A flood that is still there after the rest finds a longer one. */
+    double rest = ACCEPT_BACKOFF * (double)(1u << h->backoff_level);
+    if (h->backoff_level < ACCEPT_BACKOFF_DOUBLINGS)
+        h->backoff_level++;
+    ev_timer_init(&h->accept_backoff, accept_on_backoff, rest, 0);
     h->accept_backoff.data = h;
     ev_timer_start(h->loop, &h->accept_backoff);
     host_listeners_update(h);
@@ -254,6 +260,23 @@ enum host_refusal host_admit(struct host *h, const struct sockaddr *sa)
     return REFUSE_REASONS;
 }
 
+/* A handshaking connection's input waits behind established connections'
+ * in each loop turn: its Noise work then delays a ping by one handshake at
+ * most, never by all those that arrived together. */
+#define HANDSHAKE_PRIORITY (EV_MINPRI + 1) /* the listeners are at EV_MINPRI */
+
+static void conn_set_priority(struct host *h, struct conn *c, int pri)
+{
+    if (ev_priority(&c->rio) == pri)
+        return;
+    bool active = ev_is_active(&c->rio);
+    if (active)
+        ev_io_stop(h->loop, &c->rio);
+    ev_set_priority(&c->rio, pri);
+    if (active)
+        ev_io_start(h->loop, &c->rio);
+}
+
 void host_admitted(struct host *h, struct conn *c)
 {
     struct host_source *s = source_find(h, &c->addr.sa);
@@ -262,6 +285,7 @@ void host_admitted(struct host *h, struct conn *c)
         return;
     c->counted_ip = true;
     c->counted_hs = true;
+    conn_set_priority(h, c, HANDSHAKE_PRIORITY);
     s->handshakes++;
     if (++h->nhandshakes == h->limits.max_handshakes)
         h->stats.accept_pauses++;
@@ -290,6 +314,7 @@ void host_handshake_end(struct host *h, struct conn *c)
     if (!c->counted_hs)
         return;
     c->counted_hs = false;
+    conn_set_priority(h, c, 0);
     struct host_source *s = source_find(h, &c->addr.sa);
     if (s && s->handshakes > 0)
         s->handshakes--;

@@ -239,6 +239,8 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (refused >= ACCEPT_BACKOFF_REFUSALS && refused > admitted)
         host_accept_backoff(h);
+    else if (admitted > 0)
+        h->backoff_level = 0; /* the flood is over */
 }
 
 /* The WebSocket/TLS settings, made on first use. */

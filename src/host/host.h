@@ -243,6 +243,7 @@ struct host {
     size_t nhandshakes;         /* accepted connections still handshaking */
     bool accept_paused;         /* listeners stopped (see host_listeners_update) */
     bool backing_off;           /* ... for accept_backoff after a flood of refusals */
+    uint8_t backoff_level;      /* doublings of the next rest (admission.c) */
     ev_timer accept_backoff;
     struct ws_config *ws;       /* WebSocket and TLS settings; NULL until used */
     ev_prepare flush;
