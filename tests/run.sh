@@ -157,6 +157,8 @@ if compgen -G "tests/interop/*.test.mjs" >/dev/null; then
         elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then why="no test ran"
         fi
         [ -z "$why" ] || f=$((f + 1))
+        # A test past its own timeout, or the file past --test-timeout.
+        grep -q "test timed out after" "$out" && why=${why:-a test timed out}
         mapfile -t skips < <(sed -n 's/^skip	//p' "$tally" 2>/dev/null)
         printf '%-28s %3d passed, %d failed, %d skipped%s\n' "$name" "$p" "$f" "${#skips[@]}" "${why:+ ($why)}"
         for k in "${skips[@]+"${skips[@]}"}"; do skip "$name/$k" || f=$((f + 1)); done

@@ -45,8 +45,17 @@ term_wait() {
 cleanup() {
     local rc=$? p name running=()
     for p in "${DPIDS[@]+"${DPIDS[@]}"}"; do
-        kill -0 "$p" 2>/dev/null || continue
         name=${DNAMES[$p]-}
+        if ! kill -0 "$p" 2>/dev/null; then
+            # A daemon that ended by itself (127: the script waited for it).
+            TRC=0
+            wait "$p" 2>/dev/null || TRC=$?
+            if [ -n "$name" ] && [ "$TRC" -ne 0 ] && [ "$TRC" -ne 127 ]; then
+                echo "FAIL: daemon $name exited with code $TRC during the test" >&2; rc=1
+                running+=("$name")
+            fi
+            continue
+        fi
         [ -z "$name" ] || running+=("$name")
         if ! term_wait "$p" "$STOP_WAIT"; then
             [ -z "$name" ] || { echo "FAIL: daemon $name did not exit within ${STOP_WAIT}s of SIGTERM; killed" >&2; rc=1; }

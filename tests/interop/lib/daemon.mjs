@@ -217,12 +217,24 @@ export async function startDaemon (t, args = [], opts = {}) {
       await exited
     }
   }
+  // The check's failure is thrown from a hook added last, so that the
+  // test's other cleanups (js-libp2p nodes) still run: one hook throwing
+  // skips the hooks after it, and a node left running keeps the file alive.
   t?.after(async () => {
     if (stopping) return
     const running = proc.exitCode === null && proc.signalCode === null
-    const code = await daemon.stop()
-    if (!running) throw new Error(`the daemon exited during the test (code ${code}, signal ${daemon.exitSignal})\n--- daemon command: ${describe()}`)
-    if (code !== 0) throw new Error(`the daemon exited with code ${code}, signal ${daemon.exitSignal} after SIGTERM\n--- daemon command: ${describe()}`)
+    let failure
+    try {
+      const code = await daemon.stop()
+      if (!running) failure = `the daemon exited during the test (code ${code}, signal ${daemon.exitSignal})`
+      else if (code !== 0) failure = `the daemon exited with code ${code}, signal ${daemon.exitSignal} after SIGTERM`
+    } catch (err) {
+      failure = err.message
+    }
+    if (failure) {
+      const err = new Error(failure.includes('--- daemon command') ? failure : `${failure}\n--- daemon command: ${describe()}`)
+      t.after(() => { throw err })
+    }
   })
 
   const ready = new Promise((resolve, reject) => {
