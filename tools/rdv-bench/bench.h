@@ -42,6 +42,7 @@ struct bench_opts {
     int sessions;               /* idle: sessions */
     int clients;                /* requests: clients */
     int dialers;                /* handshakes: concurrent dialers */
+    const char *data_dir;       /* requests: the daemon's --data-dir (NULL: in memory) */
     bool verbose;
 };
 
@@ -106,6 +107,13 @@ struct server {
 
 /* Starts rendezvousd on a free loopback port with limits raised for load. */
 int rdv_server_start(struct server *s, const char *path);
+/* The same with more options (NULL-terminated, at most 8). */
+int rdv_server_start_with(struct server *s, const char *path, const char *const *extra);
+/* A free loopback TCP port, or -1. */
+int bench_free_port(void);
+/* The value of the unlabelled metric `name` at http://127.0.0.1:port/metrics;
+ * -1 if it cannot be read. */
+int metrics_value(int port, const char *name, double *v);
 /* Starts redis-server on a free loopback port, persistence off. */
 int redis_server_start(struct server *s, const char *path, int maxclients);
 void server_stop(struct server *s);
@@ -254,5 +262,6 @@ int run_idle(const struct bench_opts *o, struct bench_table *t);
 int run_requests(const struct bench_opts *o, struct bench_table *t);
 int run_handshakes(const struct bench_opts *o, struct bench_table *t);
 int run_discover(const struct bench_opts *o, struct bench_table *t);
+int run_startup(const struct bench_opts *o, struct bench_table *t);
 
 #endif

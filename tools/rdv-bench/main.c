@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  requests    /rendezvous/1.0.0 REGISTER + DISCOVER loops\n"
             "  discover    DISCOVER and Waku sampling cost, in process, with and\n"
             "              without 50,000 push registrations in the namespace\n"
+            "  startup     rendezvousd start-up on a data directory of 1,000,000 stored\n"
+            "              registrations (quick: 100,000): load time and RSS\n"
             "\n"
             "Options:\n"
             "  -q, --quick          short runs and smaller sizes (make bench)\n"
@@ -40,12 +42,14 @@ static void usage(FILE *f)
             "      --streams N      fanout/idle: sessions per connection (1)\n"
             "  -N, --sessions N     idle: sessions (10000; quick 2000)\n"
             "  -C, --clients N      requests: clients (64)\n"
+            "      --data-dir DIR   requests: run the daemon with --data-dir DIR (use a\n"
+            "                       fresh one); adds commits/s and changes per commit\n"
             "  -D, --dialers N      handshakes: concurrent dialers (32)\n"
             "  -v, --verbose\n");
 }
 
 static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
-                                        "discover"};
+                                        "discover", "startup"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -67,7 +71,7 @@ static void default_daemon(char *out, size_t cap)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_DAEMON = 256, OPT_REDIS, OPT_RATE, OPT_STREAMS };
+    enum { OPT_DAEMON = 256, OPT_REDIS, OPT_RATE, OPT_STREAMS, OPT_DATA_DIR };
     static const struct option longopts[] = {
         {"quick", no_argument, NULL, 'q'},          {"daemon", required_argument, NULL, OPT_DAEMON},
         {"redis", required_argument, NULL, OPT_REDIS}, {"seconds", required_argument, NULL, 't'},
@@ -76,6 +80,7 @@ int main(int argc, char **argv)
         {"streams", required_argument, NULL, OPT_STREAMS},
         {"sessions", required_argument, NULL, 'N'}, {"clients", required_argument, NULL, 'C'},
         {"dialers", required_argument, NULL, 'D'},  {"verbose", no_argument, NULL, 'v'},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct bench_opts o;
@@ -102,6 +107,7 @@ int main(int argc, char **argv)
         case 'N': o.sessions = atoi(optarg); break;
         case 'C': o.clients = atoi(optarg); break;
         case 'D': o.dialers = atoi(optarg); break;
+        case OPT_DATA_DIR: o.data_dir = optarg; break;
         case 'v': o.verbose = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -178,6 +184,8 @@ int main(int argc, char **argv)
             failures += run_requests(&o, &t) != 0;
         } else if (strcmp(s, "discover") == 0) {
             failures += run_discover(&o, &t) != 0;
+        } else if (strcmp(s, "startup") == 0) {
+            failures += run_startup(&o, &t) != 0;
         }
     }
     for (int i = 0; i < nsizes; i++)

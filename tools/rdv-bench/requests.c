@@ -266,13 +266,23 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
         return -1;
     snprintf(row->params, sizeof(row->params), "C=%d, REGISTER+DISCOVER(10)", clients);
     snprintf(row->figure, sizeof(row->figure), "failed");
-    if (rdv_server_start(&srv, o->daemon) < 0)
+    /* with a data directory: the store's counters come from its metrics */
+    char maddr[32];
+    int mport = o->data_dir ? bench_free_port() : -1;
+    snprintf(maddr, sizeof maddr, "127.0.0.1:%d", mport);
+    const char *extra[] = {"--data-dir", o->data_dir, "--metrics", maddr, NULL};
+    if (o->data_dir)
+        snprintf(row->params, sizeof(row->params), "C=%d, REGISTER+DISCOVER(10), LMDB", clients);
+    if (rdv_server_start_with(&srv, o->daemon, o->data_dir ? extra : NULL) < 0)
         return -1;
     struct rq_shm *shm = shm_alloc(sizeof(*shm));
     struct rq_cfg cfg = {.addr = srv.addr, .clients = clients, .nworkers = procs, .shm = shm};
     if (workers_start(&ws, procs, rq_worker_main, &cfg) < 0)
         goto out;
     usleep(o->quick ? 1500000 : 3000000); /* connect and warm up */
+    double commits0 = 0, changes0 = 0, commits1 = 0, changes1 = 0;
+    bool store = o->data_dir && metrics_value(mport, "rendezvousd_store_commits_total", &commits0) == 0 &&
+                 metrics_value(mport, "rendezvousd_store_changes_total", &changes0) == 0;
     uint64_t c0 = shm_sum(shm->ops, ws.n), e0 = shm_sum(shm->errors, ws.n);
     double cpu0 = proc_cpu(srv.pid), t0 = now_s();
     atomic_store(&shm->measuring, 1);
@@ -280,6 +290,8 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
     atomic_store(&shm->measuring, 0);
     uint64_t c1 = shm_sum(shm->ops, ws.n), e1 = shm_sum(shm->errors, ws.n);
     double cpu1 = proc_cpu(srv.pid), t1 = now_s();
+    store = store && metrics_value(mport, "rendezvousd_store_commits_total", &commits1) == 0 &&
+            metrics_value(mport, "rendezvousd_store_changes_total", &changes1) == 0;
     atomic_store(&shm->stop, 1);
     workers_wait(&ws, 20);
 
@@ -290,6 +302,13 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
     for (int i = 0; i < ws.n; i++)
         hist_merge(&lat, &shm->lat[i]);
     snprintf(row->figure, sizeof(row->figure), "%.0f ops/s (server %.0f%% CPU)", rate, cpu * 100);
+    if (store && commits1 > commits0)
+        snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
+                 "; %.0f commits/s, %.1f changes/commit", (commits1 - commits0) / (t1 - t0),
+                 (changes1 - changes0) / (commits1 - commits0));
+    else if (o->data_dir)
+        snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
+                 "; store metrics unreadable");
     if (e1 > 0)
         snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                  "; %llu errors", (unsigned long long)e1);

@@ -325,7 +325,12 @@ static int read_line_with(int fd, const char *prefix, char *out, size_t cap, dou
 
 int rdv_server_start(struct server *s, const char *path)
 {
-    char *argv[] = {(char *)path,
+    return rdv_server_start_with(s, path, NULL);
+}
+
+int rdv_server_start_with(struct server *s, const char *path, const char *const *extra)
+{
+    char *argv[40] = {(char *)path,
                     "--listen", "/ip4/127.0.0.1/tcp/0",
                     "--log-level", "warn",
                     "--max-connections", "1000000",
@@ -342,6 +347,12 @@ int rdv_server_start(struct server *s, const char *path)
                     "--max-handshakes", "100000",
                     NULL};
     int fd;
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    for (size_t i = 0; extra && extra[i] && i < 8; i++)
+        argv[n++] = (char *)extra[i];
+    argv[n] = NULL;
     memset(s, 0, sizeof(*s));
     s->pid = spawn(argv, &fd, "/tmp/rdv-bench-rendezvousd.log");
     if (s->pid < 0)
@@ -357,6 +368,51 @@ int rdv_server_start(struct server *s, const char *path)
     snprintf(s->host, sizeof(s->host), "127.0.0.1");
     sscanf(s->addr, "/ip4/%*[^/]/tcp/%d", &s->port);
     return 0;
+}
+
+static int free_port(void);
+
+int bench_free_port(void) { return free_port(); }
+
+int metrics_value(int port, const char *name, double *v)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    char *body = NULL;
+    size_t len = 0, cap = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), rc = -1;
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 && write(fd, req, sizeof req - 1) == (ssize_t)(sizeof req - 1)) {
+        for (;;) {
+            if (len + 4096 + 1 > cap) {
+                cap = cap ? cap * 2 : 65536;
+                char *nb = realloc(body, cap);
+                if (nb == NULL)
+                    break;
+                body = nb;
+            }
+            ssize_t r = read(fd, body + len, cap - len - 1);
+            if (r <= 0)
+                break;
+            len += (size_t)r;
+        }
+    }
+    close(fd);
+    if (body) {
+        body[len] = '\0';
+        size_t nl = strlen(name);
+        for (char *p = body; (p = strstr(p, name)) != NULL; p += nl) {
+            if ((p == body || p[-1] == '\n') && p[nl] == ' ') {
+                *v = strtod(p + nl + 1, NULL);
+                rc = 0;
+                break;
+            }
+        }
+    }
+    free(body);
+    return rc;
 }
 
 static int free_port(void)
