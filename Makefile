@@ -30,7 +30,7 @@ endif
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
 CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -MMD -MP
-LDLIBS   += -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -llmdb -lssl -lcrypto -lm
+LDLIBS   += -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -llmdb -lssl -lcrypto -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined

@@ -187,23 +187,16 @@ static int daemon_listen(struct daemon *d)
     return 0;
 }
 
-/* Once per loop iteration, before the host writes to the sockets: every
- * registry change of the iteration goes to disk in one transaction, then the
- * answers held for it are released (OK, or E_UNAVAILABLE if it failed).
- * While commits fail, REGISTERs are refused and a retry comes every
- * STORE_RETRY seconds; the failure is logged once, the recovery too. */
-static void on_commit(struct ev_loop *loop, ev_prepare *w, int revents)
+/* A commit is over: the answers held for it are released (OK, or
+ * E_UNAVAILABLE if it failed). While commits fail, REGISTERs are refused
+ * and a retry comes every STORE_RETRY seconds; the failure is logged once,
+ * the recovery too. */
+static void on_commit_done(void *ctx, bool ok, const char *err)
 {
-    struct daemon *d = w->data;
+    struct daemon *d = ctx;
     struct rdv_service *s = &d->svc;
-    char err[512];
-    (void)revents;
+    struct ev_loop *loop = d->host.loop;
 
-    if (!store_pending(d->store) && s->waiting == NULL)
-        return;
-    if (s->store_failing && s->waiting == NULL && ev_now(loop) < d->commit_retry_at)
-        return;
-    bool ok = store_commit(d->store, err, sizeof(err)) == 0;
     if (!ok) {
         if (!s->store_failing)
             LOGE(&d->log, "store: commit failed: %s; REGISTERs are answered E_UNAVAILABLE until "
@@ -217,16 +210,31 @@ static void on_commit(struct ev_loop *loop, ev_prepare *w, int revents)
     }
     s->store_failing = !ok;
     rdv_service_committed(s, ok);
-    /* Releasing let streams serve more requests: their answers wait for the
-     * next commit, which must come without waiting for other input. */
+    /* Changes made meanwhile (and answers released just now that let
+     * streams serve more) wait for the next commit, which must come
+     * without waiting for other input. */
     if (s->waiting != NULL || store_pending(d->store))
         ev_idle_start(loop, &d->commit_again);
 }
 
-static void on_commit_again(struct ev_loop *loop, ev_idle *w, int revents)
+/* Once per loop iteration, before the host writes to the sockets: a commit
+ * of every registry change so far starts, unless one is still under way
+ * (its end starts the next). The store writes on its own thread, so the
+ * loop goes on serving - DISCOVERs, other streams - while the disk syncs;
+ * only the answers behind the commit wait for it. */
+static void on_commit(struct ev_loop *loop, ev_prepare *w, int revents)
 {
+    struct daemon *d = w->data;
+    struct rdv_service *s = &d->svc;
     (void)revents;
-    ev_idle_stop(loop, w); /* the next prepare phase commits */
+
+    if ((!store_pending(d->store) && s->waiting == NULL) || store_busy(d->store))
+        return;
+    if (s->store_failing && s->waiting == NULL && ev_now(loop) < d->commit_retry_at)
+        return;
+    rdv_service_seal(s);
+    if (!store_commit_async(d->store, loop, on_commit_done, d))
+        on_commit_done(d, true, NULL); /* nothing to write: release at once */
 }
 
 static void on_commit_retry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -234,6 +242,12 @@ static void on_commit_retry(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)w;
     (void)revents; /* the loop woke up: on_commit retries in its prepare phase */
+}
+
+static void on_commit_again(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w); /* the next prepare phase commits */
 }
 
 /* Opens the store chosen by the configuration; -1 after logging. */
@@ -311,8 +325,10 @@ static void daemon_unwire(struct daemon *d)
     }
     ev_timer_stop(loop, &d->commit_retry);
     ev_idle_stop(loop, &d->commit_again);
+    /* waits for a commit under way (its answers go nowhere now) */
     if (store_commit(d->store, err, sizeof(err)) != 0)
         LOGE(&d->log, "store: last commit failed: %s", err);
+    rdv_service_seal(&d->svc);
     rdv_service_committed(&d->svc, false); /* nothing can be waiting: the host is gone */
     rdv_service_free(&d->svc);
     push_free(&d->svc);

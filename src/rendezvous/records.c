@@ -149,7 +149,10 @@ static void records__serve(struct stream *st)
     size_t len;
     int rc;
 
-    while (records__room(rs, st) > 0 && (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
+    /* While answers wait for the commit under way, the next ones would wait
+     * for the one after: they are served once those are released. */
+    while (rs->wait.list != &s->committing && records__room(rs, st) > 0 &&
+           (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
         bool added;
         if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
                                      len, &out, &added) != 0) {

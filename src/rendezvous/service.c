@@ -87,7 +87,9 @@ void rdv_request_log_write(const struct rdv_service *s, enum rdv_dialect d,
 
 void rdv_service_wait(struct rdv_service *s, struct rdv_waiter *w)
 {
-    if (w->list == &s->waiting)
+    /* (one whose answers wait for the commit under way serves nothing more
+     * until they are released: it cannot be here) */
+    if (w->list != NULL)
         return;
     rdv_service_unwait(s, w);
     DL_APPEND(s->waiting, w);
@@ -104,15 +106,20 @@ void rdv_service_unwait(struct rdv_service *s, struct rdv_waiter *w)
     w->list = NULL;
 }
 
+void rdv_service_seal(struct rdv_service *s)
+{
+    struct rdv_waiter *w;
+    while ((w = s->waiting) != NULL) {
+        rdv_service_unwait(s, w);
+        DL_APPEND(s->committing, w);
+        w->list = &s->committing;
+    }
+}
+
 void rdv_service_committed(struct rdv_service *s, bool committed)
 {
     struct rdv_waiter *w;
-    /* Only those waiting now: a release that waits again joins s->waiting. */
-    s->releasing = s->waiting;
-    s->waiting = NULL;
-    for (w = s->releasing; w; w = w->next)
-        w->list = &s->releasing;
-    while ((w = s->releasing) != NULL) {
+    while ((w = s->committing) != NULL) {
         rdv_service_unwait(s, w);
         w->release(w, committed);
     }

@@ -115,7 +115,7 @@ struct rdv_service {
     bool durable;
     bool store_failing;                /* the last commit failed: REGISTERs are refused */
     struct rdv_waiter *waiting;        /* DL list: for the next commit */
-    struct rdv_waiter *releasing;      /* DL list: being released after a commit */
+    struct rdv_waiter *committing;     /* DL list: for the commit under way */
 };
 
 /* What a refused request is told while the daemon's memory budget is spent. */
@@ -169,9 +169,12 @@ void rdv_service_schedule_expiry(struct rdv_service *s);
  * w. */
 void rdv_service_wait(struct rdv_service *s, struct rdv_waiter *w);
 void rdv_service_unwait(struct rdv_service *s, struct rdv_waiter *w);
-/* The store committed every change made so far (or failed to): releases
- * every waiter. A release may wait again (answers to requests it goes on
- * to serve): that is for the next commit. */
+/* A commit of every change made so far starts: the waiters so far wait
+ * for it, later ones for the next. */
+void rdv_service_seal(struct rdv_service *s);
+/* That commit is over (committed or failed): releases its waiters. A
+ * release may wait again (answers to requests it goes on to serve): that
+ * is for the next commit. */
 void rdv_service_committed(struct rdv_service *s, bool committed);
 /* Monotonic-enough wall clock used for TTLs (ev_now of the loop). */
 double rdv_service_now(const struct rdv_service *s);

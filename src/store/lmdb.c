@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -33,6 +35,17 @@ struct lmdb__change {
     uint8_t key[];
 };
 
+/* Changes handed to the writer thread, and what came of them. */
+struct lmdb__batch {
+    struct lmdb__change *list;    /* a uthash table of its own */
+    size_t n;
+    uint64_t next_seq;            /* the registry's, when the batch was taken */
+    int rc;                       /* MDB error code */
+    size_t map_size;              /* after growing, else 0 */
+    double secs;
+    char err[PATH_MAX + 128];
+};
+
 struct store_lmdb {
     struct store base;       /* first: a struct store * is a struct store_lmdb * */
     char path[PATH_MAX];     /* DIR/data.mdb, for messages */
@@ -43,6 +56,18 @@ struct store_lmdb {
     size_t npending;
     const struct registry *reg;   /* set by load: its next_seq is stored at each commit */
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
+    /* The writer thread: it commits one batch at a time while the loop goes
+     * on serving; `batch` belongs to it from the handover until `finished`
+     * (both under mu), then to the loop again. */
+    pthread_t writer;
+    bool writer_started, work, finished, stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct lmdb__batch batch;
+    struct ev_loop *loop;
+    ev_async wake;                /* the writer tells the loop it finished */
+    store_done_fn *done;
+    void *done_ctx;
 };
 
 static struct store_lmdb *lmdb__w(struct store *s) { return (struct store_lmdb *)s; }
@@ -233,22 +258,22 @@ static void lmdb__on_unregister(void *ctx, const struct rdv_reg *g)
 
 static bool lmdb__pending(const struct store *base) { return lmdb__cw(base)->npending > 0; }
 
-/* One write transaction with every pending change; an MDB error code. */
-static int lmdb__write(struct store_lmdb *s)
+/* One write transaction with every change of list; an MDB error code. */
+static int lmdb__write(struct store_lmdb *s, const struct lmdb__change *list, uint64_t next_seq)
 {
     MDB_txn *txn;
     bool puts = false;
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
         return rc;
-    for (struct lmdb__change *c = s->pending; c; c = c->hh.next) {
-        MDB_val k = {.mv_size = c->klen, .mv_data = c->key};
+    for (const struct lmdb__change *c = list; c; c = c->hh.next) {
+        MDB_val k = {.mv_size = c->klen, .mv_data = (void *)c->key};
         if (c->del) {
             rc = mdb_del(txn, s->regs, &k, NULL);
             if (rc == MDB_NOTFOUND)
                 rc = 0;
         } else {
-            MDB_val v = {.mv_size = c->vlen, .mv_data = c->val};
+            MDB_val v = {.mv_size = c->vlen, .mv_data = (void *)c->val};
             rc = mdb_put(txn, s->regs, &k, &v, 0);
             puts = true;
         }
@@ -259,10 +284,10 @@ static int lmdb__write(struct store_lmdb *s)
     }
     /* The sequence goes on from here after a restart, so that the cookies
      * handed out stay meaningful; only a written registration needs it. */
-    if (puts && s->reg) {
+    if (puts && next_seq) {
         uint8_t be[8];
         for (int i = 0; i < 8; i++)
-            be[i] = (uint8_t)(s->reg->next_seq >> (56 - 8 * i));
+            be[i] = (uint8_t)(next_seq >> (56 - 8 * i));
         MDB_val k = {.mv_size = 8, .mv_data = "next_seq"}, v = {.mv_size = 8, .mv_data = be};
         rc = mdb_put(txn, s->meta, &k, &v, 0);
         if (rc != 0) {
@@ -273,7 +298,7 @@ static int lmdb__write(struct store_lmdb *s)
     return mdb_txn_commit(txn); /* frees txn whatever happens */
 }
 
-static int lmdb__grow(struct store_lmdb *s)
+static int lmdb__grow(struct store_lmdb *s, size_t *map_size)
 {
     MDB_envinfo info;
     int rc = mdb_env_info(s->env, &info);
@@ -283,26 +308,166 @@ static int lmdb__grow(struct store_lmdb *s)
         return MDB_MAP_FULL;
     rc = mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
     if (rc == 0)
-        s->base.stats.map_size = info.me_mapsize * 2;
+        *map_size = info.me_mapsize * 2;
     return rc;
 }
 
+/* Writes b, growing a full map; sets b->rc, b->err, b->map_size. Runs on
+ * the writer thread, or on the loop's when no batch is out. */
+static void lmdb__write_batch(struct store_lmdb *s, struct lmdb__batch *b)
+{
+    b->map_size = 0;
+    b->err[0] = '\0';
+    for (int grown = 0;; grown++) {
+        b->rc = lmdb__write(s, b->list, b->next_seq);
+        if (b->rc != MDB_MAP_FULL || grown == LMDB__GROWS)
+            break;
+        int g = lmdb__grow(s, &b->map_size);
+        if (g != 0) {
+            snprintf(b->err, sizeof b->err, "%s: map full and cannot grow: %s", s->path,
+                     mdb_strerror(g));
+            return;
+        }
+    }
+    if (b->rc != 0)
+        snprintf(b->err, sizeof b->err, "%s: %s", s->path, mdb_strerror(b->rc));
+}
+
+static double lmdb__clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void *lmdb__writer(void *arg)
+{
+    struct store_lmdb *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (!s->work && !s->stop)
+            pthread_cond_wait(&s->cv, &s->mu);
+        if (!s->work)
+            break;
+        pthread_mutex_unlock(&s->mu);
+        double t0 = lmdb__clock();
+        lmdb__write_batch(s, &s->batch);
+        s->batch.secs = lmdb__clock() - t0;
+        pthread_mutex_lock(&s->mu);
+        s->work = false;
+        s->finished = true;
+        pthread_cond_broadcast(&s->cv);
+        ev_async_send(s->loop, &s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* The batch is back from the writer: on success it is freed; on failure
+ * its changes go back into pending, unless a newer one for the same key
+ * was recorded meanwhile. Then the caller of commit_async hears of it. */
+static void lmdb__finish(struct store_lmdb *s)
+{
+    struct lmdb__batch *b = &s->batch;
+    struct lmdb__change *c, *tmp;
+
+    pthread_mutex_lock(&s->mu);
+    bool f = s->finished;
+    s->finished = false;
+    pthread_mutex_unlock(&s->mu);
+    if (!f)
+        return;
+    s->base.busy = false;
+    store_account(&s->base, b->rc == 0, b->secs);
+    if (b->map_size)
+        s->base.stats.map_size = b->map_size;
+    if (b->rc == 0)
+        s->base.stats.changes += b->n;
+    HASH_ITER(hh, b->list, c, tmp) {
+        HASH_DELETE(hh, b->list, c);
+        struct lmdb__change *newer = NULL;
+        if (b->rc != 0)
+            HASH_FIND_BYHASHVALUE(hh, s->pending, c->key, c->klen, c->hh.hashv, newer);
+        if (b->rc != 0 && newer == NULL) {
+            HASH_ADD_KEYPTR_BYHASHVALUE(hh, s->pending, c->key, c->klen, c->hh.hashv, c);
+            s->npending++;
+        } else {
+            free(c);
+        }
+    }
+    b->n = 0;
+    store_done_fn *done = s->done;
+    s->done = NULL;
+    if (done)
+        done(s->done_ctx, b->rc == 0, b->err);
+}
+
+static void lmdb__on_wake(struct ev_loop *loop, ev_async *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    lmdb__finish(w->data);
+}
+
+/* Blocks until the batch out (if any) is back, and finishes it. */
+static void lmdb__wait(struct store_lmdb *s)
+{
+    if (!s->base.busy)
+        return;
+    pthread_mutex_lock(&s->mu);
+    while (!s->finished)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+    lmdb__finish(s);
+}
+
+static bool lmdb__commit_async(struct store *base, struct ev_loop *loop, store_done_fn *done,
+                               void *ctx)
+{
+    struct store_lmdb *s = lmdb__w(base);
+    if (s->base.busy || s->npending == 0)
+        return false;
+    if (!s->writer_started) {
+        s->loop = loop;
+        ev_async_init(&s->wake, lmdb__on_wake);
+        s->wake.data = s;
+        ev_async_start(loop, &s->wake);
+        ev_unref(loop); /* it keeps no loop alive */
+        if (pthread_create(&s->writer, NULL, lmdb__writer, s) != 0) {
+            ev_ref(loop);
+            ev_async_stop(loop, &s->wake);
+            return false; /* the caller commits synchronously */
+        }
+        s->writer_started = true;
+    }
+    s->batch = (struct lmdb__batch){.list = s->pending, .n = s->npending,
+                                    .next_seq = s->reg ? s->reg->next_seq : 0};
+    s->pending = NULL; /* the table goes with its elements */
+    s->npending = 0;
+    s->done = done;
+    s->done_ctx = ctx;
+    s->base.busy = true;
+    pthread_mutex_lock(&s->mu);
+    s->work = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return true;
+}
+
+/* On the loop's thread, blocking: what the writer has out first, then
+ * everything pending. */
 static int lmdb__commit(struct store *base, char *err, size_t errlen)
 {
     struct store_lmdb *s = lmdb__w(base);
-    int rc;
-    for (int grown = 0;; grown++) {
-        rc = lmdb__write(s);
-        if (rc != MDB_MAP_FULL || grown == LMDB__GROWS)
-            break;
-        int g = lmdb__grow(s);
-        if (g != 0) {
-            snprintf(err, errlen, "%s: map full and cannot grow: %s", s->path, mdb_strerror(g));
-            return -1;
-        }
-    }
-    if (rc != 0) {
-        snprintf(err, errlen, "%s: %s", s->path, mdb_strerror(rc));
+    lmdb__wait(s);
+    if (s->npending == 0)
+        return 0;
+    struct lmdb__batch b = {.list = s->pending, .next_seq = s->reg ? s->reg->next_seq : 0};
+    lmdb__write_batch(s, &b);
+    if (b.map_size)
+        s->base.stats.map_size = b.map_size;
+    if (b.rc != 0) {
+        snprintf(err, errlen, "%s", b.err);
         return -1;
     }
     s->base.stats.changes += s->npending;
@@ -410,6 +575,18 @@ static int lmdb__load(struct store *base, struct registry *r, double now, char *
 static void lmdb__close(struct store *base)
 {
     struct store_lmdb *s = lmdb__w(base);
+    if (s->writer_started) {
+        lmdb__wait(s);
+        pthread_mutex_lock(&s->mu);
+        s->stop = true;
+        pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->writer, NULL);
+        ev_ref(s->loop);
+        ev_async_stop(s->loop, &s->wake);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->cv);
     while (s->pending)
         lmdb__change_free(s, s->pending);
     if (s->env)
@@ -424,6 +601,7 @@ static const struct store_ops lmdb__ops = {
     .load = lmdb__load,
     .pending = lmdb__pending,
     .commit = lmdb__commit,
+    .commit_async = lmdb__commit_async,
     .close = lmdb__close,
     /* a refresh moved the seq and the expiry: written like a register */
     .events = {.on_register = lmdb__on_register, .on_refresh = lmdb__on_register,
@@ -590,6 +768,8 @@ struct store *store_lmdb_open(const char *dir, size_t map_size, char *err, size_
     struct store_lmdb *s = xcalloc(1, sizeof *s);
     store_init(&s->base, &lmdb__ops, true);
     s->lock_fd = -1;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
     randombytes_buf(s->hash_key, sizeof s->hash_key);
     snprintf(s->path, sizeof s->path, "%s/data.mdb", dir);
     if (lmdb__mkdir(dir, err, errlen) != 0 || (s->lock_fd = lmdb__lock(dir, err, errlen)) < 0 ||

@@ -32,18 +32,35 @@ bool store_pending(const struct store *s)
     return s->ops->pending && s->ops->pending(s);
 }
 
-int store_commit(struct store *s, char *err, size_t errlen)
+void store_account(struct store *s, bool ok, double secs)
 {
-    if (!store_pending(s))
-        return 0;
-    double t0 = store__clock();
-    int rc = s->ops->commit(s, err, errlen);
-    histogram_observe(&s->stats.commit_seconds, store__clock() - t0);
-    if (rc == 0)
+    histogram_observe(&s->stats.commit_seconds, secs);
+    if (ok)
         s->stats.commits++;
     else
         s->stats.errors++;
+}
+
+int store_commit(struct store *s, char *err, size_t errlen)
+{
+    if (!store_pending(s) && !s->busy)
+        return 0;
+    double t0 = store__clock();
+    int rc = s->ops->commit(s, err, errlen);
+    store_account(s, rc == 0, store__clock() - t0);
     return rc;
+}
+
+bool store_commit_async(struct store *s, struct ev_loop *loop, store_done_fn *done, void *ctx)
+{
+    char err[512];
+    if (s->busy || !store_pending(s))
+        return false;
+    if (s->ops->commit_async && s->ops->commit_async(s, loop, done, ctx))
+        return true;
+    int rc = store_commit(s, err, sizeof err);
+    done(ctx, rc == 0, err);
+    return true;
 }
 
 void store_close(struct store *s)
