@@ -55,7 +55,11 @@ spawn F "$PROBE" flood "$DPORT" --rcvbuf 4096
 expect_metric rendezvousd_read_pauses_total 1
 # Without backpressure the daemon would hold up to 64 MiB of echoes.
 after=$(rss_kb)
-(( after - before < 24 * 1024 )) || fail "RSS grew from $before to $after kB during the flood"
+# ASan's quarantine and shadow memory grow RSS on their own: a looser bound
+# there; the buffered-bytes metric below holds the exact one in both builds.
+bound=$((24 * 1024))
+ldd "$BIN/rendezvousd" | grep -q libasan && bound=$((96 * 1024))
+(( after - before < bound )) || fail "RSS grew from $before to $after kB during the flood"
 scrape
 out_bytes=$(metric 'rendezvousd_buffered_bytes{direction="out"}')
 (( out_bytes <= 65536 + 65537 )) || fail "$out_bytes bytes buffered for the socket, limit 65536"
