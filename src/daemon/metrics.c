@@ -108,6 +108,12 @@ void prom_u64(struct buf *b, const char *name, const char *labels, uint64_t v)
     metrics__printf(b, " %llu\n", (unsigned long long)v);
 }
 
+void prom_scalar(struct buf *b, const char *name, const char *type, const char *help, uint64_t v)
+{
+    prom_family(b, name, type, help);
+    prom_u64(b, name, NULL, v);
+}
+
 void prom_f64(struct buf *b, const char *name, const char *labels, double v)
 {
     char num[40];

@@ -72,6 +72,8 @@ static inline bool metrics_running(const struct metrics_server *m) { return m->f
  * or NULL / "" for none. */
 void prom_family(struct buf *b, const char *name, const char *type, const char *help);
 void prom_u64(struct buf *b, const char *name, const char *labels, uint64_t v);
+/* A family with one unlabelled sample: prom_family then prom_u64. */
+void prom_scalar(struct buf *b, const char *name, const char *type, const char *help, uint64_t v);
 void prom_f64(struct buf *b, const char *name, const char *labels, double v);
 /* name_bucket{...,le="..."} (cumulative, ending with +Inf), name_sum and
  * name_count; call prom_family(b, name, "histogram", ...) first. */

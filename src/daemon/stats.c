@@ -136,21 +136,16 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         snprintf(labels, sizeof(labels), "reason=\"%s\"", refusals[r]);
         prom_u64(b, P "connections_refused_total", labels, hs->refused[r]);
     }
-    prom_family(b, P "handshakes_in_progress", "gauge",
-                "Accepted connections still handshaking (at most max-handshakes).");
-    prom_u64(b, P "handshakes_in_progress", NULL, h->nhandshakes);
-    prom_family(b, P "accept_pauses_total", "counter",
-                "Times the listeners paused because max-handshakes were in progress.");
-    prom_u64(b, P "accept_pauses_total", NULL, hs->accept_pauses);
-    prom_family(b, P "accept_backoffs_total", "counter",
-                "Times the listeners rested 10 ms because most of an accept batch was refused.");
-    prom_u64(b, P "accept_backoffs_total", NULL, hs->accept_backoffs);
-    prom_family(b, P "admission_sources", "gauge",
+    prom_scalar(b, P "handshakes_in_progress", "gauge",
+                "Accepted connections still handshaking (at most max-handshakes).", h->nhandshakes);
+    prom_scalar(b, P "accept_pauses_total", "counter",
+                "Times the listeners paused because max-handshakes were in progress.", hs->accept_pauses);
+    prom_scalar(b, P "accept_backoffs_total", "counter",
+                "Times the listeners rested 10 ms because most of an accept batch was refused.", hs->accept_backoffs);
+    prom_scalar(b, P "admission_sources", "gauge",
                 "Source addresses (IPv4, IPv6 /64) tracked for admission: with connections, "
-                "or seen recently enough that their token bucket is not yet full.");
-    prom_u64(b, P "admission_sources", NULL, HASH_COUNT(h->sources));
-    prom_family(b, P "handshakes_total", "counter", "Noise and yamux handshakes completed.");
-    prom_u64(b, P "handshakes_total", NULL, hs->handshakes_ok);
+                "or seen recently enough that their token bucket is not yet full.", HASH_COUNT(h->sources));
+    prom_scalar(b, P "handshakes_total", "counter", "Noise and yamux handshakes completed.", hs->handshakes_ok);
     prom_family(b, P "handshake_failures_total", "counter",
                 "Handshakes that failed, by reason: timeout, security (multistream-select "
                 "of the security protocol), noise, muxer (multistream-select of the muxer).");
@@ -168,29 +163,24 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         snprintf(labels, sizeof(labels), "reason=\"%s\"", errors[r]);
         prom_u64(b, P "connection_errors_total", labels, hs->conn_errors[r]);
     }
-    prom_family(b, P "received_bytes_total", "counter", "Bytes read from sockets.");
-    prom_u64(b, P "received_bytes_total", NULL, hs->bytes_in);
-    prom_family(b, P "sent_bytes_total", "counter", "Bytes written to sockets.");
-    prom_u64(b, P "sent_bytes_total", NULL, hs->bytes_out);
+    prom_scalar(b, P "received_bytes_total", "counter", "Bytes read from sockets.", hs->bytes_in);
+    prom_scalar(b, P "sent_bytes_total", "counter", "Bytes written to sockets.", hs->bytes_out);
     prom_family(b, P "buffered_bytes", "gauge",
                 "Bytes buffered: input held by handlers (partial or unanswered requests), "
                 "and output not yet written to sockets.");
     prom_u64(b, P "buffered_bytes", "direction=\"in\"", h->mem_in);
     prom_u64(b, P "buffered_bytes", "direction=\"out\"", h->mem_out);
-    prom_family(b, P "memory_budget_bytes", "gauge",
+    prom_scalar(b, P "memory_budget_bytes", "gauge",
                 "max-memory: buffered bytes past which new connections and requests are "
-                "refused (0 = no limit).");
-    prom_u64(b, P "memory_budget_bytes", NULL, h->limits.max_memory);
+                "refused (0 = no limit).", h->limits.max_memory);
     prom_family(b, P "memory_refusals_total", "counter",
                 "New connections and requests refused while the memory budget was spent.");
     prom_u64(b, P "memory_refusals_total", "what=\"connection\"", hs->conns_refused_memory);
     prom_u64(b, P "memory_refusals_total", "what=\"request\"", hs->requests_refused_memory);
-    prom_family(b, P "streams_reset_input_total", "counter",
-                "Streams reset for taking their connection past max-connection-input.");
-    prom_u64(b, P "streams_reset_input_total", NULL, hs->streams_over_input);
-    prom_family(b, P "read_pauses_total", "counter",
-                "Times a connection stopped being read because its output waited for the socket.");
-    prom_u64(b, P "read_pauses_total", NULL, hs->read_pauses);
+    prom_scalar(b, P "streams_reset_input_total", "counter",
+                "Streams reset for taking their connection past max-connection-input.", hs->streams_over_input);
+    prom_scalar(b, P "read_pauses_total", "counter",
+                "Times a connection stopped being read because its output waited for the socket.", hs->read_pauses);
 
     if (m->svc) {
         const struct rdv_stats *st = &m->svc->stats;
@@ -203,62 +193,47 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
             v[d] = rs->regs_by_dialect[d];
         stats__per_dialect(b, P "registrations", "gauge",
                            "Registrations, by the dialect that made them.", v);
-        prom_family(b, P "namespaces", "gauge", "Namespaces with members or subscribers.");
-        prom_u64(b, P "namespaces", NULL, rs->namespaces);
-        prom_family(b, P "registered_peers", "gauge", "Peers holding at least one registration.");
-        prom_u64(b, P "registered_peers", NULL, rs->peers);
-        prom_family(b, P "subscriptions", "gauge",
-                    "Push-mode subscriptions (one per subscribed session and namespace).");
-        prom_u64(b, P "subscriptions", NULL, rs->subs);
-        prom_family(b, P "registrations_expired_total", "counter", "Registrations whose TTL ran out.");
-        prom_u64(b, P "registrations_expired_total", NULL, rs->expired);
-        prom_family(b, P "registrations_rate_limited_total", "counter",
+        prom_scalar(b, P "namespaces", "gauge", "Namespaces with members or subscribers.", rs->namespaces);
+        prom_scalar(b, P "registered_peers", "gauge", "Peers holding at least one registration.", rs->peers);
+        prom_scalar(b, P "subscriptions", "gauge",
+                    "Push-mode subscriptions (one per subscribed session and namespace).", rs->subs);
+        prom_scalar(b, P "registrations_expired_total", "counter", "Registrations whose TTL ran out.", rs->expired);
+        prom_scalar(b, P "registrations_rate_limited_total", "counter",
                     "REGISTERs refused because the peer changed its registrations faster "
-                    "than register-rate allows.");
-        prom_u64(b, P "registrations_rate_limited_total", NULL, rs->rate_limited);
-        prom_family(b, P "announcements_queued_total", "counter",
-                    "Push announcements queued to subscribers (one per subscriber).");
-        prom_u64(b, P "announcements_queued_total", NULL, st->announcements_queued);
-        prom_family(b, P "announcements_sent_total", "counter",
-                    "Push announcements written to subscribers' streams.");
-        prom_u64(b, P "announcements_sent_total", NULL, st->announcements_sent);
-        prom_family(b, P "announcements_coalesced_total", "counter",
+                    "than register-rate allows.", rs->rate_limited);
+        prom_scalar(b, P "announcements_queued_total", "counter",
+                    "Push announcements queued to subscribers (one per subscriber).", st->announcements_queued);
+        prom_scalar(b, P "announcements_sent_total", "counter",
+                    "Push announcements written to subscribers' streams.", st->announcements_sent);
+        prom_scalar(b, P "announcements_coalesced_total", "counter",
                     "Push announcements replaced, before being sent, by a newer one of the "
-                    "same peer and namespace (a subscriber that fell behind).");
-        prom_u64(b, P "announcements_coalesced_total", NULL, st->announcements_coalesced);
-        prom_family(b, P "slow_subscribers_disconnected_total", "counter",
-                    "Push sessions cut for exceeding their output limits.");
-        prom_u64(b, P "slow_subscribers_disconnected_total", NULL, st->slow_subscribers_cut);
+                    "same peer and namespace (a subscriber that fell behind).", st->announcements_coalesced);
+        prom_scalar(b, P "slow_subscribers_disconnected_total", "counter",
+                    "Push sessions cut for exceeding their output limits.", st->slow_subscribers_cut);
         stats__requests(b, st);
     }
 
     if (m->store && m->store->durable) {
         const struct store_stats *st = &m->store->stats;
-        prom_family(b, P "store_commits_total", "counter",
+        prom_scalar(b, P "store_commits_total", "counter",
                     "Write transactions committed to the data directory (one per loop "
-                    "iteration with changes).");
-        prom_u64(b, P "store_commits_total", NULL, st->commits);
-        prom_family(b, P "store_changes_total", "counter",
-                    "Registrations written or deleted by those commits.");
-        prom_u64(b, P "store_changes_total", NULL, st->changes);
-        prom_family(b, P "store_errors_total", "counter",
-                    "Commits that failed (their REGISTERs were answered E_UNAVAILABLE).");
-        prom_u64(b, P "store_errors_total", NULL, st->errors);
+                    "iteration with changes).", st->commits);
+        prom_scalar(b, P "store_changes_total", "counter",
+                    "Registrations written or deleted by those commits.", st->changes);
+        prom_scalar(b, P "store_errors_total", "counter",
+                    "Commits that failed (their REGISTERs were answered E_UNAVAILABLE).", st->errors);
         prom_family(b, P "store_commit_duration_seconds", "histogram",
                     "Time to commit one transaction, the sync to disk included.");
         prom_histogram(b, P "store_commit_duration_seconds", NULL, &st->commit_seconds);
-        prom_family(b, P "store_loaded_registrations", "gauge",
-                    "Registrations loaded from the data directory at start.");
-        prom_u64(b, P "store_loaded_registrations", NULL, st->loaded);
+        prom_scalar(b, P "store_loaded_registrations", "gauge",
+                    "Registrations loaded from the data directory at start.", st->loaded);
         prom_family(b, P "store_load_seconds", "gauge", "Time the load at start took.");
         prom_f64(b, P "store_load_seconds", NULL, st->load_seconds);
-        prom_family(b, P "store_map_size_bytes", "gauge", "Size of the data file's map.");
-        prom_u64(b, P "store_map_size_bytes", NULL, st->map_size);
+        prom_scalar(b, P "store_map_size_bytes", "gauge", "Size of the data file's map.", st->map_size);
     }
 
     if (m->http) {
-        prom_family(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.");
-        prom_u64(b, P "metrics_scrapes_total", NULL, m->http->scrapes + 1);
+        prom_scalar(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.", m->http->scrapes + 1);
         prom_family(b, P "metrics_clients_closed_total", "counter",
                     "Metrics clients closed early, by reason: deadline (no whole request and "
                     "answer within 5 s), evicted (all slots were busy and a newcomer took theirs).");
