@@ -17,6 +17,7 @@
 
 #include "base/mem.h"
 #include "registry/registry.h"
+#include "peer_helpers.h"
 
 /* ---- fixtures ------------------------------------------------------------ */
 
@@ -74,19 +75,6 @@ static const struct registry_events events = {
     .on_register = on_reg, .on_unregister = on_unreg, .on_refresh = on_refresh,
 };
 
-static struct peer_id mkpeer(unsigned i)
-{
-    struct peer_id p;
-    memset(&p, 0, sizeof p);
-    p.len = 34;
-    p.b[0] = 0x12;
-    p.b[1] = 0x20;
-    p.b[2] = (uint8_t)i;
-    p.b[3] = (uint8_t)(i >> 8);
-    for (unsigned k = 4; k < 34; k++)
-        p.b[k] = (uint8_t)(k * 7 + i);
-    return p;
-}
 
 struct tctx {
     struct registry r;

@@ -22,6 +22,7 @@
 #include "registry/registry.h"
 #include "store/lmdb.h"
 #include "store/store.h"
+#include "peer_helpers.h"
 
 static const uint8_t ADDR1[] = {0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1};
 static const uint8_t ADDR2[] = {0x04, 10, 0, 0, 2, 0x06, 0x0f, 0xa2};
@@ -32,19 +33,6 @@ struct fx {
     struct store *st;
 };
 
-static struct peer_id mkpeer(unsigned i)
-{
-    struct peer_id p;
-    memset(&p, 0, sizeof p);
-    p.len = 34;
-    p.b[0] = 0x12;
-    p.b[1] = 0x20;
-    p.b[2] = (uint8_t)i;
-    p.b[3] = (uint8_t)(i >> 8);
-    for (unsigned k = 4; k < 34; k++)
-        p.b[k] = (uint8_t)(k * 7 + i);
-    return p;
-}
 
 static void rm_dir(const char *dir)
 {
