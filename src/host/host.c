@@ -127,6 +127,7 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     peerid_from_pubkey(&h->id, &h->pub);
     peerid_to_text(&h->id, h->id_text, sizeof(h->id_text));
     noise_identity_init(&h->noise, &h->key);
+    noise_identity_cache_verified(&h->noise);
     if (limits)
         h->limits = *limits;
     else

@@ -182,6 +182,60 @@ static void noise__append_framed(struct buf *out, const uint8_t *m, size_t n)
     buf_append(out, m, n);
 }
 
+/* ---------- verified payload cache ---------- */
+
+/* A slot holds a keyed BLAKE2b digest of (identity key ‖ static key ‖
+ * signature) and the peer id they gave. The digest stands in for the triple
+ * (equal digests mean equal triples); the random key keeps a peer from
+ * choosing which slot its triples land in. */
+struct noise_vcache_slot {
+    uint8_t digest[32];
+    struct peer_id id;
+};
+
+struct noise_vcache {
+    uint8_t key[crypto_generichash_KEYBYTES];
+    uint64_t hits, misses;
+    struct noise_vcache_slot slot[NOISE_VCACHE_SLOTS];
+};
+
+void noise_identity_cache_verified(struct noise_identity *ni)
+{
+    if (ni->vcache != NULL)
+        return;
+    ni->vcache = calloc(1, sizeof *ni->vcache);
+    if (ni->vcache == NULL)
+        return; /* no cache: every handshake verifies */
+    randombytes_buf(ni->vcache->key, sizeof ni->vcache->key);
+}
+
+void noise_vcache_counts(const struct noise_identity *ni, uint64_t *hits, uint64_t *misses)
+{
+    *hits = ni->vcache ? ni->vcache->hits : 0;
+    *misses = ni->vcache ? ni->vcache->misses : 0;
+}
+
+static void noise__vcache_digest(const struct noise_vcache *vc, const ProtobufCBinaryData *key,
+                                 const uint8_t rs[32], const ProtobufCBinaryData *sig,
+                                 uint8_t out[32])
+{
+    crypto_generichash_state st;
+    /* Both fit 16 bits: the payload is at most NOISE_MAX_PAYLOAD bytes. */
+    uint8_t lens[4] = {(uint8_t)(key->len >> 8), (uint8_t)key->len, (uint8_t)(sig->len >> 8),
+                       (uint8_t)sig->len};
+    crypto_generichash_init(&st, vc->key, sizeof vc->key, 32);
+    crypto_generichash_update(&st, lens, sizeof lens); /* lengths make the split unambiguous */
+    crypto_generichash_update(&st, key->data, key->len);
+    crypto_generichash_update(&st, rs, 32);
+    crypto_generichash_update(&st, sig->data, sig->len);
+    crypto_generichash_final(&st, out, 32);
+}
+
+static struct noise_vcache_slot *noise__vcache_slot(struct noise_vcache *vc, const uint8_t d[32])
+{
+    return &vc->slot[((size_t)d[0] | (size_t)d[1] << 8) % NOISE_VCACHE_SLOTS];
+}
+
 /* Verifies identity_sig over the static key the remote just proved it holds
  * (hs->rs) and learns its peer id. Returns NULL or the reason. */
 static const char *noise__check_identity(struct noise_hs *hs, const ProtobufCBinaryData *key,
@@ -189,10 +243,25 @@ static const char *noise__check_identity(struct noise_hs *hs, const ProtobufCBin
 {
     struct pubkey pk; /* ~1 KiB, on the stack: nothing here may be shared */
     uint8_t signed_msg[NOISE_SIG_PREFIX_LEN + 32];
+    struct noise_vcache *vc = hs->local->vcache;
+    struct noise_vcache_slot *slot = NULL;
+    uint8_t digest[32];
 
     if (sig->len == 0 || sig->len > SIG_MAX)
         return "bad identity signature length";
-    if (key->len == 0 || pubkey_from_proto(&pk, key->data, key->len) != 0)
+    if (key->len == 0)
+        return "invalid identity key";
+    if (vc != NULL) {
+        noise__vcache_digest(vc, key, hs->rs, sig, digest);
+        slot = noise__vcache_slot(vc, digest);
+        if (slot->id.len > 0 && sodium_memcmp(slot->digest, digest, sizeof digest) == 0) {
+            vc->hits++;
+            hs->remote = slot->id;
+            return NULL;
+        }
+        vc->misses++;
+    }
+    if (pubkey_from_proto(&pk, key->data, key->len) != 0)
         return "invalid identity key";
     memcpy(signed_msg, noise__sig_prefix, NOISE_SIG_PREFIX_LEN);
     memcpy(signed_msg + NOISE_SIG_PREFIX_LEN, hs->rs, 32);
@@ -200,6 +269,10 @@ static const char *noise__check_identity(struct noise_hs *hs, const ProtobufCBin
         return "identity signature does not verify";
     if (peerid_from_pubkey(&hs->remote, &pk) != 0)
         return "cannot derive peer id";
+    if (slot != NULL) {
+        memcpy(slot->digest, digest, sizeof digest);
+        slot->id = hs->remote;
+    }
     return NULL;
 }
 
@@ -474,5 +547,9 @@ void noise_identity_init(struct noise_identity *ni, const struct privkey *id)
 
 void noise_identity_wipe(struct noise_identity *ni)
 {
+    if (ni->vcache != NULL) {
+        sodium_memzero(ni->vcache, sizeof *ni->vcache);
+        free(ni->vcache);
+    }
     sodium_memzero(ni, sizeof *ni);
 }

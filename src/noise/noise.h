@@ -19,6 +19,8 @@
 #define NOISE_MAX_PLAINTEXT (NOISE_MAX_MSG - NOISE_TAG_LEN) /* 65519 */
 #define NOISE_MAX_PAYLOAD 8192 /* handshake payload we accept (RSA keys are large) */
 
+struct noise_vcache;
+
 /* Our side's long-lived part: the libp2p identity and a static X25519 key,
  * made once per process, with the signed handshake payload precomputed so a
  * handshake costs no Ed25519 signature. */
@@ -27,10 +29,23 @@ struct noise_identity {
     uint8_t s_pub[32];
     uint8_t payload[256];
     size_t payload_len;
+    /* Remote (identity key, static key, signature) triples that verified,
+     * or NULL (the default): every handshake verifies. Owned, see below. */
+    struct noise_vcache *vcache;
 };
 
 void noise_identity_init(struct noise_identity *ni, const struct privkey *id);
+/* Frees the cache too. */
 void noise_identity_wipe(struct noise_identity *ni);
+
+/* Remembers the last NOISE_VCACHE_SLOTS verified remote payloads, so a peer
+ * that reconnects with the same static key (libp2p clients keep one per
+ * process) costs no Ed25519 verify. Fixed size, allocated here; a new triple
+ * only replaces the one in its slot, and only after it verified. */
+#define NOISE_VCACHE_SLOTS 256
+void noise_identity_cache_verified(struct noise_identity *ni);
+/* Cache hits and misses so far (0, 0 without a cache). */
+void noise_vcache_counts(const struct noise_identity *ni, uint64_t *hits, uint64_t *misses);
 
 /* One direction of the transport: key and 64-bit nonce counter. */
 struct noise_cipher {

@@ -756,6 +756,73 @@ static void wrong_signature(void **state)
     free(msg);
 }
 
+/* With the verified-payload cache, a reconnecting peer is recognised without
+ * a verify and gets the same peer id; a payload whose signature covers another
+ * static key still fails, on either side. */
+static void verified_cache(void **state)
+{
+    (void)state;
+    struct side a, b, c;
+    uint8_t *msg = malloc(NOISE_MAX_MSG);
+    uint64_t hits, misses;
+    assert_non_null(msg);
+    side_init(&a);
+    side_init(&b);
+    side_init(&c);
+    noise_identity_cache_verified(&a.ni);
+    noise_identity_cache_verified(&b.ni);
+    for (int round = 0; round < 3; round++) {
+        struct end i = {0}, r = {0};
+        assert_int_equal(run_hs(&a.ni, &b.ni, &i, &r, msg), 0);
+        assert_peer_id(&r.hs.remote, a.id, a.id_len);
+        assert_peer_id(&i.hs.remote, b.id, b.id_len);
+        noise_vcache_counts(&b.ni, &hits, &misses);
+        assert_int_equal(hits, round);
+        assert_int_equal(misses, 1);
+        noise_vcache_counts(&a.ni, &hits, &misses);
+        assert_int_equal(hits, round);
+        end_free(&i);
+        end_free(&r);
+    }
+    /* Another identity: a miss, its own id. */
+    struct end i = {0}, r = {0};
+    assert_int_equal(run_hs(&c.ni, &b.ni, &i, &r, msg), 0);
+    assert_peer_id(&r.hs.remote, c.id, c.id_len);
+    noise_vcache_counts(&b.ni, &hits, &misses);
+    assert_int_equal(hits, 2);
+    assert_int_equal(misses, 2);
+    end_free(&i);
+    end_free(&r);
+
+    /* a's identity key and cached signature, replayed with a new static key. */
+    struct side bad = a;
+    bad.ni.vcache = NULL;
+    randombytes_buf(bad.ni.s_priv, 32);
+    crypto_scalarmult_base(bad.ni.s_pub, bad.ni.s_priv);
+    memset(&i, 0, sizeof i);
+    memset(&r, 0, sizeof r);
+    assert_int_equal(run_hs(&bad.ni, &b.ni, &i, &r, msg), 3);
+    assert_string_equal(r.hs.error, "identity signature does not verify");
+    end_free(&i);
+    end_free(&r);
+    memset(&i, 0, sizeof i);
+    memset(&r, 0, sizeof r);
+    struct side bad_resp = b;
+    bad_resp.ni.vcache = NULL;
+    randombytes_buf(bad_resp.ni.s_priv, 32);
+    crypto_scalarmult_base(bad_resp.ni.s_pub, bad_resp.ni.s_priv);
+    assert_int_equal(run_hs(&a.ni, &bad_resp.ni, &i, &r, msg), 2);
+    assert_string_equal(i.hs.error, "identity signature does not verify");
+    end_free(&i);
+    end_free(&r);
+
+    noise_identity_wipe(&a.ni);
+    noise_identity_wipe(&b.ni);
+    noise_identity_wipe(&c.ni);
+    assert_null(b.ni.vcache);
+    free(msg);
+}
+
 /* The responder's msg2 payload carries extensions and an unknown field: the
  * initiator must ignore both. */
 static void msg2_extensions_ignored(void **state)
@@ -1136,6 +1203,7 @@ int main(void)
         cmocka_unit_test(tampered_msg2_and_msg3),
         cmocka_unit_test(truncated_and_overlong),
         cmocka_unit_test(wrong_signature),
+        cmocka_unit_test(verified_cache),
         cmocka_unit_test(msg2_extensions_ignored),
         cmocka_unit_test(low_order_keys),
         cmocka_unit_test(reference_interop),

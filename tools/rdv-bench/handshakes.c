@@ -143,7 +143,10 @@ static int hs_worker_main(int idx, int wfd, void *arg)
  * identity signature (1 Ed25519 verify), 8 SHA-256 MixHash, 4 HKDF (12
  * HMAC-SHA256: ee, es, se, Split), and 4 ChaCha20-Poly1305 calls (our
  * static key and payload sealed, theirs opened). Our own signature is
- * precomputed. Returns handshakes/s on one core. */
+ * precomputed. Returns handshakes/s on one core; without `verify`, the bound
+ * for a peer whose payload the server's verified-payload cache already holds
+ * (every dialer here reuses its process's identity and static key, as libp2p
+ * clients do, so all but the first handshake of each are such). */
 static uint64_t cpu_ns(void)
 {
     struct timespec ts;
@@ -151,7 +154,7 @@ static uint64_t cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static double crypto_bound(double seconds)
+static double crypto_bound(double seconds, bool verify)
 {
     uint8_t epriv[32], epub[32], rpriv[32], rpub[32], dh[32], h[32], ck[32], k[32];
     uint8_t pk[32], sk[64], sig[64], msg[56], ct[160], pt[160], nonce[12] = {0};
@@ -180,7 +183,7 @@ static double crypto_bound(double seconds)
             for (int i = 0; i < 3; i++)
                 if (crypto_scalarmult(dh, epriv, rpub) != 0)
                     abort();
-            if (crypto_sign_verify_detached(sig, msg, sizeof(msg), pk) != 0)
+            if (verify && crypto_sign_verify_detached(sig, msg, sizeof(msg), pk) != 0)
                 abort();
             for (int i = 0; i < 8; i++) {
                 crypto_hash_sha256_init(&hs);
@@ -227,7 +230,8 @@ int run_handshakes(const struct bench_opts *o, struct bench_table *t)
         return -1;
     snprintf(row->params, sizeof(row->params), "%d dialers, TCP+Noise XX+yamux", dialers);
     snprintf(row->figure, sizeof(row->figure), "failed");
-    double bound = crypto_bound(o->quick ? 1.0 : 3.0);
+    double full = crypto_bound(o->quick ? 0.5 : 1.5, true);
+    double bound = crypto_bound(o->quick ? 0.5 : 1.5, false);
     if (rdv_server_start(&srv, o->daemon) < 0)
         return -1;
     struct hs_shm *shm = shm_alloc(sizeof(*shm));
@@ -253,8 +257,9 @@ int run_handshakes(const struct bench_opts *o, struct bench_table *t)
     for (int i = 0; i < ws.n; i++)
         hist_merge(&lat, &shm->lat[i]);
     snprintf(row->figure, sizeof(row->figure),
-             "%.0f conn/s (server %.0f%% CPU: %.0f per core); crypto bound %.0f/s/core, %.0f%%",
-             rate, cpu * 100, per_core, bound, 100 * per_core / bound);
+             "%.0f conn/s (server %.0f%% CPU: %.0f per core); crypto bound %.0f/s/core "
+             "(verify cached; %.0f with it), %.0f%%",
+             rate, cpu * 100, per_core, bound, full, 100 * per_core / bound);
     if (f1 > f0)
         snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                  "; %llu failed", (unsigned long long)(f1 - f0));
