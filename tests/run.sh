@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: the unit test binaries (cmocka), the integration scripts
-# (daemon on ephemeral ports) and the js-libp2p interop tests (node --test).
+# (daemon on ephemeral ports), the js-libp2p interop tests and the tests of
+# the JavaScript client package (node --test).
 # Ends with one line "N passed, N failed, N skipped" and a non-zero exit on
 # any failure.
 #
@@ -135,18 +136,20 @@ for t in tests/integration/[0-9]*.sh; do
     fi
 done
 
-if compgen -G "tests/interop/*.test.mjs" >/dev/null; then
-    echo "== interop (js-libp2p)"
-    for t in tests/interop/*.test.mjs; do
-        name=$(basename "$t")
-        out=$log/$name.out tally=$log/$name.tally
+# node_tests DIR LABEL: every DIR/*.test.mjs with node --test, run from DIR,
+# one file at a time; LABEL prefixes the names it reports.
+node_tests() {
+    local dir=$1 label=$2 t name out tally rc p f why
+    for t in "$dir"/*.test.mjs; do
+        name=$label$(basename "$t")
+        out=$log/${name//\//_}.out tally=$log/${name//\//_}.tally
         # --test-timeout bounds the file (and, on newer Node, each test);
         # every test also sets its own timeout.
-        (cd tests/interop && limited "$((INTEROP_TIMEOUT + 30))" node --test --test-concurrency=1 \
+        (cd "$dir" && limited "$((INTEROP_TIMEOUT + 30))" node --test --test-concurrency=1 \
             --test-timeout="$((INTEROP_TIMEOUT * 1000))" \
             --test-reporter=spec --test-reporter-destination=stdout \
-            --test-reporter=./lib/tally-reporter.mjs --test-reporter-destination="$tally" \
-            "./$name") >"$out" 2>&1
+            --test-reporter="$TALLY" --test-reporter-destination="$tally" \
+            "./$(basename "$t")") >"$out" 2>&1
         rc=$?
         cat "$out"
         p=$(grep -c '^pass	' "$tally" 2>/dev/null); f=$(grep -c '^fail	' "$tally" 2>/dev/null)
@@ -164,6 +167,17 @@ if compgen -G "tests/interop/*.test.mjs" >/dev/null; then
         for k in "${skips[@]+"${skips[@]}"}"; do skip "$name/$k" || f=$((f + 1)); done
         result "$name" "$p" "$f"
     done
+}
+TALLY=$PWD/tests/interop/lib/tally-reporter.mjs
+
+if compgen -G "tests/interop/*.test.mjs" >/dev/null; then
+    echo "== interop (js-libp2p)"
+    node_tests tests/interop ""
+fi
+
+if compgen -G "clients/js/test/*.test.mjs" >/dev/null; then
+    echo "== JavaScript client (clients/js)"
+    node_tests clients/js/test "clients/js/"
 fi
 
 echo

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs, idempotently, what building and testing rendezvousd needs:
-# Debian packages (when missing) and the npm packages of the interop tests.
+# Debian packages (when missing) and the npm packages of the interop tests
+# and of the JavaScript client (clients/js).
 # chromium is the headless browser of tests/interop/browser.test.mjs (driven
 # by playwright-core; no browser is downloaded); unshare and ip run a test in
 # a network namespace of its own; gcovr reports `make coverage`.
@@ -33,9 +34,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ -f tests/interop/package.json ]; then
-    if [ ! -d tests/interop/node_modules ] || [ tests/interop/package-lock.json -nt tests/interop/node_modules/.package-lock.json ]; then
-        echo "install-deps: npm ci in tests/interop"
-        (cd tests/interop && npm ci --no-audit --no-fund --loglevel=error)
+# The interop tests' packages, and the JavaScript client's (its tests and the
+# examples build with them).
+for dir in tests/interop clients/js; do
+    [ -f "$dir/package.json" ] || continue
+    if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+        echo "install-deps: npm ci in $dir"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
-fi
+done
