@@ -30,7 +30,7 @@ endif
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
 CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -MMD -MP
-LDLIBS   += -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -llmdb -lssl -lcrypto -lpthread -lm
+LDLIBS   += -lhiredis -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -llmdb -lssl -lcrypto -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -92,7 +92,7 @@ $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BENCH): $(BENCH_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $^ -lhiredis $(LDLIBS) -o $@
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(ATTACK): $(ATTACK_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -20,6 +20,7 @@
 #include "base/mem.h"
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
+#include "cluster/url.h"
 #include "daemon/acl.h"
 #include "store/lmdb.h"
 
@@ -111,6 +112,16 @@ static const struct config__opt config__opts[] = {
      "so that they survive a restart; default: in memory only"},
     {"data-map-size", 0, T_BYTES, OFF(data_map_size), 0, 1 * MB, 1024 * GB, NULL, "BYTES",
      "initial size of the data file's map (grown when full)"},
+    {"cluster", 0, T_STR, OFF(cluster), 0, 0, 0, NULL, "URL",
+     "run as one node of a cluster sharing its registry through Redis >= 7: "
+     "redis://[:PASSWORD@]HOST:PORT[/DB] or unix:///PATH[?db=N]; default: a single node"},
+    {"cluster-password", 0, T_STR, OFF(cluster_password), 0, 0, 0, NULL, "PASSWORD",
+     "password for the cluster's Redis (AUTH), if not in the URL"},
+    {"cluster-node-timeout", 0, T_SECONDS, OFF(cluster_node_timeout), 0, 1, 3600, NULL, "S",
+     "a node not heard from for this long is reaped: its push registrations end "
+     "(nodes heartbeat every second)"},
+    {"cluster-log-max", 0, T_SIZE, OFF(cluster_log_max), 0, 1, 1e9, NULL, "N",
+     "change log entries Redis keeps; a node that falls further behind reloads the registry"},
     {"log-level", 0, T_LEVEL, OFF(log_level), O_RELOAD, 0, 0, NULL, "LEVEL",
      "error, warn, info, debug or trace"},
     {"log-format", 0, T_FORMAT, OFF(log_format), O_RELOAD, 0, 0, NULL, "FORMAT", "text or json"},
@@ -838,6 +849,18 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
     }
     if (!c->tls_cert != !c->tls_key)
         return config__cross_fail(c, "tls-cert", "tls-key", "given with", err, errlen);
+    if (c->cluster) {
+        struct cluster_url u;
+        char why[400], where[300];
+        if (cluster_url_parse(&u, c->cluster, why, sizeof(why)) != 0) {
+            int slot = config__find("cluster");
+            config__where(c, slot, where, sizeof(where));
+            snprintf(err, errlen, "%s: %s", where, why);
+            return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+        }
+        if (c->data_dir)
+            return config__cross_fail(c, "data-dir", "cluster", "not given with", err, errlen);
+    }
     return config__check_protocol_ids(c, err, errlen);
 }
 
@@ -853,6 +876,8 @@ void config_init(struct daemon_config *c)
     host_limits_default(&c->host);
     rdv_config_default(&c->rdv);
     c->data_map_size = STORE_LMDB_MAP_SIZE;
+    c->cluster_node_timeout = CONFIG_DEFAULT_CLUSTER_NODE_TIMEOUT;
+    c->cluster_log_max = CONFIG_DEFAULT_CLUSTER_LOG_MAX;
     c->metrics_on = true;
     c->metrics_addr = xstrdup(CONFIG_DEFAULT_METRICS);
     if (config__parse_hostport(CONFIG_DEFAULT_METRICS, &ss, &len, msg, sizeof(msg)) == 0) {
@@ -878,6 +903,11 @@ void config_free(struct daemon_config *c)
     free(c->push_protocol_id);
     free(c->data_dir);
     c->file = c->key_file = c->metrics_addr = c->push_protocol_id = c->data_dir = NULL;
+    if (c->cluster_password)
+        sodium_memzero(c->cluster_password, strlen(c->cluster_password));
+    free(c->cluster);
+    free(c->cluster_password);
+    c->cluster = c->cluster_password = NULL;
 }
 
 enum config_result config_load(struct daemon_config *c, int argc, char **argv, FILE *out,

@@ -37,6 +37,8 @@
 #define CONFIG_DEFAULT_LISTEN_WS "/ip4/127.0.0.1/tcp/15003/ws"
 #define CONFIG_DEFAULT_LISTEN_TCP "/ip4/127.0.0.1/tcp/8000"
 #define CONFIG_DEFAULT_METRICS "127.0.0.1:8003"
+#define CONFIG_DEFAULT_CLUSTER_NODE_TIMEOUT 5.0
+#define CONFIG_DEFAULT_CLUSTER_LOG_MAX 100000
 #define CONFIG_DEFAULT_FILE "/etc/rendezvousd/rendezvousd.conf" /* documented, not implied */
 
 enum config_source { CONFIG_DEFAULT = 0, CONFIG_FILE, CONFIG_CLI };
@@ -73,6 +75,10 @@ struct daemon_config {
     bool memory_db;                 /* seed 001 --enableMemoryDatabase (always true in effect) */
     char *data_dir;                 /* --data-dir: the LMDB store, or NULL (memory) */
     size_t data_map_size;           /* its initial map size */
+    char *cluster;                  /* --cluster: the Redis URL, or NULL (a single node) */
+    char *cluster_password;         /* AUTH password when not in the URL */
+    double cluster_node_timeout;    /* seconds without a heartbeat before a node is reaped */
+    size_t cluster_log_max;         /* change log entries kept in Redis */
     struct host_limits host;
     struct rdv_config rdv;          /* includes the registry limits */
     char *push_protocol_id;         /* rdv.push_protocol_id points here when set */

@@ -18,6 +18,7 @@
 #include <sodium.h>
 
 #include "base/log.h"
+#include "cluster/cluster.h"
 #include "codec/multiaddr.h"
 #include "crypto/key.h"
 #include "daemon/acl.h"
@@ -35,7 +36,8 @@
 #include "store/store.h"
 
 #define DRAIN_GRACE 5.0
-#define STORE_RETRY 1.0   /* seconds between commit attempts while they fail */
+#define STORE_RETRY 1.0
+#define CLUSTER_START_WAIT 5.0 /* seconds to wait for Redis before serving */   /* seconds between commit attempts while they fail */
 
 struct daemon {
     int argc;
@@ -43,7 +45,8 @@ struct daemon {
     struct daemon_config cfg;     /* the running configuration */
     struct host host;
     struct rdv_service svc;
-    struct store *store;          /* memory, or LMDB with --data-dir */
+    struct store *store;          /* memory, LMDB with --data-dir, or the cluster's */
+    struct cluster *cluster;      /* --cluster: this node (its store is d->store) */
     ev_prepare commit;            /* the store's group commit, before the host's flush */
     ev_timer commit_retry;        /* wakes the loop to retry a failed commit */
     ev_idle commit_again;         /* keeps the loop from blocking while answers wait */
@@ -255,6 +258,8 @@ static int daemon_store_open(struct daemon *d)
 {
     char err[512];
 
+    if (d->cfg.cluster != NULL)
+        return 0; /* opened with the registry (daemon_wire) */
     if (d->cfg.data_dir == NULL) {
         d->store = store_memory_open();
         return 0;
@@ -278,11 +283,26 @@ static int daemon_wire(struct daemon *d)
     char err[512];
 
     rdv_service_init(s, &d->host, &d->cfg.rdv);
+    if (d->cfg.cluster != NULL) {
+        struct cluster_config cc = {.url = d->cfg.cluster, .password = d->cfg.cluster_password,
+                                    .node_timeout = d->cfg.cluster_node_timeout,
+                                    .log_max = d->cfg.cluster_log_max};
+        d->cluster = cluster_open(loop, &d->log, &s->reg, &cc, err, sizeof(err));
+        if (d->cluster == NULL) {
+            LOGE(&d->log, "--cluster: %s", err);
+            d->store = store_memory_open(); /* for daemon_unwire */
+            return -1;
+        }
+        d->store = cluster_store(d->cluster);
+        s->writes = (struct rdv_writes){.reg = cluster_register, .unreg = cluster_unregister,
+                                        .session_end = cluster_session_end,
+                                        .outcome = cluster_outcome, .ctx = d->cluster};
+    }
     if (store_load(d->store, &s->reg, ev_time(), err, sizeof(err)) != 0) {
         LOGE(&d->log, "cannot load the stored registrations: %s", err);
         return -1;
     }
-    if (d->store->durable) {
+    if (d->store->durable && d->cluster == NULL) {
         const struct store_stats *st = &d->store->stats;
         LOGI(&d->log, "store: loaded %" PRIu64 " registrations from %s in %.3f s (%" PRIu64
                       " had expired, %" PRIu64 " were over the limits)",
@@ -309,6 +329,9 @@ static int daemon_wire(struct daemon *d)
     ev_timer_init(&d->commit_retry, on_commit_retry, STORE_RETRY, 0);
     d->commit_retry.data = d;
     ev_idle_init(&d->commit_again, on_commit_again);
+    if (d->cluster && !cluster_wait_ready(d->cluster, CLUSTER_START_WAIT))
+        LOGW(&d->log, "cluster: not in sync after %.0f s; serving, writes refused until it is",
+             CLUSTER_START_WAIT);
     return 0;
 }
 
@@ -334,6 +357,7 @@ static void daemon_unwire(struct daemon *d)
     push_free(&d->svc);
     store_close(d->store);
     d->store = NULL;
+    d->cluster = NULL; /* closed with its store */
 }
 
 /* Starts the metrics endpoint if configured; -1 after logging. */
@@ -344,6 +368,7 @@ static int daemon_metrics(struct daemon *d)
 
     gettimeofday(&tv, NULL);
     d->view = (struct daemon_metrics){.host = &d->host, .svc = &d->svc, .store = d->store,
+                                      .cluster = d->cluster ? cluster_stats(d->cluster) : NULL,
                                       .http = &d->metrics,
                                       .start_time = (double)tv.tv_sec + tv.tv_usec / 1e6};
     if (!d->cfg.metrics_on)

@@ -213,7 +213,39 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         stats__requests(b, st);
     }
 
-    if (m->store && m->store->durable) {
+    if (m->cluster) {
+        const struct cluster_stats *c = m->cluster;
+        prom_scalar(b, P "cluster_up", "gauge",
+                    "1 while this node is connected to Redis and in sync with the change log.", c->up);
+        prom_scalar(b, P "cluster_nodes_alive", "gauge",
+                    "Nodes with a recent heartbeat, as of this node's last heartbeat.", c->nodes_alive);
+        prom_scalar(b, P "cluster_log_lag_entries", "gauge",
+                    "Change log entries not yet applied by this node (at its last heartbeat).",
+                    c->lag_entries);
+        prom_family(b, P "cluster_log_lag_seconds", "gauge",
+                    "Time between the newest change log entry and the last one this node applied.");
+        prom_f64(b, P "cluster_log_lag_seconds", NULL, c->lag_seconds);
+        prom_scalar(b, P "cluster_log_applied_total", "counter", "Change log entries applied.", c->applied);
+        prom_scalar(b, P "cluster_resyncs_total", "counter",
+                    "Registry snapshots loaded from Redis (at start, after a log gap or an outage).",
+                    c->resyncs);
+        prom_scalar(b, P "cluster_reaped_nodes_total", "counter",
+                    "Dead nodes whose push registrations this node removed.", c->reaped_nodes);
+        prom_scalar(b, P "cluster_reasserts_total", "counter",
+                    "Times this node found it had been reaped and registered its sessions' "
+                    "registrations again.", c->reasserts);
+        prom_scalar(b, P "cluster_writes_total", "counter",
+                    "Registrations sent to Redis for this node's clients.", c->writes);
+        prom_scalar(b, P "cluster_writes_refused_total", "counter",
+                    "Of those, refused (cluster-wide limits, or Redis unreachable).", c->refused);
+        prom_scalar(b, P "cluster_redis_errors_total", "counter",
+                    "Redis error replies, failed connections and lost connections.", c->redis_errors);
+        prom_family(b, P "cluster_redis_roundtrip_seconds", "histogram",
+                    "Round trip of the heartbeat script to Redis.");
+        prom_histogram(b, P "cluster_redis_roundtrip_seconds", NULL, &c->rtt);
+    }
+
+    if (m->store && m->store->durable && !m->cluster) {
         const struct store_stats *st = &m->store->stats;
         prom_scalar(b, P "store_commits_total", "counter",
                     "Write transactions committed to the data directory (one per loop "

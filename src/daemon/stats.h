@@ -7,6 +7,7 @@
 #define RDV_DAEMON_STATS_H
 
 #include "base/buf.h"
+#include "cluster/cluster.h"
 #include "daemon/metrics.h"
 #include "host/host.h"
 #include "rendezvous/service.h"
@@ -16,6 +17,7 @@ struct daemon_metrics {
     const struct host *host;
     const struct rdv_service *svc;
     const struct store *store;          /* its families only for a durable store (may be NULL) */
+    const struct cluster_stats *cluster; /* --cluster: this node's (else NULL) */
     const struct metrics_server *http;  /* for its own scrape count (may be NULL) */
     double start_time;                  /* unix time the daemon started */
 };

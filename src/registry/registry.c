@@ -617,9 +617,10 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
         return RDV_E_TTL;
     if (q->ttl && !isfinite(q->now + (double)q->ttl))
         return RDV_E_TTL;
-    /* a restored registration keeps its deadline and its place in the order */
-    if ((q->seq || q->expires != 0) &&
-        (q->ttl == 0 || !isfinite(q->expires) || q->seq == 0 || q->seq == UINT64_MAX))
+    /* a restored registration keeps its deadline and its place in the order
+     * (a push one, applied from a cluster's log, has a seq and no deadline) */
+    if (q->seq == UINT64_MAX || (q->expires != 0 && (q->seq == 0 || !isfinite(q->expires))) ||
+        (q->seq && q->ttl && q->expires == 0) || (q->ttl == 0 && q->expires != 0))
         return RDV_E_NOT_FOUND;
     size_t total = sizeof(struct rdv_reg);
     if (q->naddrs > (SIZE_MAX - total) / sizeof(struct rdv_addr))
@@ -761,9 +762,15 @@ static void reg__refresh(struct registry *r, struct rdv_reg *g, const struct rdv
         reg__seq_del(&ns->signed_seq, g);
         reg__seq_del(&r->signed_seq, g);
     }
-    g->seq = r->next_seq++;
+    if (q->seq) {
+        g->seq = q->seq;
+        if (q->seq >= r->next_seq)
+            r->next_seq = q->seq + 1;
+    } else {
+        g->seq = r->next_seq++;
+    }
     g->ttl = q->ttl;
-    g->expires = q->ttl ? q->now + (double)q->ttl : 0.0;
+    g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
     DL_DELETE2(ns->regs, g, ns_prev, ns_next);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
     if (reg__signed(g)) {
@@ -930,6 +937,16 @@ void registry_session_end(struct registry *r, struct rdv_session *s)
         reg__sub_remove(r, s->subs);
     while (s->regs)
         reg__remove(r, s->regs);
+}
+
+void registry_session_move(struct registry *r, struct rdv_session *from, struct rdv_session *to)
+{
+    struct rdv_reg *g;
+    while ((g = from->regs) != NULL) {
+        reg__owner_del(r, g);
+        g->owner = to;
+        reg__owner_add(r, g);
+    }
 }
 
 /* ---- queries ------------------------------------------------------------ */

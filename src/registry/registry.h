@@ -56,6 +56,7 @@ enum rdv_status {
     RDV_E_NOT_FOUND,
     RDV_E_RATE_LIMIT,      /* the peer changes its registrations faster than
                             * register_rate (beyond register_burst) */
+    RDV_E_UNAVAILABLE,     /* cluster mode: the shared registry cannot be reached */
 };
 
 struct registry_limits {
@@ -144,6 +145,7 @@ struct rdv_session {
     struct rdv_sub *subs;      /* its subscriptions (se_ list) */
     size_t nsubs;
     void *user;
+    uint64_t cluster_id;       /* a cluster node's number for it (0: none yet) */
 };
 
 struct registry_events {
@@ -219,8 +221,9 @@ struct rdv_register {
     uint64_t ttl;                /* seconds; 0 = session-bound (then owner != NULL) */
     struct rdv_session *owner;   /* push: the session; NULL for TTL registrations */
     double now;                  /* the clock, for expires = now + ttl */
-    /* Restoring a stored TTL registration (a store's load), else 0: its seq,
-     * higher than every seq in the registry, and its deadline. */
+    /* Restoring a stored TTL registration (a store's load) or applying a
+     * cluster's change log, else 0: its seq, higher than every seq in the
+     * registry, and its deadline (0 for a push registration). */
     uint64_t seq;
     double expires;
 };
@@ -253,6 +256,11 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
 /* Removes every registration s owns (on_unregister for each) and every
  * subscription. */
 void registry_session_end(struct registry *r, struct rdv_session *s);
+
+/* Gives every registration `from` owns to `to`, silently: nothing is
+ * announced and nothing changes but the owner (a cluster keeps what an ended
+ * session owned until the change log removes it). */
+void registry_session_move(struct registry *r, struct rdv_session *from, struct rdv_session *to);
 
 /* Cookie-style listing of registrations with a signed record: up to limit
  * with seq > after, in seq order, from ns (or from all namespaces if ns is

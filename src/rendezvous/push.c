@@ -138,6 +138,9 @@ static void push__limit_status(struct push_session *ps, Push__Message__MessageTy
     case RDV_E_RATE_LIMIT:
         push__status(ps, type, busy, "registration changes too frequent for this peer, retry later");
         break;
+    case RDV_E_UNAVAILABLE:
+        push__status(ps, type, busy, "the cluster's registry is unreachable; try again later");
+        break;
     default:
         push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_INTERNAL_ERROR,
                      "registry error %d", (int)rc);
@@ -183,7 +186,8 @@ static void push__register(struct push_session *ps, const Push__Message__Registe
         .owner = &ps->rs,
         .now = rdv_service_now(s),
     };
-    enum rdv_status rc = registry_register(&s->reg, &req, NULL);
+    uint64_t ticket;
+    enum rdv_status rc = rdv_service_register(s, &req, &ticket);
     if (rc != RDV_OK)
         push__limit_status(ps, T, rc);
 }
@@ -194,7 +198,7 @@ static void push__unregister(struct push_session *ps, const Push__Message__Unreg
     if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_peer(ps, T, e->peer))
         return;
     /* Not registered there: nothing to do, and nothing to complain about. */
-    registry_unregister(&ps->st->svc->reg, (const char *)e->ns.data, e->ns.len, &ps->rs.peer, NULL);
+    rdv_service_unregister(ps->st->svc, (const char *)e->ns.data, e->ns.len, &ps->rs.peer);
 }
 
 /* Queues the members of ns other than the session's peer, in seq order,
@@ -405,7 +409,7 @@ void push_session_end(struct push_session *ps)
     if (ps->ended)
         return;
     ps->ended = true;
-    registry_session_end(&ps->st->svc->reg, &ps->rs);
+    rdv_service_session_end(ps->st->svc, &ps->rs);
 }
 
 void push_session_free(struct push_session *ps)

@@ -177,7 +177,7 @@ static void rdv1__unregister(struct records_req *rq, const Rendezvous__Message__
     size_t ns_len = strlen(req->ns);
     if (registry_check_ns(reg, req->ns, ns_len) != 0)
         return;
-    (void)registry_unregister(reg, req->ns, ns_len, rq->remote, NULL);
+    rdv_service_unregister(rq->svc, req->ns, ns_len, rq->remote);
 }
 
 static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Discover *req,

@@ -69,6 +69,7 @@ struct records_stream {
     struct buf held;
     struct records_span {
         size_t off, len;
+        uint64_t ticket;      /* cluster mode: the write behind it */
     } *oks;                   /* where the held OKs are in held */
     size_t noks, oks_cap;
 };
@@ -84,11 +85,14 @@ static void records__hold(struct records_stream *rs, const struct buf *out, bool
             rs->oks_cap = rs->oks_cap ? rs->oks_cap * 2 : 4;
             rs->oks = xrealloc(rs->oks, rs->oks_cap * sizeof *rs->oks);
         }
-        rs->oks[rs->noks++] = (struct records_span){buf_size(&rs->held), buf_size(out)};
+        rs->oks[rs->noks++] = (struct records_span){buf_size(&rs->held), buf_size(out),
+                                                    rs->svc->write_ticket};
     }
     buf_append(&rs->held, buf_head(out), buf_size(out));
     rdv_service_wait(rs->svc, &rs->wait);
 }
+
+static void records__registry_refused(struct records_answer *a, enum rdv_status st);
 
 /* The commit is done: the held answers go out - each held OK replaced by
  * E_UNAVAILABLE if the commit failed - and serving goes on. */
@@ -99,11 +103,17 @@ static void records__release(struct rdv_waiter *w, bool committed)
     const uint8_t *h = buf_head(&rs->held);
     size_t off = 0;
 
-    if (!committed) {
-        struct records_req rq = {.svc = rs->svc, .dialect = rs->d->dialect, .out = &out};
-        struct records_answer a = {.status = RECORDS_E_UNAVAILABLE,
-                                   .text = "the registration could not be stored; try again later"};
+    struct rdv_service *s = rs->svc;
+    if (!committed || rdv_service_clustered(s)) {
+        struct records_req rq = {.svc = s, .dialect = rs->d->dialect, .out = &out};
         for (size_t i = 0; i < rs->noks; i++) {
+            struct records_answer a = {.status = RECORDS_E_UNAVAILABLE,
+                                       .text = "the registration could not be stored; try again later"};
+            enum rdv_status st = RDV_E_UNAVAILABLE;
+            if (committed && (st = s->writes.outcome(s->writes.ctx, rs->oks[i].ticket)) == RDV_OK)
+                continue; /* Redis took it: the OK stands */
+            if (rdv_service_clustered(s))
+                records__registry_refused(&a, st);
             buf_append(&out, h + off, rs->oks[i].off - off);
             rs->d->register_reply(&rq, &a);
             off = rs->oks[i].off + rs->oks[i].len;
@@ -266,6 +276,8 @@ static const struct {
     [RDV_E_TOTAL_LIMIT] = {RECORDS_E_UNAVAILABLE, "registry is full"},
     [RDV_E_RATE_LIMIT] = {RECORDS_E_UNAVAILABLE,
                           "registration changes too frequent for this peer, retry later"},
+    [RDV_E_UNAVAILABLE] = {RECORDS_E_UNAVAILABLE,
+                           "the cluster's registry is unreachable; try again later"},
 };
 
 static void records__registry_refused(struct records_answer *a, enum rdv_status st)
@@ -364,7 +376,7 @@ void records_register(struct records_req *rq, const struct records_register *q,
         .owner = NULL,
         .now = rq->now,
     };
-    enum rdv_status st = registry_register(&s->reg, &r, NULL);
+    enum rdv_status st = rdv_service_register(s, &r, &s->write_ticket);
     if (opened)
         peer_record_free(&rec);
     if (st != RDV_OK) {

@@ -125,6 +125,31 @@ void rdv_service_committed(struct rdv_service *s, bool committed)
     }
 }
 
+enum rdv_status rdv_service_register(struct rdv_service *s, const struct rdv_register *req,
+                                     uint64_t *ticket)
+{
+    if (rdv_service_clustered(s))
+        return s->writes.reg(s->writes.ctx, req, ticket);
+    return registry_register(&s->reg, req, NULL);
+}
+
+void rdv_service_unregister(struct rdv_service *s, const char *ns, size_t ns_len,
+                            const struct peer_id *peer)
+{
+    if (rdv_service_clustered(s))
+        s->writes.unreg(s->writes.ctx, ns, ns_len, peer);
+    else
+        (void)registry_unregister(&s->reg, ns, ns_len, peer, NULL);
+}
+
+void rdv_service_session_end(struct rdv_service *s, struct rdv_session *session)
+{
+    if (rdv_service_clustered(s))
+        s->writes.session_end(s->writes.ctx, session);
+    else
+        registry_session_end(&s->reg, session);
+}
+
 static void on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct rdv_service *s = w->data;
@@ -138,7 +163,8 @@ void rdv_service_schedule_expiry(struct rdv_service *s)
 {
     double next = registry_next_expiry(&s->reg);
     ev_timer_stop(s->host->loop, &s->expiry);
-    if (next < 0)
+    /* in a cluster, expiry runs in Redis, once for every node */
+    if (next < 0 || rdv_service_clustered(s))
         return;
     double in = next - rdv_service_now(s);
     ev_timer_set(&s->expiry, in > 0 ? in : 0, 0);

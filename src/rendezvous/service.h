@@ -98,6 +98,24 @@ struct rdv_waiter {
     void (*release)(struct rdv_waiter *w, bool committed);
 };
 
+/* Cluster mode (set by the daemon): the registry is a replica that only
+ * the cluster's change log changes, and the dialects' writes go here
+ * instead. reg == NULL: a single node, writes go to the registry. */
+struct rdv_writes {
+    /* Sends req (owner: a push session, or NULL for a TTL registration);
+     * RDV_OK: on its way, and *ticket names it for outcome(). The change
+     * comes back through the log. Another status: refused at once. */
+    enum rdv_status (*reg)(void *ctx, const struct rdv_register *req, uint64_t *ticket);
+    /* Removes peer's registration in ns, whoever owns it. */
+    void (*unreg)(void *ctx, const char *ns, size_t ns_len, const struct peer_id *peer);
+    /* s ends: what it owns goes (through the log); its subscriptions end now. */
+    void (*session_end)(void *ctx, struct rdv_session *s);
+    /* What became of a write of the commit just over: RDV_OK if Redis took
+     * it, else why not. */
+    enum rdv_status (*outcome)(void *ctx, uint64_t ticket);
+    void *ctx;
+};
+
 struct rdv_service {
     struct host *host;
     struct log *log;
@@ -116,7 +134,25 @@ struct rdv_service {
     bool store_failing;                /* the last commit failed: REGISTERs are refused */
     struct rdv_waiter *waiting;        /* DL list: for the next commit */
     struct rdv_waiter *committing;     /* DL list: for the commit under way */
+    struct rdv_writes writes;          /* cluster mode: where writes go */
+    uint64_t write_ticket;             /* the ticket of the last write sent there */
 };
+
+/* Cluster mode: writes go through s->writes. */
+static inline bool rdv_service_clustered(const struct rdv_service *s)
+{
+    return s->writes.reg != NULL;
+}
+
+/* Adds or replaces a registration, in the registry or (cluster mode)
+ * through the cluster; *ticket (cluster mode) names the write. */
+enum rdv_status rdv_service_register(struct rdv_service *s, const struct rdv_register *req,
+                                     uint64_t *ticket);
+/* Removes peer's registration in ns (any owner). */
+void rdv_service_unregister(struct rdv_service *s, const char *ns, size_t ns_len,
+                            const struct peer_id *peer);
+/* A push session ends: what it owns goes, its subscriptions end. */
+void rdv_service_session_end(struct rdv_service *s, struct rdv_session *session);
 
 /* What a refused request is told while the daemon's memory budget is spent. */
 #define RDV_MEMORY_FULL_TEXT "the server is at its memory budget; try again later"

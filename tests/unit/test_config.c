@@ -447,7 +447,10 @@ static const char *sample_value(const struct config__opt *o)
         type = config__opts[config__slot((int)(o - config__opts))].type;
     switch (type) {
     case T_LIST: return "/ip4/127.0.0.1/tcp/4001";
-    case T_STR: return (o->flags & O_PROTOCOL) ? "/x/1.0.0" : "/tmp/some.key";
+    case T_STR:
+        if (strcmp(o->name, "cluster") == 0)
+            return "redis://127.0.0.1:6379/1";
+        return (o->flags & O_PROTOCOL) ? "/x/1.0.0" : "/tmp/some.key";
     case T_SIZE:
     case T_U64:
     case T_BYTES:

@@ -1,0 +1,46 @@
+# Helpers for the cluster tests (sourced after lib.sh and push_lib.sh): a
+# real redis-server on a unix socket in $TMP (no port to collide on; AOF on,
+# so a restart keeps the registry) and rendezvousd nodes using it.
+
+REDIS_DIR=$TMP/redis
+REDIS_SOCK=$REDIS_DIR/redis.sock
+CLUSTER=unix://$REDIS_SOCK
+mkdir -p "$REDIS_DIR"
+
+# start_redis: (re)starts redis-server on $REDIS_SOCK; sets REDIS_PID.
+start_redis() {
+    rm -f "$REDIS_SOCK"
+    redis-server --port 0 --unixsocket "$REDIS_SOCK" --dir "$REDIS_DIR" --appendonly yes \
+        --appendfsync always --save '' --daemonize no >>"$REDIS_DIR/log" 2>&1 &
+    REDIS_PID=$!
+    DPIDS+=("$REDIS_PID")
+    retry 10 redis ping || fail "redis-server did not start: $(tail -5 "$REDIS_DIR/log")"
+}
+
+# stop_redis: SIGTERM (it writes the AOF) and wait.
+stop_redis() {
+    term_wait "$REDIS_PID" 10 || fail "redis-server did not stop"
+}
+
+redis() { redis-cli -s "$REDIS_SOCK" "$@" >/dev/null 2>&1; }
+redis_out() { redis-cli -s "$REDIS_SOCK" "$@"; }
+
+# start_node NAME ARGS...: a rendezvousd node of the cluster; sets the
+# variables of start_daemon and ADDR_NAME, PID_NAME.
+start_node() {
+    local name=$1; shift
+    start_daemon "$name" --cluster "$CLUSTER" --metrics off "$@"
+    wait_log "$name" 'cluster: in sync with'
+    printf -v "ADDR_$name" '%s' "$DADDR"
+    printf -v "PID_$name" '%s' "$DPID"
+}
+
+# watch_on NAME NODE NS: a push subscriber (rdv watch) on NODE, output in $TMP/NAME.out.
+watch_on() {
+    local name=$1 node=$2 ns=$3 addr
+    addr=ADDR_$node
+    spawn "$name" "$BIN/rdv" watch --server "${!addr}" --keepalive 1 --timeout 60 "$ns"
+}
+
+# count FILE REGEX: lines of FILE matching REGEX.
+count() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
