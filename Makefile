@@ -29,7 +29,11 @@ WARN     += -Werror
 endif
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 $(WARN) -fno-strict-aliasing
-CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Isrc -I$(BUILD)/gen -MMD -MP
+SOVERSION   := 0
+# Tools and examples see only the public headers (include/); the library,
+# the daemon and the tests also see src/.
+CPPFLAGS += -D_GNU_SOURCE -DRDV_VERSION='"$(VERSION)"' -Iinclude -I$(BUILD)/gen -MMD -MP
+INTERNAL := -Isrc
 LDLIBS   += -lhiredis -lev -lprotobuf-c -lsodium -ljansson -linih -lwslay -lhttp_parser -llmdb -lssl -lcrypto -lpthread -lm
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -46,7 +50,14 @@ GEN_C    := $(PROTOS:proto/%.proto=$(BUILD)/gen/%.pb-c.c)
 GEN_H    := $(GEN_C:.c=.h)
 LIB_SRC  := $(filter-out src/daemon/%,$(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_C:.c=.o)
-LIB      := $(BUILD)/librendezvous.a
+# Every layer but the daemon, for the daemon, tools and tests (internal).
+LIB      := $(BUILD)/libcore.a
+# The public client library: src/client/client.c and what it pulls in, with
+# only the rdv_client_* symbols visible (-fvisibility=hidden plus
+# RDV_CLIENT_API; the version script says the same to the linker).
+SHLIB    := $(BUILD)/librendezvous.so.$(VERSION)
+STLIB    := $(BUILD)/librendezvous.a
+CLIENT_MAP := src/client/librendezvous.map
 DAEMON   := $(BUILD)/rendezvousd
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/daemon/*.c))
 RDV      := $(BUILD)/rdv
@@ -57,30 +68,68 @@ PROBE    := $(BUILD)/tests/rdv-probe
 PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
 ATTACK   := $(BUILD)/rdv-attack
 ATTACK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/adversarial/*.c))
-UNIT_SRC := $(wildcard tests/unit/test_*.c)
-UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Unit tests mirror the tree (tests/unit/<layer>/test_*.c); each binary is
+# $(BUILD)/tests/test_* whatever its folder.
+UNIT_SRC := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
+UNIT_BIN := $(addprefix $(BUILD)/tests/,$(basename $(notdir $(UNIT_SRC))))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
-.PHONY: all deps run check bench stress fuzz fuzz-targets coverage install uninstall clean help
+.PHONY: FORCE all deps run check bench stress fuzz fuzz-targets coverage install uninstall clean help
 .DEFAULT_GOAL := all
+FORCE:
 .SECONDARY:
 
-all: $(DAEMON) $(RDV) $(UNIT_BIN) $(PROBE) $(ATTACK) ## build the daemon, the rdv client and the tests
+all: $(DAEMON) $(RDV) $(SHLIB) $(STLIB) $(UNIT_BIN) $(PROBE) $(ATTACK) ## build the daemon, the rdv client, librendezvous and the tests
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
 	protoc-c -Iproto --c_out=$(BUILD)/gen $<
 
+# Library objects go into the shared library too: position-independent,
+# symbols hidden unless marked RDV_CLIENT_API.
+$(LIB_OBJ): OBJFLAGS := -fPIC -fvisibility=hidden
+
 $(BUILD)/gen/%.pb-c.o: $(BUILD)/gen/%.pb-c.c | $(GEN_H)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-unused-parameter -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(OBJFLAGS) -Wno-unused-parameter -c $< -o $@
+
+$(BUILD)/src/%.o: src/%.c | $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INTERNAL) $(CFLAGS) $(OBJFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c | $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INTERNAL) -Itests/unit $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INTERNAL) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
+
+# The libraries the client needs (the shared library records only those it
+# uses: --as-needed).
+CLIENT_LIBS := -lev -lprotobuf-c -lsodium -ljansson -lwslay -lhttp_parser -lssl -lcrypto -lm
+
+$(SHLIB): $(BUILD)/src/client/client.o $(LIB) $(CLIENT_MAP)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,librendezvous.so.$(SOVERSION) -Wl,--version-script=$(CLIENT_MAP) \
+	  -Wl,--no-undefined $(BUILD)/src/client/client.o $(LIB) -Wl,--as-needed $(CLIENT_LIBS) -o $@
+	ln -sf $(notdir $@) $(BUILD)/librendezvous.so.$(SOVERSION)
+	ln -sf librendezvous.so.$(SOVERSION) $(BUILD)/librendezvous.so
+
+# One relocatable object with the internal symbols made local, so a program
+# linking the archive statically meets only rdv_client_* as well.
+$(STLIB): $(BUILD)/src/client/client.o $(LIB)
+	$(LD) -r -o $(BUILD)/librendezvous.o $(BUILD)/src/client/client.o $(LIB)
+	objcopy --localize-hidden $(BUILD)/librendezvous.o
+	@rm -f $@
+	$(AR) rcs $@ $(BUILD)/librendezvous.o
+
+# Regenerated every time: it records PREFIX.
+$(BUILD)/rendezvous.pc: src/client/rendezvous.pc.in FORCE
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@LIBS_PRIVATE@|$(filter-out -lev,$(CLIENT_LIBS))|g' $< >$@
 
 $(DAEMON): $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -97,9 +146,12 @@ $(BENCH): $(BENCH_OBJ) $(LIB)
 $(ATTACK): $(ATTACK_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
-	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+define unit_rule
+$(BUILD)/tests/$(basename $(notdir $(1))): $(BUILD)/$(1:.c=.o) $(LIB)
+	@mkdir -p $$(@D)
+	$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -lcmocka -o $$@
+endef
+$(foreach s,$(UNIT_SRC),$(eval $(call unit_rule,$(s))))
 
 deps: ## install missing Debian and npm packages
 	@tools/install-deps.sh
@@ -133,7 +185,7 @@ fuzz-targets: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
+	$(CC) $(CPPFLAGS) $(INTERNAL) $(CFLAGS) -fsanitize=fuzzer $< $(LIB) $(LDLIBS) -o $@
 
 # Line and branch coverage of src/ under the whole suite: a gcc --coverage
 # build in its own folder, its counters reset, `make check`'s runner against
@@ -153,6 +205,8 @@ coverage: deps ## line and branch coverage of src/ under the whole test suite (g
 # Install locations. The configuration goes to /etc for PREFIX=/usr (a
 # distribution layout), else under the prefix.
 BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/rendezvousd
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
@@ -163,9 +217,16 @@ SYSCONFDIR ?= $(PREFIX)/etc
 endif
 CONF       := $(DESTDIR)$(SYSCONFDIR)/rendezvousd/rendezvousd.conf
 
-install: $(DAEMON) $(RDV) ## install binaries, man pages, configuration and systemd unit under DESTDIR/PREFIX
+install: $(DAEMON) $(RDV) $(SHLIB) $(STLIB) $(BUILD)/rendezvous.pc ## install binaries, librendezvous (library, headers, rendezvous.pc), man pages, configuration and systemd unit under DESTDIR/PREFIX
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(dir $(CONF))
+	  $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR) $(dir $(CONF)) \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/rendezvous
+	install -m 0755 $(SHLIB) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/librendezvous.so.$(SOVERSION)
+	ln -sf librendezvous.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/librendezvous.so
+	install -m 0644 $(STLIB) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 include/rendezvous/*.h $(DESTDIR)$(INCLUDEDIR)/rendezvous/
+	install -m 0644 $(BUILD)/rendezvous.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
 	install -m 0755 $(DAEMON) $(RDV) $(DESTDIR)$(BINDIR)/
 	install -m 0644 man/rdv.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/rendezvousd.conf.5 $(DESTDIR)$(MANDIR)/man5/
@@ -180,7 +241,11 @@ install: $(DAEMON) $(RDV) ## install binaries, man pages, configuration and syst
 uninstall: ## remove what install put under DESTDIR/PREFIX (the configuration stays)
 	rm -f $(DESTDIR)$(BINDIR)/rendezvousd $(DESTDIR)$(BINDIR)/rdv $(DESTDIR)$(MANDIR)/man1/rdv.1 \
 	  $(DESTDIR)$(MANDIR)/man5/rendezvousd.conf.5 $(DESTDIR)$(MANDIR)/man8/rendezvousd.8 \
-	  $(DESTDIR)$(DOCDIR)/rendezvousd.conf.example $(DESTDIR)$(UNITDIR)/rendezvousd.service
+	  $(DESTDIR)$(DOCDIR)/rendezvousd.conf.example $(DESTDIR)$(UNITDIR)/rendezvousd.service \
+	  $(DESTDIR)$(LIBDIR)/$(notdir $(SHLIB)) $(DESTDIR)$(LIBDIR)/librendezvous.so.$(SOVERSION) \
+	  $(DESTDIR)$(LIBDIR)/librendezvous.so $(DESTDIR)$(LIBDIR)/librendezvous.a \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/rendezvous.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/rendezvous
 
 clean: ## remove build outputs (BUILD: build, build-san with SAN=1, build-cov with COVERAGE=1; and the fuzz build)
 	rm -rf $(BUILD) $(FUZZ_BUILD)

@@ -712,7 +712,9 @@ static void conn_write_out(struct conn *c)
         out = ws_wire(c->ws);
     }
     while (buf_size(out)) {
-        ssize_t w = write(c->fd, buf_head(out), buf_size(out));
+        /* MSG_NOSIGNAL: a peer gone is an error here, not a SIGPIPE for a
+         * program (a client library's user) that did not ignore it. */
+        ssize_t w = send(c->fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
         if (w > 0) {
             h->stats.bytes_out += (uint64_t)w;
             buf_consume(out, (size_t)w);

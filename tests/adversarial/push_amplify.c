@@ -15,7 +15,7 @@
 #include "attack.h"
 #include "base/mem.h"
 #include "push.pb-c.h"
-#include "rendezvous/push_client.h"
+#include "client/push_client.h"
 
 #define PA_NS "amplified"
 #define PA_SUBS 1000

@@ -19,7 +19,7 @@
 
 #include "attack.h"
 #include "base/mem.h"
-#include "rendezvous/push_client.h"
+#include "client/push_client.h"
 #include "rendezvous/service.h"
 
 #define SS_NS "crowded"

@@ -80,9 +80,11 @@ cleanup() {
 trap cleanup EXIT
 
 # start_daemon NAME ARGS... : sets DPID, DADDR (first printed multiaddr), DID (peer id)
+# and DPORT. It listens on DLISTEN (default an ephemeral port; set it to
+# restart a daemon on the port it had).
 start_daemon() {
     local name=$1; shift
-    "$BIN/rendezvousd" --listen /ip4/127.0.0.1/tcp/0 "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    "$BIN/rendezvousd" --listen "${DLISTEN:-/ip4/127.0.0.1/tcp/0}" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
     DPID=$!
     DPIDS+=("$DPID")
     DNAMES[$DPID]=$name

@@ -27,7 +27,7 @@
 #include "codec/multiaddr.h"
 #include "host/ping.h"
 #include "rdv.h"
-#include "rendezvous/push_client.h"
+#include "client/push_client.h"
 #include "rendezvous/service.h"
 
 enum pushc_op { PUSHC_WATCH, PUSHC_REGISTER, PUSHC_DISCOVER };

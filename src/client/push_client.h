@@ -6,8 +6,8 @@
  * Push mode has no acknowledgements: a request that is accepted is not
  * answered. To know that the requests sent so far were handled, send a
  * DISCOVER after them - its answer comes after any rejection of them. */
-#ifndef RDV_RENDEZVOUS_PUSH_CLIENT_H
-#define RDV_RENDEZVOUS_PUSH_CLIENT_H
+#ifndef RDV_CLIENT_PUSH_CLIENT_H
+#define RDV_CLIENT_PUSH_CLIENT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -42,7 +42,7 @@ struct push_client {
     struct buf out;             /* encoding scratch */
 };
 
-/* Opens the session on c with protocol id `id` (NULL: PUSH_PROTOCOL_ID).
+/* Opens the session on c with protocol id `id` (NULL: WIRE_PUSH_PROTOCOL_ID).
  * Requests may be sent at once. -1 if the connection takes no new stream. */
 int push_client_open(struct push_client *pc, struct conn *c, const char *id,
                      const struct push_client_handler *h, void *user);

@@ -1,11 +1,11 @@
-#include "rendezvous/push_client.h"
+#include "client/push_client.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/mem.h"
 
-#include "rendezvous/service.h"
+#include "client/wire.h"
 
 static void pushc__ended(struct push_client *pc, const char *why)
 {
@@ -73,7 +73,7 @@ int push_client_open(struct push_client *pc, struct conn *c, const char *id,
     pc->h = h;
     pc->user = user;
     pc->proto = (struct protocol){
-        .id = id ? id : PUSH_PROTOCOL_ID,
+        .id = id ? id : WIRE_PUSH_PROTOCOL_ID,
         .on_open = pushc__open,
         .on_data = pushc__data,
         .on_eof = pushc__eof,

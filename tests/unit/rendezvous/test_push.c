@@ -32,7 +32,7 @@
 #include "codec/multiaddr.h"
 #include "push.pb-c.h"
 #include "rendezvous/push.h"
-#include "rendezvous/push_client.h"
+#include "client/push_client.h"
 #include "rendezvous/service.h"
 
 #define ST(x) PUSH__MESSAGE__RESPONSE_STATUS__##x

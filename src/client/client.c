@@ -1,0 +1,1236 @@
+/* librendezvous (include/rendezvous/client.h): one host with one connection
+ * to the server, redialed with backoff; push-mode state (registrations,
+ * subscriptions) re-sent on every connection; one-shot requests each on a
+ * stream of their own.
+ *
+ * Knowing when a push snapshot is complete: the server answers nothing to
+ * RENDEZVOUS, and its snapshot may be zero or several Messages. After each
+ * RENDEZVOUS the client sends a DISCOVER in a namespace of its own
+ * (CLIENT_SYNC_NS): its answer - a REGISTER Message with no entry or only
+ * entries of that namespace, or a DISCOVER refusal - comes after the
+ * snapshot, since a session answers in order. Until then a re-subscribed
+ * namespace collects the new member list apart, and at the answer the
+ * subscriber is told the difference with what it had been told.
+ *
+ * Ownership: the client owns its host (and through it the connection and
+ * streams), every op until its callback ran, every subscription and
+ * registration. A stream op is freed in its stream's on_close. */
+#define RDV_CLIENT_BUILDING 1
+#include "rendezvous/client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <ev.h>
+#include <sodium.h>
+#include <utlist.h>
+
+#include "base/lpm.h"
+#include "base/mem.h"
+#include "client/members.h"
+#include "client/push_client.h"
+#include "client/wire.h"
+#include "codec/multiaddr.h"
+#include "crypto/key.h"
+#include "crypto/record.h"
+#include "host/host.h"
+#include "host/identify.h"
+#include "host/ping.h"
+#include "identify.pb-c.h"
+
+/* The namespace of the sync DISCOVER (see above). Nobody subscribes there. */
+#define CLIENT_SYNC_NS "rdv-client/sync"
+#define CLIENT_MAX_NS 255
+#define CLIENT_DEFAULT_KEEPALIVE 15.0
+#define CLIENT_DEFAULT_CONNECT 10.0
+#define CLIENT_DEFAULT_BACKOFF 0.5
+
+struct preg {                       /* a push registration */
+    char *ns;
+    struct rdv_addr addrs[RDV_CLIENT_MAX_ADDRS];
+    uint8_t *bin;                   /* the addresses' bytes */
+    size_t naddrs;
+    uint8_t *meta;
+    size_t meta_len;
+    struct preg *next;
+};
+
+struct sub {                        /* a subscription */
+    char *ns;
+    rdv_event_cb cb;
+    void *arg;
+    struct members told;            /* what cb was told */
+    struct members now;             /* while syncing: the new member list */
+    bool syncing, dead;
+    uint64_t until;                 /* the sync answer that ends syncing */
+    struct sub *next;
+};
+
+enum op_kind { OP_SYNC, OP_PUSH_DISCOVER, OP_STD, OP_PING };
+
+struct op {
+    rdv_client *c;
+    enum op_kind kind;
+    rdv_result_cb cb;
+    void *arg;
+    struct wire_request rq;
+    char *ns;                       /* rq.ns points here */
+    uint8_t *cookie;
+    char **addrs;                   /* std register: to sign when sent */
+    size_t naddrs;
+    uint64_t sync_no;               /* OP_SYNC: the sync answer it waits for */
+    struct protocol proto;          /* outlives the stream */
+    struct stream *s;
+    struct lpm in;
+    bool started, done;
+    int streams;                    /* streams holding it: freed at the last close */
+    /* identify, for a std register without addresses */
+    struct protocol idp;
+    struct lpm id_in;
+    bool id_done;
+    /* ping */
+    uint8_t payload[PING_SIZE];
+    size_t got;
+    ev_tstamp t0;
+    struct op *next, *prev;
+};
+
+struct rdv_client {
+    struct host host;
+    struct log log;
+    struct log *logp;               /* &log, or NULL: silent */
+    struct ev_loop *loop;
+    rdv_client_options o;
+    char *server, *push_protocol;
+    struct conn *conn;
+    bool ready, freeing;
+    double backoff;
+    ev_timer retry, connect_timer, ka_timer;
+    struct stream *ka;
+    struct push_client ps, qs;      /* the push session; the discover session */
+    bool ps_live, qs_live;
+    uint64_t syncs_sent, syncs_done;
+    int dispatching;
+    struct preg *regs;
+    struct sub *subs;
+    struct op *waiting;             /* not started: until connected */
+    struct op *syncs;               /* OP_SYNC, in order */
+    struct op *pdisc;               /* OP_PUSH_DISCOVER sent on qs, in order */
+};
+
+static const char *const client_errors[] = {
+    [0] = "success",
+    [1] = "invalid argument",
+    [2] = "not a valid multiaddr",
+    [3] = "key file error",
+    [4] = "cannot dial the server address",
+    [5] = "not connected",
+    [6] = "refused by the server",
+    [7] = "protocol error",
+    [8] = "already subscribed",
+    [9] = "not registered or subscribed there",
+    [10] = "over a limit of the client library",
+    [11] = "the client is being freed",
+};
+
+RDV_CLIENT_API const char *rdv_client_strerror(int code)
+{
+    if (code > 0 || -code >= (int)(sizeof(client_errors) / sizeof(client_errors[0])))
+        return "unknown error";
+    return client_errors[-code];
+}
+
+static void client__seterr(char *err, size_t errlen, const char *msg)
+{
+    if (err && errlen)
+        snprintf(err, errlen, "%s", msg);
+}
+
+static bool client__ns_ok(const char *ns)
+{
+    size_t n = ns ? strlen(ns) : 0;
+    return n > 0 && n <= CLIENT_MAX_NS;
+}
+
+/* ---- ops ---------------------------------------------------------------------- */
+
+static void op__free(struct op *op)
+{
+    lpm_free(&op->in);
+    lpm_free(&op->id_in);
+    for (size_t i = 0; i < op->naddrs; i++)
+        free(op->addrs[i]);
+    free(op->addrs);
+    free(op->ns);
+    free(op->cookie);
+    free(op);
+}
+
+/* Calls the op's callback once. */
+static void op__finish(struct op *op, const rdv_result *r)
+{
+    if (op->done)
+        return;
+    op->done = true;
+    if (op->cb)
+        op->cb(op->c, r, op->arg);
+}
+
+static void op__fail(struct op *op, int error, const char *text)
+{
+    rdv_result r = {.error = error, .status_text = text ? text : rdv_client_strerror(error)};
+    op__finish(op, &r);
+}
+
+static const char *client__lost(const rdv_client *c)
+{
+    return c->freeing ? rdv_client_strerror(RDV_CLIENT_ERR_CLOSED) : "the connection was lost";
+}
+
+static int client__lost_code(const rdv_client *c)
+{
+    return c->freeing ? RDV_CLIENT_ERR_CLOSED : RDV_CLIENT_ERR_NOT_CONNECTED;
+}
+
+/* A discover answer for the callback: regs point into w. */
+static void op__finish_regs(struct op *op, struct wire_reg *w, size_t n, rdv_result *r)
+{
+    rdv_registration *regs = n ? xcalloc(n, sizeof(*regs)) : NULL;
+    for (size_t i = 0; i < n; i++)
+        regs[i] = (rdv_registration){
+            .ns = w[i].ns, .peer_id = w[i].peer_id, .addrs = (const char *const *)w[i].addrs,
+            .naddrs = w[i].naddrs, .ttl = w[i].ttl, .metadata = w[i].meta,
+            .metadata_len = w[i].meta_len,
+        };
+    r->regs = regs;
+    r->nregs = n;
+    op__finish(op, r);
+    free(regs);
+}
+
+/* ---- subscriptions ---------------------------------------------------------------- */
+
+static struct sub *client__sub(rdv_client *c, const char *ns)
+{
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead && strcmp(s->ns, ns) == 0)
+            return s;
+    return NULL;
+}
+
+static void sub__free(struct sub *s)
+{
+    members_clear(&s->told);
+    members_clear(&s->now);
+    free(s->ns);
+    free(s);
+}
+
+/* Frees unsubscribed ones once no callback runs. */
+static void client__sweep(rdv_client *c)
+{
+    struct sub *s, *tmp;
+    if (c->dispatching)
+        return;
+    LL_FOREACH_SAFE(c->subs, s, tmp)
+        if (s->dead) {
+            LL_DELETE(c->subs, s);
+            sub__free(s);
+        }
+}
+
+static void sub__emit(struct sub *s, rdv_client *c, rdv_event_kind kind, const struct wire_reg *r)
+{
+    rdv_event ev = {
+        .kind = kind, .ns = s->ns, .peer_id = r->peer_id,
+        .addrs = kind == RDV_JOIN ? (const char *const *)r->addrs : NULL,
+        .naddrs = kind == RDV_JOIN ? r->naddrs : 0,
+        .metadata = kind == RDV_JOIN && r->meta_len ? r->meta : NULL,
+        .metadata_len = kind == RDV_JOIN ? r->meta_len : 0,
+    };
+    if (!s->dead && s->cb)
+        s->cb(c, &ev, s->arg);
+}
+
+struct sub_emit { struct sub *s; rdv_client *c; };
+
+static void sub__on_leave(void *arg, const struct member *m)
+{
+    struct sub_emit *e = arg;
+    sub__emit(e->s, e->c, RDV_LEAVE, &m->reg);
+}
+
+static void sub__on_join(void *arg, const struct member *m)
+{
+    struct sub_emit *e = arg;
+    sub__emit(e->s, e->c, RDV_JOIN, &m->reg);
+}
+
+/* A sync answer arrived: subscriptions waiting for it report the
+ * difference; sync ops waiting for it complete. */
+static void client__synced(rdv_client *c)
+{
+    c->syncs_done++;
+    c->dispatching++;
+    for (struct sub *s = c->subs; s; s = s->next) {
+        if (s->dead || !s->syncing || s->until > c->syncs_done)
+            continue;
+        s->syncing = false;
+        struct sub_emit e = {s, c};
+        members_adopt(&s->told, &s->now, sub__on_leave, sub__on_join, &e);
+    }
+    c->dispatching--;
+    while (c->syncs && c->syncs->sync_no <= c->syncs_done) {
+        struct op *op = c->syncs;
+        DL_DELETE(c->syncs, op);
+        rdv_result r = {.error = RDV_CLIENT_OK, .status_text = rdv_client_strerror(RDV_CLIENT_OK)};
+        op__finish(op, &r);
+        op__free(op);
+    }
+    client__sweep(c);
+}
+
+static uint64_t client__send_sync(rdv_client *c)
+{
+    push_client_discover(&c->ps, CLIENT_SYNC_NS, 1);
+    return ++c->syncs_sent;
+}
+
+static void client__send_register(rdv_client *c, const struct preg *g)
+{
+    /* Presence metadata travels in Peer field 3 where the server knows it. */
+    push_client_register(&c->ps, g->ns, NULL, g->addrs, g->naddrs);
+}
+
+static void client__send_subscribe(rdv_client *c, struct sub *s)
+{
+    members_clear(&s->now);
+    push_client_rendezvous(&c->ps, s->ns);
+    s->syncing = true;
+    s->until = client__send_sync(c);
+}
+
+static bool client__is_sync_answer(const struct wire_push *w)
+{
+    if (w->status != 0)
+        return w->type == PUSH__MESSAGE__MESSAGE_TYPE__DISCOVER;
+    return w->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER &&
+           (w->nregs == 0 || strcmp(w->regs[0].ns, CLIENT_SYNC_NS) == 0);
+}
+
+static void client__refused(rdv_client *c, const struct wire_push *w)
+{
+    const char *what = w->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER     ? "register"
+                       : w->type == PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER ? "unregister"
+                       : w->type == PUSH__MESSAGE__MESSAGE_TYPE__RENDEZVOUS ? "subscribe"
+                                                                            : "request";
+    if (w->type == PUSH__MESSAGE__MESSAGE_TYPE__RENDEZVOUS) {
+        /* Each RENDEZVOUS is followed by its sync DISCOVER: the refused one
+         * is the subscription whose sync is the next to come. */
+        for (struct sub *s = c->subs; s; s = s->next)
+            if (!s->dead && s->syncing && s->until == c->syncs_done + 1)
+                s->dead = true;
+    }
+    if (c->o.on_refused)
+        c->o.on_refused(c, what, w->status, w->status_text ? w->status_text : "refused", c->o.arg);
+}
+
+static void client__on_push(struct push_client *pc, const Push__Message *m)
+{
+    rdv_client *c = pc->user;
+    struct wire_push w;
+
+    wire_push_decode(m, &w);
+    if (client__is_sync_answer(&w)) {
+        client__synced(c);
+    } else if (w.status != 0) {
+        c->dispatching++;
+        client__refused(c, &w);
+        c->dispatching--;
+    } else {
+        c->dispatching++;
+        bool join = w.type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
+        for (size_t i = 0; i < w.nregs; i++) {
+            struct wire_reg *r = &w.regs[i];
+            struct sub *s = r->peer_id[0] ? client__sub(c, r->ns) : NULL;
+            if (s == NULL)
+                continue;
+            if (s->syncing) {
+                if (join)
+                    members_put(&s->now, r);
+                else
+                    members_remove(&s->now, r->peer_id);
+            } else if (join) {
+                struct wire_reg keep = *r; /* members_put takes the contents */
+                enum member_change ch = members_put(&s->told, r);
+                if (ch != MEMBER_SAME) {
+                    struct member *mm;
+                    HASH_FIND_STR(s->told.by_id, keep.peer_id, mm);
+                    sub__emit(s, c, RDV_JOIN, &mm->reg);
+                }
+            } else {
+                if (members_remove(&s->told, r->peer_id))
+                    sub__emit(s, c, RDV_LEAVE, r);
+            }
+        }
+        c->dispatching--;
+    }
+    wire_push_free(&w);
+    client__sweep(c);
+}
+
+static void client__on_push_end(struct push_client *pc, const char *why)
+{
+    rdv_client *c = pc->user;
+    c->ps_live = false;
+    /* Without its session the client holds nothing on the server: start
+     * over on a new connection. */
+    if (!c->freeing && c->conn && !c->conn->closing)
+        conn_close(c->conn, !pc->opened ? "the server does not speak push mode" : why);
+}
+
+static const struct push_client_handler client_push_handler = {
+    .on_message = client__on_push,
+    .on_end = client__on_push_end,
+};
+
+/* ---- push discover on its own session ------------------------------------------ */
+
+static void client__on_query(struct push_client *pc, const Push__Message *m)
+{
+    rdv_client *c = pc->user;
+    struct op *op = c->pdisc;
+    struct wire_push w;
+
+    if (op == NULL)
+        return; /* nothing asked: not an answer */
+    DL_DELETE(c->pdisc, op);
+    wire_push_decode(m, &w);
+    if (w.status != 0) {
+        rdv_result r = {.error = RDV_CLIENT_ERR_REFUSED, .status = w.status,
+                        .status_text = w.status_text ? w.status_text : "refused"};
+        op__finish(op, &r);
+    } else {
+        rdv_result r = {.error = RDV_CLIENT_OK, .status_text = rdv_client_strerror(RDV_CLIENT_OK)};
+        op__finish_regs(op, w.regs, w.nregs, &r);
+    }
+    wire_push_free(&w);
+    op__free(op);
+}
+
+static void client__on_query_end(struct push_client *pc, const char *why)
+{
+    rdv_client *c = pc->user;
+    struct op *op, *tmp;
+    int code = !pc->opened ? RDV_CLIENT_ERR_PROTOCOL : client__lost_code(c);
+    c->qs_live = false;
+    DL_FOREACH_SAFE(c->pdisc, op, tmp) {
+        DL_DELETE(c->pdisc, op);
+        op__fail(op, code, !pc->opened ? "the server does not speak push mode" : why);
+        op__free(op);
+    }
+}
+
+static const struct push_client_handler client_query_handler = {
+    .on_message = client__on_query,
+    .on_end = client__on_query_end,
+};
+
+/* ---- standard and Waku requests --------------------------------------------------- */
+
+static int op__std_open(struct stream *s)
+{
+    struct op *op = s->state;
+    rdv_client *c = op->c;
+    struct buf out = BUF_INIT, env = BUF_INIT;
+    struct record_addr addrs[RDV_CLIENT_MAX_ADDRS];
+    uint8_t *bin = NULL;
+
+    if (op->rq.op == WIRE_REGISTER) {
+        bin = xmalloc((size_t)RDV_CLIENT_MAX_ADDRS * MULTIADDR_MAX);
+        size_t n = 0;
+        for (size_t i = 0; i < op->naddrs; i++) {
+            int len = multiaddr_from_text(op->addrs[i], bin + n * MULTIADDR_MAX, MULTIADDR_MAX,
+                                          NULL, 0);
+            if (len < 0)
+                continue; /* checked when asked */
+            addrs[n].bytes = bin + n * MULTIADDR_MAX;
+            addrs[n++].len = (size_t)len;
+        }
+        /* seq must grow with every record: the clock in µs does. */
+        struct timeval tv;
+        gettimeofday(&tv, NULL);
+        record_seal(&c->host.key, RECORD_STANDARD, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
+                    addrs, n, &env);
+        op->rq.record = buf_head(&env);
+        op->rq.record_len = buf_size(&env);
+    }
+    wire_request_encode(&op->rq, &out);
+    stream_write(s, buf_head(&out), buf_size(&out));
+    stream_close(s); /* one request per stream */
+    op->rq.record = NULL;
+    buf_free(&env);
+    buf_free(&out);
+    free(bin);
+    return 0;
+}
+
+static void op__std_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct op *op = s->state;
+    const uint8_t *msg;
+    size_t len;
+    struct wire_answer a;
+    int r;
+
+    if (op->done)
+        return;
+    lpm_push(&op->in, d, n);
+    if ((r = lpm_next(&op->in, &msg, &len)) == 0)
+        return;
+    if (r < 0 || wire_answer_decode(op->rq.waku, op->rq.op, msg, len, &a) < 0) {
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server sent an invalid answer");
+        stream_reset(s);
+        return;
+    }
+    rdv_result res = {.error = a.status ? RDV_CLIENT_ERR_REFUSED : RDV_CLIENT_OK, .status = a.status,
+                      .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len};
+    res.status_text = a.status_text ? a.status_text : rdv_client_strerror(res.error);
+    op__finish_regs(op, a.regs, a.nregs, &res);
+    wire_answer_free(&a);
+}
+
+/* UNREGISTER has no answer: the server's FIN after reading it is the
+ * acknowledgement. */
+static void op__std_eof(struct stream *s)
+{
+    struct op *op = s->state;
+    if (op->rq.op == WIRE_UNREGISTER) {
+        rdv_result r = {.error = RDV_CLIENT_OK, .status_text = rdv_client_strerror(RDV_CLIENT_OK)};
+        op__finish(op, &r);
+    } else {
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server closed the stream without answering");
+    }
+}
+
+static void op__stream_close(struct stream *s)
+{
+    struct op *op = s->state;
+    rdv_client *c = op->c;
+    if (!s->opened)
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server does not support the protocol");
+    else if (c->conn == NULL || c->conn->closing || c->freeing)
+        op__fail(op, client__lost_code(c), client__lost(c));
+    else
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server reset the stream");
+    if (--op->streams == 0)
+        op__free(op);
+}
+
+/* ---- identify: the address the server sees us at ------------------------------------ */
+
+static int op__id_open(struct stream *s)
+{
+    (void)s; /* the server speaks first and alone */
+    return 0;
+}
+
+static void op__id_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct op *op = s->state;
+    lpm_push(&op->id_in, d, n);
+}
+
+static void op__start_stream(struct op *op);
+
+static void op__id_eof(struct stream *s)
+{
+    struct op *op = s->state;
+    const uint8_t *msg;
+    size_t len;
+    char text[MULTIADDR_TEXT_MAX];
+
+    if (op->id_done)
+        return;
+    op->id_done = true;
+    if (lpm_next(&op->id_in, &msg, &len) == 1) {
+        Identify__Identify *m = identify__identify__unpack(NULL, len, msg);
+        if (m && m->has_observedaddr &&
+            multiaddr_to_text(m->observedaddr.data, m->observedaddr.len, text, sizeof text) >= 0) {
+            op->addrs = xcalloc(1, sizeof(*op->addrs));
+            op->addrs[0] = xstrdup(text);
+            op->naddrs = 1;
+        }
+        if (m)
+            identify__identify__free_unpacked(m, NULL);
+    }
+    stream_close(s);
+    if (op->naddrs == 0) {
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "no address given, and the server did not say which "
+                                       "address it sees us at");
+        return;
+    }
+    op__start_stream(op);
+}
+
+/* The identify stream ends: the op goes on (on its request stream) or is
+ * over. */
+static void op__id_close(struct stream *s)
+{
+    struct op *op = s->state;
+    if (!op->id_done) {
+        op->id_done = true;
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "no address given, and the server did not answer identify");
+    }
+    if (--op->streams == 0)
+        op__free(op);
+}
+
+/* ---- ping -------------------------------------------------------------------------- */
+
+static int op__ping_open(struct stream *s)
+{
+    struct op *op = s->state;
+    randombytes_buf(op->payload, sizeof(op->payload));
+    op->t0 = ev_time();
+    stream_write(s, op->payload, sizeof(op->payload));
+    return 0;
+}
+
+static void op__ping_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct op *op = s->state;
+    if (op->done)
+        return;
+    for (size_t i = 0; i < n; i++, op->got++) {
+        if (op->got >= PING_SIZE || d[i] != op->payload[op->got]) {
+            op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server answered ping with different bytes");
+            stream_reset(s);
+            return;
+        }
+    }
+    if (op->got < PING_SIZE)
+        return;
+    rdv_result r = {.error = RDV_CLIENT_OK, .status_text = rdv_client_strerror(RDV_CLIENT_OK),
+                    .rtt_ms = (ev_time() - op->t0) * 1e3};
+    op__finish(op, &r);
+    stream_close(s);
+}
+
+/* ---- starting ops once connected ----------------------------------------------------- */
+
+static void op__start_stream(struct op *op)
+{
+    rdv_client *c = op->c;
+    op->s = conn_open_stream(c->conn, &op->proto, op);
+    if (op->s) {
+        op->streams++;
+        return;
+    }
+    op__fail(op, RDV_CLIENT_ERR_NOT_CONNECTED, "the connection takes no new stream");
+    if (op->streams == 0)
+        op__free(op);
+}
+
+static void op__start(struct op *op)
+{
+    rdv_client *c = op->c;
+    op->started = true;
+    switch (op->kind) {
+    case OP_SYNC:
+        op->sync_no = client__send_sync(c);
+        DL_APPEND(c->syncs, op);
+        break;
+    case OP_PUSH_DISCOVER:
+        if (!c->qs_live) {
+            if (push_client_open(&c->qs, c->conn, c->push_protocol, &client_query_handler, c) < 0) {
+                op__fail(op, RDV_CLIENT_ERR_NOT_CONNECTED, "the connection takes no new stream");
+                op__free(op);
+                return;
+            }
+            c->qs_live = true;
+        }
+        DL_APPEND(c->pdisc, op);
+        push_client_discover(&c->qs, op->ns, op->rq.limit > INT64_MAX ? INT64_MAX : (int64_t)op->rq.limit);
+        break;
+    case OP_STD:
+        if (op->rq.op == WIRE_REGISTER && op->naddrs == 0) {
+            op->idp = (struct protocol){
+                .id = IDENTIFY_PROTOCOL_ID, .on_open = op__id_open, .on_data = op__id_data,
+                .on_eof = op__id_eof, .on_close = op__id_close,
+            };
+            lpm_init(&op->id_in, 64u << 10);
+            if (conn_open_stream(c->conn, &op->idp, op) == NULL) {
+                op__fail(op, RDV_CLIENT_ERR_NOT_CONNECTED, "the connection takes no new stream");
+                op__free(op);
+                return;
+            }
+            op->streams++;
+            return;
+        }
+        op__start_stream(op);
+        break;
+    case OP_PING:
+        op__start_stream(op);
+        break;
+    }
+}
+
+/* Queues op until connected, or starts it now. */
+static int client__submit(rdv_client *c, struct op *op)
+{
+    if (c->ready) {
+        op__start(op);
+    } else if (c->conn == NULL && c->o.reconnect_max_s <= 0) {
+        op__free(op);
+        return RDV_CLIENT_ERR_NOT_CONNECTED;
+    } else {
+        DL_APPEND(c->waiting, op);
+    }
+    return RDV_CLIENT_OK;
+}
+
+static struct op *op__new(rdv_client *c, enum op_kind kind, rdv_result_cb cb, void *arg)
+{
+    struct op *op = xcalloc(1, sizeof(*op));
+    op->c = c;
+    op->kind = kind;
+    op->cb = cb;
+    op->arg = arg;
+    return op;
+}
+
+/* ---- keepalive ------------------------------------------------------------------------ */
+
+static int client__ka_open(struct stream *s)
+{
+    (void)s;
+    return 0;
+}
+
+/* The echo of our ping; only its arrival matters (it is input). */
+static void client__ka_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    (void)s;
+    (void)d;
+    (void)n;
+}
+
+static void client__ka_close(struct stream *s)
+{
+    rdv_client *c = s->state;
+    c->ka = NULL;
+}
+
+static const struct protocol client_keepalive = {
+    .id = PING_PROTOCOL_ID,
+    .on_open = client__ka_open,
+    .on_data = client__ka_data,
+    .on_close = client__ka_close,
+};
+
+static void client__on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    rdv_client *c = w->data;
+    uint8_t ping[PING_SIZE];
+    (void)loop;
+    (void)revents;
+
+    if (!c->ready)
+        return;
+    if (c->ka == NULL)
+        c->ka = conn_open_stream(c->conn, &client_keepalive, c);
+    if (c->ka) {
+        randombytes_buf(ping, sizeof(ping));
+        stream_write(c->ka, ping, sizeof(ping));
+    }
+}
+
+/* ---- the connection ------------------------------------------------------------------ */
+
+static void client__dial(rdv_client *c);
+
+static void client__on_ready(struct conn *conn, void *user)
+{
+    rdv_client *c = user;
+    (void)conn;
+    ev_timer_stop(c->loop, &c->connect_timer);
+    c->ready = true;
+    c->backoff = c->o.reconnect_min_s;
+    c->syncs_sent = c->syncs_done = 0;
+    if (push_client_open(&c->ps, c->conn, c->push_protocol, &client_push_handler, c) < 0) {
+        conn_close(c->conn, "cannot open a stream");
+        return;
+    }
+    c->ps_live = true;
+    for (struct preg *g = c->regs; g; g = g->next)
+        client__send_register(c, g);
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead)
+            client__send_subscribe(c, s);
+    if (c->o.keepalive_s > 0) {
+        ev_timer_set(&c->ka_timer, c->o.keepalive_s, c->o.keepalive_s);
+        ev_timer_start(c->loop, &c->ka_timer);
+    }
+    if (c->o.on_state)
+        c->o.on_state(c, 1, NULL, c->o.arg);
+    /* Requests made meanwhile, in order (a callback may add more). */
+    while (c->waiting && c->ready) {
+        struct op *op = c->waiting;
+        DL_DELETE(c->waiting, op);
+        op__start(op);
+    }
+}
+
+static void client__fail_waiting(rdv_client *c, int code, const char *why)
+{
+    while (c->waiting) {
+        struct op *op = c->waiting;
+        DL_DELETE(c->waiting, op);
+        op__fail(op, code, why);
+        op__free(op);
+    }
+}
+
+static void client__on_closed(struct conn *conn, void *user, const char *reason)
+{
+    rdv_client *c = user;
+    (void)conn;
+    bool was_ready = c->ready;
+    c->conn = NULL;
+    c->ready = false;
+    c->ps_live = c->qs_live = false;
+    ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->ka_timer);
+    for (struct sub *s = c->subs; s; s = s->next) {
+        s->syncing = false;
+        members_clear(&s->now);
+    }
+    while (c->syncs) {
+        struct op *op = c->syncs;
+        DL_DELETE(c->syncs, op);
+        op__fail(op, client__lost_code(c), client__lost(c));
+        op__free(op);
+    }
+    if (c->freeing)
+        return;
+    bool again = c->o.reconnect_max_s > 0;
+    if (!again)
+        client__fail_waiting(c, RDV_CLIENT_ERR_NOT_CONNECTED, reason);
+    if (c->o.on_state)
+        c->o.on_state(c, 0, reason, c->o.arg);
+    if (!again)
+        return;
+    /* Exponential backoff with ±25 % jitter, so that many clients of one
+     * restarted server do not all come back in the same instant. */
+    double d = c->backoff;
+    if (!was_ready) {
+        c->backoff *= 2;
+        if (c->backoff > c->o.reconnect_max_s)
+            c->backoff = c->o.reconnect_max_s;
+    }
+    d *= 0.75 + 0.5 * (randombytes_uniform(1001) / 1000.0);
+    ev_timer_set(&c->retry, d, 0);
+    ev_timer_start(c->loop, &c->retry);
+}
+
+static const struct conn_events client_events = {
+    .on_ready = client__on_ready,
+    .on_closed = client__on_closed,
+};
+
+static void client__on_connect_timeout(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    rdv_client *c = w->data;
+    (void)loop;
+    (void)revents;
+    if (c->conn && !c->ready)
+        conn_close(c->conn, "timed out connecting");
+}
+
+static void client__on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    rdv_client *c = w->data;
+    (void)loop;
+    (void)revents;
+    client__dial(c);
+}
+
+/* Reasons of a failed dial live as long as the client (on_closed may keep
+ * a pointer to them). */
+static void client__dial(rdv_client *c)
+{
+    char err[256];
+    c->conn = host_dial(&c->host, c->server, &client_events, c, err, sizeof err);
+    if (c->conn == NULL) {
+        /* The address resolved before; a failure now is the system's
+         * (descriptors, memory): try again later. */
+        if (c->o.on_state)
+            c->o.on_state(c, 0, err, c->o.arg);
+        if (c->o.reconnect_max_s > 0) {
+            ev_timer_set(&c->retry, c->backoff > 0 ? c->backoff : CLIENT_DEFAULT_BACKOFF, 0);
+            ev_timer_start(c->loop, &c->retry);
+        } else {
+            client__fail_waiting(c, RDV_CLIENT_ERR_NOT_CONNECTED, err);
+        }
+        return;
+    }
+    ev_timer_set(&c->connect_timer, c->o.connect_timeout_s, 0);
+    ev_timer_start(c->loop, &c->connect_timer);
+}
+
+/* ---- the API ------------------------------------------------------------------------ */
+
+RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client_options *opt,
+                                          char *err, size_t errlen)
+{
+    struct privkey key;
+    char why[256];
+
+    if (loop == NULL || opt == NULL || opt->server == NULL) {
+        client__seterr(err, errlen, "a loop and options with a server are needed");
+        return NULL;
+    }
+    if (sodium_init() < 0) {
+        client__seterr(err, errlen, "libsodium cannot start");
+        return NULL;
+    }
+    if (opt->key_file) {
+        int created;
+        if (keyfile_load_or_create(opt->key_file, &key, &created, why, sizeof why) < 0) {
+            client__seterr(err, errlen, why);
+            return NULL;
+        }
+    } else {
+        privkey_generate(&key);
+    }
+    rdv_client *c = xcalloc(1, sizeof(*c));
+    c->loop = loop;
+    c->o = *opt;
+    c->server = xstrdup(opt->server);
+    c->o.server = c->server;
+    c->o.key_file = NULL;
+    c->push_protocol = opt->push_protocol ? xstrdup(opt->push_protocol) : NULL;
+    c->o.push_protocol = c->push_protocol;
+    if (c->o.keepalive_s == 0)
+        c->o.keepalive_s = CLIENT_DEFAULT_KEEPALIVE;
+    if (!(c->o.connect_timeout_s > 0))
+        c->o.connect_timeout_s = CLIENT_DEFAULT_CONNECT;
+    if (!(c->o.reconnect_max_s > 0))
+        c->o.reconnect_max_s = 0;
+    if (c->o.reconnect_max_s > 0 && !(c->o.reconnect_min_s > 0))
+        c->o.reconnect_min_s = CLIENT_DEFAULT_BACKOFF;
+    if (c->o.reconnect_min_s > c->o.reconnect_max_s && c->o.reconnect_max_s > 0)
+        c->o.reconnect_min_s = c->o.reconnect_max_s;
+    c->backoff = c->o.reconnect_min_s;
+    if (opt->log_file) {
+        log_init(&c->log, opt->verbose ? LOG_DEBUG : LOG_INFO, LOG_TEXT, opt->log_file);
+        c->logp = &c->log;
+    }
+    host_init(&c->host, loop, c->logp, &key, NULL);
+    privkey_wipe(&key);
+    host_handle(&c->host, &identify_protocol);
+    host_handle(&c->host, &ping_protocol);
+    ev_timer_init(&c->retry, client__on_retry, 0, 0);
+    ev_timer_init(&c->connect_timer, client__on_connect_timeout, 0, 0);
+    ev_timer_init(&c->ka_timer, client__on_keepalive, 0, 0);
+    c->retry.data = c->connect_timer.data = c->ka_timer.data = c;
+
+    c->conn = host_dial(&c->host, c->server, &client_events, c, why, sizeof why);
+    if (c->conn == NULL) {
+        client__seterr(err, errlen, why);
+        host_free(&c->host);
+        free(c->server);
+        free(c->push_protocol);
+        free(c);
+        return NULL;
+    }
+    ev_timer_set(&c->connect_timer, c->o.connect_timeout_s, 0);
+    ev_timer_start(loop, &c->connect_timer);
+    return c;
+}
+
+RDV_CLIENT_API void rdv_client_free(rdv_client *c)
+{
+    if (c == NULL)
+        return;
+    c->freeing = true;
+    ev_timer_stop(c->loop, &c->retry);
+    ev_timer_stop(c->loop, &c->connect_timer);
+    ev_timer_stop(c->loop, &c->ka_timer);
+    client__fail_waiting(c, RDV_CLIENT_ERR_CLOSED, rdv_client_strerror(RDV_CLIENT_ERR_CLOSED));
+    host_free(&c->host); /* stream ops complete (RDV_CLIENT_ERR_CLOSED) and free here */
+    while (c->syncs) {
+        struct op *op = c->syncs;
+        DL_DELETE(c->syncs, op);
+        op__fail(op, RDV_CLIENT_ERR_CLOSED, rdv_client_strerror(RDV_CLIENT_ERR_CLOSED));
+        op__free(op);
+    }
+    while (c->regs) {
+        struct preg *g = c->regs;
+        c->regs = g->next;
+        free(g->ns);
+        free(g->bin);
+        free(g->meta);
+        free(g);
+    }
+    c->dispatching = 0;
+    for (struct sub *s = c->subs; s; s = s->next)
+        s->dead = true;
+    client__sweep(c);
+    free(c->server);
+    free(c->push_protocol);
+    free(c);
+}
+
+RDV_CLIENT_API const char *rdv_client_peer_id(const rdv_client *c)
+{
+    return c ? c->host.id_text : NULL;
+}
+
+RDV_CLIENT_API int rdv_client_connected(const rdv_client *c) { return c && c->ready; }
+
+/* addrs as binary multiaddrs into g. */
+static int client__parse_addrs(struct preg *g, const char *const *addrs, size_t naddrs)
+{
+    if (naddrs > RDV_CLIENT_MAX_ADDRS)
+        return RDV_CLIENT_ERR_TOO_MANY;
+    if (naddrs && addrs == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    g->bin = naddrs ? xmalloc(naddrs * MULTIADDR_MAX) : NULL;
+    for (size_t i = 0; i < naddrs; i++) {
+        uint8_t *b = g->bin + i * MULTIADDR_MAX;
+        int n = addrs[i] ? multiaddr_from_text(addrs[i], b, MULTIADDR_MAX, NULL, 0) : -1;
+        if (n < 0)
+            return RDV_CLIENT_ERR_ADDR;
+        g->addrs[i] = (struct rdv_addr){.bytes = b, .len = (size_t)n};
+    }
+    g->naddrs = naddrs;
+    return RDV_CLIENT_OK;
+}
+
+RDV_CLIENT_API int rdv_client_register_meta(rdv_client *c, const char *ns,
+                                            const char *const *addrs, size_t naddrs,
+                                            const void *metadata, size_t metadata_len)
+{
+    if (c == NULL || !client__ns_ok(ns) || (metadata_len && metadata == NULL))
+        return RDV_CLIENT_ERR_INVALID;
+    if (metadata_len > RDV_CLIENT_MAX_METADATA)
+        return RDV_CLIENT_ERR_TOO_MANY;
+    struct preg *g = xcalloc(1, sizeof(*g));
+    int rc = client__parse_addrs(g, addrs, naddrs);
+    if (rc < 0) {
+        free(g->bin);
+        free(g);
+        return rc;
+    }
+    g->ns = xstrdup(ns);
+    if (metadata_len) {
+        g->meta = xmemdup(metadata, metadata_len);
+        g->meta_len = metadata_len;
+    }
+    /* Replaces an earlier registration in ns. */
+    for (struct preg **pp = &c->regs; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->ns, ns) == 0) {
+            struct preg *old = *pp;
+            g->next = old->next;
+            *pp = g;
+            free(old->ns);
+            free(old->bin);
+            free(old->meta);
+            free(old);
+            goto send;
+        }
+    }
+    g->next = c->regs;
+    c->regs = g;
+send:
+    if (c->ps_live)
+        client__send_register(c, g);
+    return RDV_CLIENT_OK;
+}
+
+RDV_CLIENT_API int rdv_client_register(rdv_client *c, const char *ns, const char *const *addrs,
+                                       size_t naddrs)
+{
+    return rdv_client_register_meta(c, ns, addrs, naddrs, NULL, 0);
+}
+
+RDV_CLIENT_API int rdv_client_unregister(rdv_client *c, const char *ns)
+{
+    if (c == NULL || ns == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    for (struct preg **pp = &c->regs; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->ns, ns) == 0) {
+            struct preg *g = *pp;
+            *pp = g->next;
+            if (c->ps_live)
+                push_client_unregister(&c->ps, ns);
+            free(g->ns);
+            free(g->bin);
+            free(g->meta);
+            free(g);
+            return RDV_CLIENT_OK;
+        }
+    }
+    return RDV_CLIENT_ERR_NOT_FOUND;
+}
+
+RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event_cb cb, void *arg)
+{
+    if (c == NULL || cb == NULL || !client__ns_ok(ns) || strcmp(ns, CLIENT_SYNC_NS) == 0)
+        return RDV_CLIENT_ERR_INVALID;
+    if (client__sub(c, ns))
+        return RDV_CLIENT_ERR_EXISTS;
+    struct sub *s = xcalloc(1, sizeof(*s));
+    s->ns = xstrdup(ns);
+    s->cb = cb;
+    s->arg = arg;
+    LL_APPEND(c->subs, s);
+    if (c->ps_live)
+        client__send_subscribe(c, s);
+    return RDV_CLIENT_OK;
+}
+
+RDV_CLIENT_API int rdv_client_unsubscribe(rdv_client *c, const char *ns)
+{
+    struct sub *s = c && ns ? client__sub(c, ns) : NULL;
+    if (s == NULL)
+        return RDV_CLIENT_ERR_NOT_FOUND;
+    s->dead = true;
+    client__sweep(c);
+    return RDV_CLIENT_OK;
+}
+
+RDV_CLIENT_API int rdv_client_sync(rdv_client *c, rdv_result_cb cb, void *arg)
+{
+    if (c == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    return client__submit(c, op__new(c, OP_SYNC, cb, arg));
+}
+
+RDV_CLIENT_API int rdv_client_discover(rdv_client *c, rdv_client_dialect dialect, const char *ns,
+                                       uint64_t limit, const uint8_t *cookie, size_t cookie_len,
+                                       rdv_result_cb cb, void *arg)
+{
+    if (c == NULL || (ns && !client__ns_ok(ns)) || (cookie_len && cookie == NULL))
+        return RDV_CLIENT_ERR_INVALID;
+    if (dialect != RDV_CLIENT_STANDARD && (ns == NULL || cookie_len))
+        return RDV_CLIENT_ERR_INVALID; /* only the standard dialect lists all, and has cookies */
+    if (dialect != RDV_CLIENT_PUSH && dialect != RDV_CLIENT_STANDARD && dialect != RDV_CLIENT_WAKU)
+        return RDV_CLIENT_ERR_INVALID;
+    struct op *op = op__new(c, dialect == RDV_CLIENT_PUSH ? OP_PUSH_DISCOVER : OP_STD, cb, arg);
+    op->ns = ns ? xstrdup(ns) : NULL;
+    op->rq = (struct wire_request){
+        .op = WIRE_DISCOVER, .waku = dialect == RDV_CLIENT_WAKU, .ns = op->ns, .limit = limit,
+    };
+    if (cookie_len) {
+        op->cookie = xmemdup(cookie, cookie_len);
+        op->rq.cookie = op->cookie;
+        op->rq.cookie_len = cookie_len;
+    }
+    op->proto = (struct protocol){
+        .id = dialect == RDV_CLIENT_WAKU ? WIRE_WAKU_PROTOCOL_ID : WIRE_RDV1_PROTOCOL_ID,
+        .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
+        .on_close = op__stream_close,
+    };
+    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    return client__submit(c, op);
+}
+
+RDV_CLIENT_API int rdv_client_std_register(rdv_client *c, rdv_client_dialect dialect, const char *ns,
+                                           const char *const *addrs, size_t naddrs, uint64_t ttl,
+                                           rdv_result_cb cb, void *arg)
+{
+    if (c == NULL || !client__ns_ok(ns) || (naddrs && addrs == NULL) ||
+        (dialect != RDV_CLIENT_STANDARD && dialect != RDV_CLIENT_WAKU))
+        return RDV_CLIENT_ERR_INVALID;
+    if (naddrs > RDV_CLIENT_MAX_ADDRS)
+        return RDV_CLIENT_ERR_TOO_MANY;
+    uint8_t bin[MULTIADDR_MAX];
+    for (size_t i = 0; i < naddrs; i++)
+        if (addrs[i] == NULL || multiaddr_from_text(addrs[i], bin, sizeof bin, NULL, 0) < 0)
+            return RDV_CLIENT_ERR_ADDR;
+    struct op *op = op__new(c, OP_STD, cb, arg);
+    op->ns = xstrdup(ns);
+    op->rq = (struct wire_request){
+        .op = WIRE_REGISTER, .waku = dialect == RDV_CLIENT_WAKU, .ns = op->ns, .ttl = ttl,
+    };
+    if (naddrs) {
+        op->addrs = xcalloc(naddrs, sizeof(*op->addrs));
+        for (size_t i = 0; i < naddrs; i++)
+            op->addrs[i] = xstrdup(addrs[i]);
+        op->naddrs = naddrs;
+    }
+    op->proto = (struct protocol){
+        .id = dialect == RDV_CLIENT_WAKU ? WIRE_WAKU_PROTOCOL_ID : WIRE_RDV1_PROTOCOL_ID,
+        .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
+        .on_close = op__stream_close,
+    };
+    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    return client__submit(c, op);
+}
+
+RDV_CLIENT_API int rdv_client_std_unregister(rdv_client *c, const char *ns, rdv_result_cb cb,
+                                             void *arg)
+{
+    if (c == NULL || !client__ns_ok(ns))
+        return RDV_CLIENT_ERR_INVALID;
+    struct op *op = op__new(c, OP_STD, cb, arg);
+    op->ns = xstrdup(ns);
+    op->rq = (struct wire_request){.op = WIRE_UNREGISTER, .ns = op->ns};
+    op->proto = (struct protocol){
+        .id = WIRE_RDV1_PROTOCOL_ID, .on_open = op__std_open, .on_data = op__std_data,
+        .on_eof = op__std_eof, .on_close = op__stream_close,
+    };
+    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    return client__submit(c, op);
+}
+
+RDV_CLIENT_API int rdv_client_ping(rdv_client *c, rdv_result_cb cb, void *arg)
+{
+    if (c == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    struct op *op = op__new(c, OP_PING, cb, arg);
+    op->proto = (struct protocol){
+        .id = PING_PROTOCOL_ID, .on_open = op__ping_open, .on_data = op__ping_data,
+        .on_close = op__stream_close,
+    };
+    return client__submit(c, op);
+}
+
+RDV_CLIENT_API int rdv_client_key_peer_id(const char *key_file, int create, int *created,
+                                          char *out, size_t cap, char *err, size_t errlen)
+{
+    struct privkey k;
+    struct pubkey pub;
+    struct peer_id id;
+    char why[256];
+    int made = 0;
+
+    if (key_file == NULL || out == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    if (sodium_init() < 0)
+        return RDV_CLIENT_ERR_KEY;
+    if (!create && access(key_file, F_OK) != 0) {
+        snprintf(why, sizeof why, "%s: %s", key_file, strerror(errno));
+        client__seterr(err, errlen, why);
+        return RDV_CLIENT_ERR_KEY;
+    }
+    if (keyfile_load_or_create(key_file, &k, &made, why, sizeof why) < 0) {
+        client__seterr(err, errlen, why);
+        return RDV_CLIENT_ERR_KEY;
+    }
+    privkey_public(&k, &pub);
+    privkey_wipe(&k);
+    if (peerid_from_pubkey(&id, &pub) < 0 || peerid_to_text(&id, out, cap) < 0) {
+        client__seterr(err, errlen, "cannot derive a peer id");
+        return RDV_CLIENT_ERR_KEY;
+    }
+    if (created)
+        *created = made;
+    return RDV_CLIENT_OK;
+}

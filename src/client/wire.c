@@ -1,0 +1,283 @@
+#include "client/wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/mem.h"
+#include "codec/multiaddr.h"
+#include "crypto/peerid.h"
+#include "crypto/record.h"
+#include "rendezvous.pb-c.h"
+#include "waku.pb-c.h"
+
+static char *wire__strndup(const void *d, size_t n)
+{
+    char *s = xmalloc(n + 1);
+    if (n)
+        memcpy(s, d, n);
+    s[n] = '\0';
+    return s;
+}
+
+/* A peer id as the server sent it, kept only if it parses. */
+static char *wire__peer_text(const uint8_t *d, size_t n)
+{
+    struct peer_id id;
+    if (d == NULL || n == 0 || n >= PEERID_TEXT_MAX || peerid_from_text(&id, (const char *)d, n) < 0)
+        return wire__strndup("", 0);
+    return wire__strndup(d, n);
+}
+
+/* Keeps the addresses that are valid multiaddrs (at most WIRE_MAX_ADDRS):
+ * get(i) gives the i-th of n. */
+struct wire__bin { const uint8_t *d; size_t n; };
+
+static void wire__add_addrs(struct wire_reg *r, const struct wire__bin *b, size_t n)
+{
+    char text[MULTIADDR_TEXT_MAX];
+    if (n == 0)
+        return;
+    r->addrs = xcalloc(n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS, sizeof(*r->addrs));
+    for (size_t i = 0; i < n && r->naddrs < WIRE_MAX_ADDRS; i++)
+        if (multiaddr_to_text(b[i].d, b[i].n, text, sizeof text) >= 0)
+            r->addrs[r->naddrs++] = wire__strndup(text, strlen(text));
+}
+
+void wire_reg_free(struct wire_reg *r)
+{
+    for (size_t i = 0; i < r->naddrs; i++)
+        free(r->addrs[i]);
+    free(r->addrs);
+    free(r->ns);
+    free(r->peer_id);
+    free(r->meta);
+    memset(r, 0, sizeof(*r));
+}
+
+/* ---- standard and Waku ---------------------------------------------------- */
+
+void wire_request_encode(const struct wire_request *rq, struct buf *out)
+{
+    size_t len;
+    if (rq->waku) {
+        Waku__Message m = WAKU__MESSAGE__INIT;
+        Waku__Message__Register reg = WAKU__MESSAGE__REGISTER__INIT;
+        Waku__Message__Discover disc = WAKU__MESSAGE__DISCOVER__INIT;
+        m.has_type = 1;
+        if (rq->op == WIRE_REGISTER) {
+            m.type = WAKU__MESSAGE__MESSAGE_TYPE__REGISTER;
+            m.register_ = &reg;
+            reg.ns = (char *)rq->ns;
+            reg.has_signedpeerrecord = 1;
+            reg.signedpeerrecord.data = (uint8_t *)rq->record;
+            reg.signedpeerrecord.len = rq->record_len;
+            reg.has_ttl = rq->ttl > 0;
+            reg.ttl = rq->ttl > INT64_MAX ? INT64_MAX : (int64_t)rq->ttl;
+        } else {
+            m.type = WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER;
+            m.discover = &disc;
+            disc.ns = (char *)rq->ns;
+            disc.has_limit = rq->limit > 0;
+            disc.limit = rq->limit > INT64_MAX ? INT64_MAX : (int64_t)rq->limit;
+        }
+        len = waku__message__get_packed_size(&m);
+        buf_append_uvarint(out, len);
+        buf_commit(out, waku__message__pack(&m, buf_reserve(out, len)));
+        return;
+    }
+    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
+    Rendezvous__Message__Register reg = RENDEZVOUS__MESSAGE__REGISTER__INIT;
+    Rendezvous__Message__Unregister unreg = RENDEZVOUS__MESSAGE__UNREGISTER__INIT;
+    Rendezvous__Message__Discover disc = RENDEZVOUS__MESSAGE__DISCOVER__INIT;
+    m.has_type = 1;
+    switch (rq->op) {
+    case WIRE_REGISTER:
+        m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER;
+        m.register_ = &reg;
+        reg.ns = (char *)rq->ns;
+        reg.has_signedpeerrecord = 1;
+        reg.signedpeerrecord.data = (uint8_t *)rq->record;
+        reg.signedpeerrecord.len = rq->record_len;
+        reg.has_ttl = rq->ttl > 0;
+        reg.ttl = rq->ttl;
+        break;
+    case WIRE_UNREGISTER:
+        m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__UNREGISTER;
+        m.unregister = &unreg;
+        unreg.ns = (char *)rq->ns;
+        break;
+    case WIRE_DISCOVER:
+        m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER;
+        m.discover = &disc;
+        disc.ns = (char *)rq->ns;
+        disc.has_limit = rq->limit > 0;
+        disc.limit = rq->limit;
+        disc.has_cookie = rq->cookie != NULL;
+        disc.cookie.data = (uint8_t *)rq->cookie;
+        disc.cookie.len = rq->cookie_len;
+        break;
+    }
+    len = rendezvous__message__get_packed_size(&m);
+    buf_append_uvarint(out, len);
+    buf_commit(out, rendezvous__message__pack(&m, buf_reserve(out, len)));
+}
+
+/* A registration from its signed record: the peer and addresses are the
+ * record's (what the server says beside it is not trusted). */
+static void wire__from_record(struct wire_reg *r, const char *ns, uint64_t ttl, bool has_record,
+                              const ProtobufCBinaryData *env)
+{
+    struct peer_record rec;
+    char err[128], id[PEERID_TEXT_MAX];
+
+    r->ns = wire__strndup(ns ? ns : "", ns ? strlen(ns) : 0);
+    r->ttl = ttl;
+    if (!has_record || record_open(&rec, env->data, env->len, err, sizeof err) < 0) {
+        r->peer_id = wire__strndup("", 0);
+        return;
+    }
+    if (peerid_to_text(&rec.id, id, sizeof id) < 0)
+        id[0] = '\0';
+    r->peer_id = wire__strndup(id, strlen(id));
+    struct wire__bin b[RECORD_MAX_ADDRS];
+    for (size_t i = 0; i < rec.naddrs; i++)
+        b[i] = (struct wire__bin){rec.addrs[i].bytes, rec.addrs[i].len};
+    wire__add_addrs(r, b, rec.naddrs);
+    peer_record_free(&rec);
+}
+
+static void wire__status_text(struct wire_answer *a, int status, const char *text)
+{
+    a->status = status;
+    if (text && text[0])
+        a->status_text = wire__strndup(text, strlen(text));
+}
+
+static int wire__std_answer(enum wire_op op, const Rendezvous__Message *m, struct wire_answer *a)
+{
+    if (op == WIRE_REGISTER && m->registerresponse) {
+        const Rendezvous__Message__RegisterResponse *r = m->registerresponse;
+        wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
+        a->ttl = r->has_ttl ? r->ttl : 0;
+        return 0;
+    }
+    if (op != WIRE_DISCOVER || m->discoverresponse == NULL)
+        return -1;
+    const Rendezvous__Message__DiscoverResponse *r = m->discoverresponse;
+    wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
+    if (a->status != 0)
+        return 0;
+    a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
+    for (size_t i = 0; i < r->n_registrations; i++) {
+        const Rendezvous__Message__Register *g = r->registrations[i];
+        wire__from_record(&a->regs[a->nregs++], g->ns, g->has_ttl ? g->ttl : 0,
+                          g->has_signedpeerrecord, &g->signedpeerrecord);
+    }
+    if (r->has_cookie && r->cookie.len) {
+        a->cookie = xmalloc(r->cookie.len);
+        memcpy(a->cookie, r->cookie.data, r->cookie.len);
+        a->cookie_len = r->cookie.len;
+    }
+    return 0;
+}
+
+static int wire__waku_answer(enum wire_op op, const Waku__Message *m, struct wire_answer *a)
+{
+    if (op == WIRE_REGISTER && m->registerresponse) {
+        const Waku__Message__RegisterResponse *r = m->registerresponse;
+        wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
+        a->ttl = r->has_ttl && r->ttl > 0 ? (uint64_t)r->ttl : 0;
+        return 0;
+    }
+    if (op != WIRE_DISCOVER || m->discoverresponse == NULL)
+        return -1;
+    const Waku__Message__DiscoverResponse *r = m->discoverresponse;
+    wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
+    if (a->status != 0)
+        return 0;
+    a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
+    for (size_t i = 0; i < r->n_registrations; i++) {
+        const Waku__Message__Register *g = r->registrations[i];
+        wire__from_record(&a->regs[a->nregs++], g->ns, g->has_ttl && g->ttl > 0 ? (uint64_t)g->ttl : 0,
+                          g->has_signedpeerrecord, &g->signedpeerrecord);
+    }
+    return 0;
+}
+
+int wire_answer_decode(bool waku, enum wire_op op, const uint8_t *msg, size_t len,
+                       struct wire_answer *a)
+{
+    int rc = -1;
+    memset(a, 0, sizeof(*a));
+    if (waku) {
+        Waku__Message *m = waku__message__unpack(NULL, len, msg);
+        if (m) {
+            rc = wire__waku_answer(op, m, a);
+            waku__message__free_unpacked(m, NULL);
+        }
+    } else {
+        Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
+        if (m) {
+            rc = wire__std_answer(op, m, a);
+            rendezvous__message__free_unpacked(m, NULL);
+        }
+    }
+    if (rc < 0)
+        wire_answer_free(a);
+    return rc;
+}
+
+void wire_answer_free(struct wire_answer *a)
+{
+    for (size_t i = 0; i < a->nregs; i++)
+        wire_reg_free(&a->regs[i]);
+    free(a->regs);
+    free(a->cookie);
+    free(a->status_text);
+    memset(a, 0, sizeof(*a));
+}
+
+/* ---- push ------------------------------------------------------------------- */
+
+static void wire__push_entry(struct wire_reg *r, const ProtobufCBinaryData *ns, bool has_ns,
+                             const Push__Message__Peer *p)
+{
+    r->ns = has_ns ? wire__strndup(ns->data, ns->len) : wire__strndup("", 0);
+    r->peer_id = p && p->has_id ? wire__peer_text(p->id.data, p->id.len) : wire__strndup("", 0);
+    if (p == NULL || p->n_addrs == 0)
+        return;
+    size_t n = p->n_addrs < WIRE_MAX_ADDRS ? p->n_addrs : WIRE_MAX_ADDRS;
+    struct wire__bin b[WIRE_MAX_ADDRS];
+    for (size_t i = 0; i < n; i++)
+        b[i] = (struct wire__bin){p->addrs[i].data, p->addrs[i].len};
+    wire__add_addrs(r, b, n);
+}
+
+void wire_push_decode(const Push__Message *m, struct wire_push *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->type = m->has_type ? (int)m->type : 0;
+    out->status = m->has_status ? (int)m->status : 0;
+    if (m->statustext)
+        out->status_text = wire__strndup(m->statustext, strlen(m->statustext));
+    if (out->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER && m->n_register_) {
+        out->regs = xcalloc(m->n_register_, sizeof(*out->regs));
+        for (size_t i = 0; i < m->n_register_; i++)
+            wire__push_entry(&out->regs[out->nregs++], &m->register_[i]->ns,
+                             m->register_[i]->has_ns, m->register_[i]->peer);
+    } else if (out->type == PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER && m->n_unregister) {
+        out->regs = xcalloc(m->n_unregister, sizeof(*out->regs));
+        for (size_t i = 0; i < m->n_unregister; i++)
+            wire__push_entry(&out->regs[out->nregs++], &m->unregister[i]->ns,
+                             m->unregister[i]->has_ns, m->unregister[i]->peer);
+    }
+}
+
+void wire_push_free(struct wire_push *p)
+{
+    for (size_t i = 0; i < p->nregs; i++)
+        wire_reg_free(&p->regs[i]);
+    free(p->regs);
+    free(p->status_text);
+    memset(p, 0, sizeof(*p));
+}

@@ -1,0 +1,210 @@
+/* The connection layer (src/host/conn.c) over a socket pair, both hosts on
+ * one loop: the dialer and the listener complete multistream-select, Noise
+ * and yamux and learn each other's peer id; a stream is agreed and carries
+ * bytes both ways; a dialer that expected another peer id gives up with
+ * "peer id mismatch"; a peer that goes away mid-handshake or after it ends
+ * the connection on the other side with a reason, exactly once. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "host/internal.h"
+#include "host/ping.h"
+#include "loop_helpers.h"
+
+struct side {
+    int ready, closed;
+    char reason[128];
+};
+
+struct pair {
+    struct ev_loop *loop;
+    struct host server, client;
+    struct conn *sc, *cc;
+    struct side s, c;
+    /* the client's ping stream */
+    uint8_t echo[PING_SIZE];
+    size_t got;
+    bool ping_closed;
+};
+
+static void on_ready(struct conn *c, void *user)
+{
+    (void)c;
+    ((struct side *)user)->ready++;
+}
+
+static void on_closed(struct conn *c, void *user, const char *reason)
+{
+    struct side *s = user;
+    (void)c;
+    s->closed++;
+    snprintf(s->reason, sizeof s->reason, "%s", reason);
+}
+
+static const struct conn_events events = {.on_ready = on_ready, .on_closed = on_closed};
+
+static void pair_setup(struct pair *p)
+{
+    struct privkey ks, kc;
+    struct host_limits lim;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int sv[2];
+
+    memset(p, 0, sizeof(*p));
+    p->loop = ev_loop_new(EVFLAG_AUTO);
+    privkey_generate(&ks);
+    privkey_generate(&kc);
+    host_limits_default(&lim);
+    host_init(&p->server, p->loop, NULL, &ks, &lim);
+    host_handle(&p->server, &ping_protocol);
+    host_init(&p->client, p->loop, NULL, &kc, &lim);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    p->sc = conn_new(&p->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
+    p->cc = conn_new(&p->client, sv[1], true, false, (struct sockaddr *)&sa, sizeof(sa));
+    assert_non_null(p->sc);
+    assert_non_null(p->cc);
+    p->sc->events = p->cc->events = &events;
+    p->sc->user = &p->s;
+    p->cc->user = &p->c;
+}
+
+static void pair_free(struct pair *p)
+{
+    host_free(&p->client);
+    host_free(&p->server);
+    ev_loop_destroy(p->loop);
+}
+
+static bool both_ready(void *arg)
+{
+    struct pair *p = arg;
+    return p->s.ready && p->c.ready;
+}
+
+static bool both_closed(void *arg)
+{
+    struct pair *p = arg;
+    return p->s.closed && p->c.closed;
+}
+
+static bool client_closed(void *arg) { return ((struct pair *)arg)->c.closed > 0; }
+
+/* ---- an echo over ping --------------------------------------------------------- */
+
+static int ping_open(struct stream *s)
+{
+    static const uint8_t payload[PING_SIZE] = "thirty-two bytes of ping payload";
+    stream_write(s, payload, sizeof payload);
+    return 0;
+}
+
+static void ping_data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct pair *p = s->state;
+    assert_true(p->got + n <= PING_SIZE);
+    memcpy(p->echo + p->got, d, n);
+    p->got += n;
+    if (p->got == PING_SIZE)
+        stream_close(s);
+}
+
+static void ping_close(struct stream *s)
+{
+    struct pair *p = s->state;
+    p->ping_closed = true;
+}
+
+static const struct protocol ping_client = {
+    .id = PING_PROTOCOL_ID, .on_open = ping_open, .on_data = ping_data, .on_close = ping_close,
+};
+
+static bool ping_done(void *arg)
+{
+    struct pair *p = arg;
+    return p->ping_closed;
+}
+
+static void handshake_and_stream(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_setup(&p);
+    assert_true(loop_until(p.loop, both_ready, &p, 10, NULL, NULL));
+    assert_int_equal(p.s.ready, 1);
+    assert_int_equal(p.c.ready, 1);
+    /* Each knows the other by its key. */
+    assert_string_equal(p.cc->remote_text, p.server.id_text);
+    assert_string_equal(p.sc->remote_text, p.client.id_text);
+    assert_true(p.cc->mux_ready && p.sc->mux_ready);
+
+    assert_non_null(conn_open_stream(p.cc, &ping_client, &p));
+    assert_true(loop_until(p.loop, ping_done, &p, 10, NULL, NULL));
+    assert_int_equal(p.got, PING_SIZE);
+    assert_memory_equal(p.echo, "thirty-two bytes of ping payload", PING_SIZE);
+
+    /* A close with a reason: the closer reports it, the other side learns
+     * the connection is gone; each exactly once. */
+    conn_close(p.cc, "done here");
+    assert_true(loop_until(p.loop, both_closed, &p, 10, NULL, NULL));
+    assert_string_equal(p.c.reason, "done here");
+    assert_int_equal(p.s.closed, 1);
+    assert_int_equal(p.c.closed, 1);
+    assert_int_equal(p.server.nconns, 0);
+    assert_int_equal(p.client.nconns, 0);
+    pair_free(&p);
+}
+
+static void wrong_peer_id(void **state)
+{
+    (void)state;
+    struct pair p;
+    struct privkey other;
+    struct pubkey pub;
+
+    pair_setup(&p);
+    privkey_generate(&other);
+    privkey_public(&other, &pub);
+    p.cc->nego->has_expected = true;
+    assert_int_equal(peerid_from_pubkey(&p.cc->nego->expected, &pub), 0);
+    assert_true(loop_until(p.loop, both_closed, &p, 10, NULL, NULL));
+    assert_string_equal(p.c.reason, "peer id mismatch");
+    assert_int_equal(p.c.ready, 0);
+    privkey_wipe(&other);
+    pair_free(&p);
+}
+
+/* The listener's side goes away before the handshake is over. */
+static void peer_gone_mid_handshake(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_setup(&p);
+    ev_run(p.loop, EVRUN_NOWAIT); /* the first bytes go out */
+    conn_destroy(p.sc);           /* its socket closes at once */
+    assert_int_equal(p.s.closed, 1);
+    assert_true(loop_until(p.loop, client_closed, &p, 10, NULL, NULL));
+    assert_int_equal(p.c.ready, 0);
+    assert_int_equal(p.c.closed, 1);
+    assert_true(p.c.reason[0] != '\0');
+    assert_true(loop_until(p.loop, loop_never, NULL, 0.05, NULL, NULL) == false);
+    assert_int_equal(p.client.nconns, 0);
+    pair_free(&p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(handshake_and_stream),
+        cmocka_unit_test(wrong_peer_id),
+        cmocka_unit_test(peer_gone_mid_handshake),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
