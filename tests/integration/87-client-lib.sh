@@ -40,7 +40,7 @@ flags=$(pkg-config --cflags --libs rendezvous) || fail "pkg-config rendezvous"
 case $flags in *"$ROOT"* | *"/src"*) fail "pkg-config points into the source tree: $flags" ;; esac
 san=()
 # An ASan build's library needs the sanitizer runtime in the program too.
-nm -D "$SO" | grep -q __asan_ && san=(-fsanitize=address,undefined)
+nm -D "$SO" | grep -c __asan_ >/dev/null && san=(-fsanitize=address,undefined)
 cp "$ROOT/examples/c/presence.c" "$TMP/presence.c"
 (cd "$TMP" && cc -std=c11 -Wall -Wextra -Werror "${san[@]}" presence.c $flags -o presence) ||
     fail "examples/c/presence.c does not build against the installed tree"

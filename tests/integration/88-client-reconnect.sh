@@ -12,7 +12,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 # The example against the build tree's library (87-client-lib builds it from
 # an installed tree).
 san=()
-nm -D "$BIN/librendezvous.so" | grep -q __asan_ && san=(-fsanitize=address,undefined)
+nm -D "$BIN/librendezvous.so" | grep -c __asan_ >/dev/null && san=(-fsanitize=address,undefined)
 cc -std=c11 -Wall -Wextra -Werror "${san[@]}" -I"$ROOT/include" "$ROOT/examples/c/presence.c" \
     -L"$BIN" -lrendezvous -lev -o "$TMP/presence" || fail "presence does not build"
 export LD_LIBRARY_PATH=$BIN
