@@ -862,33 +862,29 @@ static void cluster__teardown(struct cluster *c, const char *why)
     cluster__check_commit(c);
 }
 
-static void cluster__on_disconnect(const redisAsyncContext *ac, int status)
+/* One of our connections failed: hiredis frees ac after the callback. */
+static void cluster__lost(const redisAsyncContext *ac, const char *why)
 {
     struct cluster *c = cluster__of(ac);
-    /* hiredis frees ac after this */
     if (ac == c->wr)
         c->wr = NULL;
     else if (ac == c->rd)
         c->rd = NULL;
     else
-        return;
+        return; /* one we already let go */
+    cluster__teardown(c, ac->errstr[0] ? ac->errstr : why);
+}
+
+static void cluster__on_disconnect(const redisAsyncContext *ac, int status)
+{
     (void)status;
-    cluster__teardown(c, ac->errstr[0] ? ac->errstr : "connection lost");
+    cluster__lost(ac, "connection lost");
 }
 
 static void cluster__on_connect(const redisAsyncContext *ac, int status)
 {
-    struct cluster *c = cluster__of(ac);
-    if (status == REDIS_OK)
-        return;
-    /* hiredis frees ac after this */
-    if (ac == c->wr)
-        c->wr = NULL;
-    else if (ac == c->rd)
-        c->rd = NULL;
-    else
-        return;
-    cluster__teardown(c, ac->errstr[0] ? ac->errstr : "cannot connect");
+    if (status != REDIS_OK)
+        cluster__lost(ac, "cannot connect");
 }
 
 static void cluster__on_setup(redisAsyncContext *ac, void *reply, void *priv)

@@ -632,12 +632,10 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     return RDV_OK;
 }
 
-/* One block: struct, address array, address bytes, envelope. */
-static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register *q, size_t block)
+/* g's seq (q's own when restored or applied from a log, else the next one),
+ * TTL and deadline. */
+static void reg__stamp(struct registry *r, struct rdv_reg *g, const struct rdv_register *q)
 {
-    struct rdv_reg *g = xcalloc(1, block);
-    uint8_t *p = (uint8_t *)(g + 1);
-    g->peer = *q->peer;
     if (q->seq) {
         g->seq = q->seq;
         if (q->seq >= r->next_seq)
@@ -645,9 +643,18 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     } else {
         g->seq = r->next_seq++;
     }
-    g->dialect = q->dialect;
     g->ttl = q->ttl;
     g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
+}
+
+/* One block: struct, address array, address bytes, envelope. */
+static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register *q, size_t block)
+{
+    struct rdv_reg *g = xcalloc(1, block);
+    uint8_t *p = (uint8_t *)(g + 1);
+    g->peer = *q->peer;
+    reg__stamp(r, g, q);
+    g->dialect = q->dialect;
     g->owner = q->owner;
     g->heap_index = REG__NO_HEAP;
     g->naddrs = q->naddrs;
@@ -762,15 +769,7 @@ static void reg__refresh(struct registry *r, struct rdv_reg *g, const struct rdv
         reg__seq_del(&ns->signed_seq, g);
         reg__seq_del(&r->signed_seq, g);
     }
-    if (q->seq) {
-        g->seq = q->seq;
-        if (q->seq >= r->next_seq)
-            r->next_seq = q->seq + 1;
-    } else {
-        g->seq = r->next_seq++;
-    }
-    g->ttl = q->ttl;
-    g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
+    reg__stamp(r, g, q);
     DL_DELETE2(ns->regs, g, ns_prev, ns_next);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
     if (reg__signed(g)) {

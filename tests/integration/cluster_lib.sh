@@ -44,3 +44,27 @@ watch_on() {
 
 # count FILE REGEX: lines of FILE matching REGEX.
 count() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
+
+# members FILE: the member set a subscriber's `rdv watch` lines describe
+# ("+ ID ADDRS" adds or replaces, "- ID" removes), sorted ids.
+members() {
+    awk '$1 == "+" { m[$2] = 1 } $1 == "-" { delete m[$2] } END { for (k in m) print k }' "$1" | sort
+}
+
+# listed NODE NS: the ids a push DISCOVER on NODE returns, sorted.
+listed() {
+    local addr=ADDR_$1
+    "$BIN/rdv" discover --server "${!addr}" --limit 1000 "$2" | awk '/^12D3/ { print $1 }' | sort
+}
+
+# barrier NODE NS WATCHERS...: a registration made on NODE, seen by every
+# watcher: everything before it in the log has reached them too. Leaves
+# it registered (its process in PID_barrierN).
+BARRIERS=0
+barrier() {
+    local node=$1 ns=$2 addr=ADDR_$1 id w; shift 2
+    BARRIERS=$((BARRIERS + 1))
+    spawn "barrier$BARRIERS" "$BIN/rdv" register --server "${!addr}" "$ns"
+    id=$(registered "barrier$BARRIERS")
+    for w in "$@"; do wait_for "$TMP/$w.out" "^\+ $id"; done
+}
