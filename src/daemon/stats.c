@@ -158,7 +158,7 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
                 "Secured connections closed for cause, by reason: output_limit (the peer did "
                 "not read what it was sent), yamux (a muxer protocol error), decrypt (a Noise "
                 "frame that failed authentication).");
-    static const char *const errors[CONN_ERR_REASONS] = {"output_limit", "yamux", "decrypt"};
+    static const char *const errors[CONN_ERR_REASONS] = {"output_limit", "yamux", "decrypt", "mplex"};
     for (int r = 0; r < CONN_ERR_REASONS; r++) {
         snprintf(labels, sizeof(labels), "reason=\"%s\"", errors[r]);
         prom_u64(b, P "connection_errors_total", labels, hs->conn_errors[r]);

@@ -1,13 +1,16 @@
 /* One libp2p connection: the byte stream from the socket is upgraded in
  * place - multistream-select picks /noise, the Noise XX handshake
- * authenticates the peer, multistream-select (encrypted) picks yamux - and
- * then carries yamux frames whose streams are negotiated and dispatched to
- * the host's protocol handlers.
+ * authenticates the peer, multistream-select (encrypted) picks yamux or
+ * mplex - and then carries the muxer's frames, whose streams are negotiated
+ * and dispatched to the host's protocol handlers. Handlers see one stream
+ * interface whichever muxer carries it; the few places that differ are in
+ * the "muxer" section below.
  *
  * Reads go through the host's scratch buffer; only an incomplete frame is
  * kept in c->in, so an idle connection holds no buffers. Output is queued
  * and written once per loop iteration by the host's flush hook. */
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -27,13 +30,23 @@
 #define CONN_READS_PER_EVENT 4     /* fairness: reads per readiness event */
 #define STREAM_NEGOTIATION_MAX 4096 /* bytes buffered before a protocol is agreed */
 #define STREAM_PENDING_MAX (1u << 20) /* unsent bytes a stream may hold */
+/* mplex has no window: a handler may withhold (not answer yet) this much of
+ * one stream's input, what a yamux peer may send before its window closes;
+ * past it the stream is reset. */
+#define STREAM_MPLEX_HELD_MAX YAMUX_WINDOW
 
 static const char *const security_ids[] = {NOISE_PROTOCOL_ID};
-static const char *const muxer_ids[] = {YAMUX_PROTOCOL_ID};
+/* In our order of preference: a dialer proposes yamux first. A listener
+ * takes the first of the dialer's proposals it supports (multistream-select
+ * leaves the choice to the dialer), so a dialer offering yamux before mplex
+ * gets yamux, and one offering only mplex gets mplex. */
+static const char *const muxer_ids[] = {YAMUX_PROTOCOL_ID, MPLEX_PROTOCOL_ID};
+#define MUXER_MPLEX 1 /* index of mplex in muxer_ids */
 
 static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static const struct yamux_callbacks mux_callbacks;
+static const struct mplex_callbacks mpx_callbacks;
 
 void conn_mark_dirty(struct conn *c)
 {
@@ -106,6 +119,78 @@ void conn_close(struct conn *c, const char *reason)
     conn_mark_dirty(c);
 }
 
+/* ---- muxer: yamux or mplex ------------------------------------------- */
+
+/* The muxer's stream is gone (reset, finished, or the stream is being freed). */
+static bool stream_gone(const struct stream *s)
+{
+    if (s->conn->mplex)
+        return s->ms == NULL || s->ms->dead;
+    return s->ys == NULL || s->ys->dead;
+}
+
+/* We closed our side (or it is gone). */
+static bool stream_closed_here(const struct stream *s)
+{
+    if (stream_gone(s))
+        return true;
+    return s->conn->mplex ? s->ms->local_fin : s->ys->local_fin;
+}
+
+/* For logs. */
+static uint64_t stream_id(const struct stream *s)
+{
+    if (s->conn->mplex)
+        return s->ms ? s->ms->id : 0;
+    return s->ys ? s->ys->id : 0;
+}
+
+/* Bytes written to s that wait for the peer's window (yamux only). */
+static size_t stream_pending(const struct stream *s)
+{
+    return s->conn->mplex || s->ys == NULL ? 0 : buf_size(&s->ys->pending);
+}
+
+/* Bytes the peer lets us send on s now (mplex: no limit of its own). */
+static size_t stream_window(const struct stream *s)
+{
+    return s->conn->mplex ? SIZE_MAX : s->ys->send_window;
+}
+
+/* The live stream after position `after` in the muxer's order (ids for
+ * yamux), with its position; NULL at the end. */
+static struct stream *conn_next_stream(struct conn *c, uint64_t after, uint64_t *pos, bool *more)
+{
+    *more = false;
+    if (c->mplex) {
+        struct mplex_stream *ms = mplex_next(&c->mpx, after);
+        if (ms == NULL)
+            return NULL;
+        *more = true;
+        *pos = mplex_pos(ms);
+        return ms->user;
+    }
+    if (after >= UINT32_MAX)
+        return NULL;
+    struct yamux_stream *ys = yamux_next(&c->mux, (uint32_t)after);
+    if (ys == NULL)
+        return NULL;
+    *more = true;
+    *pos = ys->id;
+    return ys->user;
+}
+
+/* Draining: no new streams on c. */
+void conn_mux_goaway(struct conn *c)
+{
+    if (!c->mux_ready)
+        return;
+    if (c->mplex)
+        mplex_goaway(&c->mpx);
+    else
+        yamux_goaway(&c->mux, YAMUX_GOAWAY_NORMAL);
+}
+
 /* ---- output budget ---------------------------------------------------- */
 
 /* Bytes queued for the socket, whichever layer holds them. */
@@ -119,7 +204,9 @@ static size_t conn_unsent(const struct conn *c)
 static size_t conn_buffered_out(const struct conn *c)
 {
     size_t n = conn_unsent(c) + buf_size(&c->plain_out);
-    if (c->mux_ready)
+    if (c->mux_ready && c->mplex)
+        n += buf_size(&c->mpx.out);
+    else if (c->mux_ready)
         n += buf_size(&c->mux.out) + c->mux.pending_bytes;
     return n;
 }
@@ -142,18 +229,18 @@ static void conn_account_out(struct conn *c)
  * again. */
 static void conn_wake_streams(struct conn *c)
 {
-    uint32_t start = c->wake_from;
+    uint64_t start = c->wake_from;
 
     c->out_blocked = false;
     c->wake_from = 0;
-    /* Ids after start first, then from the lowest up to start. */
+    /* Positions after start first, then from the lowest up to start. */
     for (int pass = 0; pass < 2; pass++) {
-        uint32_t id = pass ? 0 : start;
-        struct yamux_stream *ys;
-        while ((ys = yamux_next(&c->mux, id)) != NULL && (pass == 0 || ys->id <= start)) {
-            id = ys->id;
-            struct stream *s = ys->user;
-            if (s && s->opened && s->proto->on_writable && !ys->local_fin)
+        uint64_t id = pass ? 0 : start, pos = 0;
+        struct stream *s;
+        bool more;
+        while ((s = conn_next_stream(c, id, &pos, &more), more) && (pass == 0 || pos <= start)) {
+            id = pos;
+            if (s && s->opened && s->proto->on_writable && !stream_closed_here(s))
                 s->proto->on_writable(s);
             if (c->out_blocked || c->closing) {
                 c->wake_from = id;
@@ -191,17 +278,16 @@ static void conn_pace(struct conn *c)
 
 size_t stream_writable(const struct stream *s)
 {
-    struct yamux_stream *ys = s->ys;
     struct conn *c = s->conn;
 
-    if (ys == NULL || ys->dead || ys->local_fin || c->closing)
+    if (stream_closed_here(s) || c->closing)
         return 0;
     if (!c->out_blocked && conn_buffered_out(c) >= conn_high_water(c))
         c->out_blocked = true; /* conn_pace wakes the handlers under the low-water mark */
-    if (c->out_blocked || buf_size(&ys->pending))
+    if (c->out_blocked || stream_pending(s))
         return 0;
-    size_t room = conn_high_water(c) - conn_buffered_out(c);
-    return room < ys->send_window ? room : ys->send_window;
+    size_t room = conn_high_water(c) - conn_buffered_out(c), window = stream_window(s);
+    return room < window ? room : window;
 }
 
 void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
@@ -212,12 +298,13 @@ void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
     c->in_held = c->in_held - s->in_held + bytes;
     h->mem_in = h->mem_in - s->in_held + bytes;
     s->in_held = bytes;
-    if (s->ys == NULL)
+    if (stream_gone(s))
         return;
-    yamux_set_held(s->ys, withheld);
-    if (c->in_held > h->limits.max_in && !s->ys->dead) {
-        LOGD(h->log, "stream %u from %s: %zu input bytes held on the connection, resetting",
-             s->ys->id, c->remote_text, c->in_held);
+    if (!c->mplex)
+        yamux_set_held(s->ys, withheld); /* the peer's window closes meanwhile */
+    if (c->in_held > h->limits.max_in || (c->mplex && withheld > STREAM_MPLEX_HELD_MAX)) {
+        LOGD(h->log, "stream %" PRIu64 " from %s: %zu input bytes held on the connection, resetting",
+             stream_id(s), c->remote_text, c->in_held);
         h->stats.streams_over_input++;
         stream_reset(s);
     }
@@ -227,7 +314,10 @@ static void stream_flush_mss(struct stream *s)
 {
     struct buf *scratch = &s->conn->host->scratch;
     if (buf_size(scratch)) {
-        yamux_write(s->ys, buf_head(scratch), buf_size(scratch));
+        if (s->conn->mplex)
+            mplex_write(s->ms, buf_head(scratch), buf_size(scratch));
+        else
+            yamux_write(s->ys, buf_head(scratch), buf_size(scratch));
         buf_reset(scratch);
         conn_mark_dirty(s->conn);
     }
@@ -239,10 +329,10 @@ static void stream_flush_mss(struct stream *s)
  * reset for it. */
 static bool stream_room_for(struct stream *s, size_t n)
 {
-    if (buf_size(&s->ys->pending) + n > STREAM_PENDING_MAX ||
+    if (stream_pending(s) + n > STREAM_PENDING_MAX ||
         conn_buffered_out(s->conn) + n > s->conn->host->limits.max_out) {
-        LOGD(s->conn->host->log, "stream %u to %s: peer does not read, resetting", s->ys->id,
-             s->conn->remote_text);
+        LOGD(s->conn->host->log, "stream %" PRIu64 " to %s: peer does not read, resetting",
+             stream_id(s), s->conn->remote_text);
         stream_reset(s);
         return false;
     }
@@ -252,20 +342,23 @@ static bool stream_room_for(struct stream *s, size_t n)
 void stream_writev(struct stream *s, const struct iovec *v, size_t n)
 {
     size_t total = 0;
-    if (s->ys == NULL)
+    if (stream_gone(s))
         return;
     for (size_t i = 0; i < n; i++)
         total += v[i].iov_len;
     if (!stream_room_for(s, total))
         return;
-    yamux_writev(s->ys, v, n);
+    if (s->conn->mplex)
+        mplex_writev(s->ms, v, n);
+    else
+        yamux_writev(s->ys, v, n);
     conn_account_out(s->conn);
     conn_mark_dirty(s->conn);
 }
 
 void stream_want_writable(struct stream *s)
 {
-    if (s->fill_wanted || s->ys == NULL)
+    if (s->fill_wanted || stream_gone(s))
         return;
     s->fill_wanted = true;
     s->fill_next = s->conn->fill;
@@ -292,35 +385,36 @@ static void conn_fill_streams(struct conn *c)
     while ((s = c->fill) != NULL) {
         c->fill = s->fill_next;
         s->fill_wanted = false;
-        if (s->ys && !s->ys->dead && s->opened && s->proto->on_writable)
+        if (!stream_gone(s) && s->opened && s->proto->on_writable)
             s->proto->on_writable(s);
     }
 }
 
 void stream_write(struct stream *s, const void *d, size_t n)
 {
-    if (s->ys == NULL)
-        return;
-    if (!stream_room_for(s, n))
-        return;
-    yamux_write(s->ys, d, n);
-    conn_account_out(s->conn);
-    conn_mark_dirty(s->conn);
+    struct iovec v = {.iov_base = (void *)d, .iov_len = n};
+    stream_writev(s, &v, 1);
 }
 
 void stream_close(struct stream *s)
 {
-    if (s->ys == NULL)
+    if (stream_gone(s))
         return;
-    yamux_close(s->ys);
+    if (s->conn->mplex)
+        mplex_close(s->ms);
+    else
+        yamux_close(s->ys);
     conn_mark_dirty(s->conn);
 }
 
 void stream_reset(struct stream *s)
 {
-    if (s->ys == NULL)
+    if (stream_gone(s))
         return;
-    yamux_reset(s->ys);
+    if (s->conn->mplex)
+        mplex_reset(s->ms);
+    else
+        yamux_reset(s->ys);
     conn_mark_dirty(s->conn);
 }
 
@@ -328,16 +422,26 @@ struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *
 {
     if (!c->mux_ready || c->closing)
         return NULL;
-    struct yamux_stream *ys = yamux_open(&c->mux);
-    if (ys == NULL)
+    struct yamux_stream *ys = NULL;
+    struct mplex_stream *ms = NULL;
+    if (c->mplex)
+        ms = mplex_open(&c->mpx);
+    else
+        ys = yamux_open(&c->mux);
+    if (ys == NULL && ms == NULL)
         return NULL;
     struct stream *s = xcalloc(1, sizeof(*s));
     s->conn = c;
-    s->ys = ys;
+    if (ms) {
+        s->ms = ms;
+        ms->user = s;
+    } else {
+        s->ys = ys;
+        ys->user = s;
+    }
     s->want = p;
     s->state = state;
     s->nego = xcalloc(1, sizeof(*s->nego));
-    ys->user = s;
     mss_dialer_init(&s->nego->mss, &p->id, 1, &c->host->scratch);
     stream_flush_mss(s);
     return s;
@@ -358,11 +462,11 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     stream_flush_mss(s);
     buf_consume(&ng->in, used);
     if (!s->want && ng->mss.attempts != refused)
-        LOGD_EVENT(h->log, "stream %u from %s: protocol %s refused (not supported)%s", s->ys->id,
+        LOGD_EVENT(h->log, "stream %" PRIu64 " from %s: protocol %s refused (not supported)%s", stream_id(s),
                    s->conn->remote_text, ng->mss.refused,
                    ng->mss.attempts - refused > 1 ? ", after others" : "");
     if (r == MSS_FAILED) {
-        LOGD(h->log, "stream %u from %s: negotiation failed: %s", s->ys->id, s->conn->remote_text,
+        LOGD(h->log, "stream %" PRIu64 " from %s: negotiation failed: %s", stream_id(s), s->conn->remote_text,
              ng->mss.error);
         stream_reset(s);
         return;
@@ -374,11 +478,11 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     }
     s->proto = s->want ? s->want : h->protocols[ng->mss.selected];
     s->nego = NULL; /* detached: the leftover bytes below are ours to free */
-    LOGD_EVENT(h->log, "stream %u %s %s: protocol %s", s->ys->id, s->want ? "to" : "from",
+    LOGD_EVENT(h->log, "stream %" PRIu64 " %s %s: protocol %s", stream_id(s), s->want ? "to" : "from",
                s->conn->remote_text, s->proto->id);
     if (s->proto->on_open(s) == 0) {
         s->opened = true;
-        if (buf_size(&ng->in) && s->ys && !s->ys->reset)
+        if (buf_size(&ng->in) && !stream_gone(s))
             s->proto->on_data(s, buf_head(&ng->in), buf_size(&ng->in));
     } else {
         stream_reset(s);
@@ -387,27 +491,27 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     free(ng);
 }
 
-static int mux_on_open(void *ctx, struct yamux_stream *ys)
+/* A stream the peer opened: NULL to refuse it. The caller links it with
+ * the muxer's stream, then calls stream_accepted. */
+static struct stream *stream_inbound(struct conn *c)
 {
-    struct conn *c = ctx;
-    struct host *h = c->host;
-
-    if (c->closing || h->nprotocols == 0)
-        return -1;
+    if (c->closing || c->host->nprotocols == 0)
+        return NULL;
     struct stream *s = xcalloc(1, sizeof(*s));
     s->conn = c;
-    s->ys = ys;
     s->nego = xcalloc(1, sizeof(*s->nego));
-    ys->user = s;
-    mss_listener_init(&s->nego->mss, h->protocol_ids, h->nprotocols, &h->scratch);
-    stream_flush_mss(s);
-    return 0;
+    return s;
 }
 
-static void mux_on_data(void *ctx, struct yamux_stream *ys, const uint8_t *d, size_t n)
+static void stream_accepted(struct stream *s)
 {
-    struct stream *s = ys->user;
-    (void)ctx;
+    struct host *h = s->conn->host;
+    mss_listener_init(&s->nego->mss, h->protocol_ids, h->nprotocols, &h->scratch);
+    stream_flush_mss(s);
+}
+
+static void stream_on_data(struct stream *s, const uint8_t *d, size_t n)
+{
     if (s == NULL)
         return;
     if (s->nego)
@@ -416,10 +520,8 @@ static void mux_on_data(void *ctx, struct yamux_stream *ys, const uint8_t *d, si
         s->proto->on_data(s, d, n);
 }
 
-static void mux_on_fin(void *ctx, struct yamux_stream *ys)
+static void stream_on_fin(struct stream *s)
 {
-    struct stream *s = ys->user;
-    (void)ctx;
     if (s == NULL)
         return;
     if (s->opened) {
@@ -430,6 +532,51 @@ static void mux_on_fin(void *ctx, struct yamux_stream *ys)
     } else {
         stream_reset(s); /* half-closed before agreeing on a protocol */
     }
+}
+
+/* The muxer frees its stream: the handler releases its state, then s goes. */
+static void stream_on_close(struct stream *s)
+{
+    if (s == NULL)
+        return;
+    stream_unwant(s);
+    s->ys = NULL; /* (and s->ms) writes from on_close are dropped */
+    stream_hold_input(s, 0, 0); /* whatever the handler held is gone with it */
+    /* Inbound streams belong to the handler once on_open succeeded; outbound
+     * ones from the start. */
+    const struct protocol *p = s->want ? s->want : s->proto;
+    if ((s->opened || s->want) && p->on_close)
+        p->on_close(s);
+    if (s->nego) {
+        buf_free(&s->nego->in);
+        free(s->nego);
+    }
+    free(s);
+}
+
+/* yamux's callbacks. */
+
+static int mux_on_open(void *ctx, struct yamux_stream *ys)
+{
+    struct stream *s = stream_inbound(ctx);
+    if (s == NULL)
+        return -1;
+    s->ys = ys;
+    ys->user = s;
+    stream_accepted(s);
+    return 0;
+}
+
+static void mux_on_data(void *ctx, struct yamux_stream *ys, const uint8_t *d, size_t n)
+{
+    (void)ctx;
+    stream_on_data(ys->user, d, n);
+}
+
+static void mux_on_fin(void *ctx, struct yamux_stream *ys)
+{
+    (void)ctx;
+    stream_on_fin(ys->user);
 }
 
 static void mux_on_reset(void *ctx, struct yamux_stream *ys)
@@ -449,23 +596,8 @@ static void mux_on_writable(void *ctx, struct yamux_stream *ys)
 
 static void mux_on_close(void *ctx, struct yamux_stream *ys)
 {
-    struct stream *s = ys->user;
     (void)ctx;
-    if (s == NULL)
-        return;
-    stream_unwant(s);
-    s->ys = NULL; /* writes from on_close are dropped */
-    stream_hold_input(s, 0, 0); /* whatever the handler held is gone with it */
-    /* Inbound streams belong to the handler once on_open succeeded; outbound
-     * ones from the start. */
-    const struct protocol *p = s->want ? s->want : s->proto;
-    if ((s->opened || s->want) && p->on_close)
-        p->on_close(s);
-    if (s->nego) {
-        buf_free(&s->nego->in);
-        free(s->nego);
-    }
-    free(s);
+    stream_on_close(ys->user);
     ys->user = NULL;
 }
 
@@ -483,6 +615,45 @@ static const struct yamux_callbacks mux_callbacks = {
     .on_writable = mux_on_writable,
     .on_close = mux_on_close,
     .on_goaway = mux_on_goaway,
+};
+
+/* mplex's: the same, less what mplex does not have (windows, go-away). */
+
+static int mpx_on_open(void *ctx, struct mplex_stream *ms)
+{
+    struct stream *s = stream_inbound(ctx);
+    if (s == NULL)
+        return -1;
+    s->ms = ms;
+    ms->user = s;
+    stream_accepted(s);
+    return 0;
+}
+
+static void mpx_on_data(void *ctx, struct mplex_stream *ms, const uint8_t *d, size_t n)
+{
+    (void)ctx;
+    stream_on_data(ms->user, d, n);
+}
+
+static void mpx_on_fin(void *ctx, struct mplex_stream *ms)
+{
+    (void)ctx;
+    stream_on_fin(ms->user);
+}
+
+static void mpx_on_close(void *ctx, struct mplex_stream *ms)
+{
+    (void)ctx;
+    stream_on_close(ms->user);
+    ms->user = NULL;
+}
+
+static const struct mplex_callbacks mpx_callbacks = {
+    .on_open = mpx_on_open,
+    .on_data = mpx_on_data,
+    .on_fin = mpx_on_fin,
+    .on_close = mpx_on_close,
 };
 
 /* ---- upgrade ---------------------------------------------------------- */
@@ -505,31 +676,46 @@ static void conn_secured(struct conn *c)
     }
     h->stats.handshakes_ok++;
     c->phase = PH_MUXER;
-    if (c->dialer)
-        mss_dialer_init(&c->nego->mss, muxer_ids, 1, &c->plain_out);
-    else
-        mss_listener_init(&c->nego->mss, muxer_ids, 1, &c->plain_out);
+    if (c->dialer) {
+        unsigned offer = h->dial_muxers ? h->dial_muxers : HOST_MUX_YAMUX | HOST_MUX_MPLEX;
+        size_t first = offer & HOST_MUX_YAMUX ? 0 : MUXER_MPLEX;
+        size_t n = offer & HOST_MUX_MPLEX ? 2 - first : 1;
+        mss_dialer_init(&c->nego->mss, muxer_ids + first, n, &c->plain_out);
+    } else
+        mss_listener_init(&c->nego->mss, muxer_ids, 2, &c->plain_out);
 }
 
-static void conn_ready(struct conn *c)
+static void conn_ready(struct conn *c, bool mplex)
 {
     struct host *h = c->host;
 
     c->phase = PH_READY;
     c->mux_ready = true;
-    yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
+    c->mplex = mplex;
+    if (mplex)
+        mplex_init(&c->mpx, c->dialer, h->limits.max_streams, &mpx_callbacks, c);
+    else
+        yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_ESTABLISHED);
     host_handshake_end(h, c);
-    HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s", c->dialer ? "to" : "from", c->remote_text,
-                  CONN_ADDR_TEXT(c));
+    HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s%s", c->dialer ? "to" : "from", c->remote_text,
+                  CONN_ADDR_TEXT(c), mplex ? " (mplex)" : "");
     if (c->events && c->events->on_ready)
         c->events->on_ready(c, c->user);
 }
 
-/* Decrypted bytes: the muxer negotiation, then yamux. */
+/* Decrypted bytes: the muxer negotiation, then the muxer. */
 static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
 {
+    if (c->phase == PH_READY && c->mplex) {
+        if (mplex_feed(&c->mpx, d, n) < 0) {
+            c->host->stats.conn_errors[CONN_ERR_MPLEX]++;
+            LOGD(c->host->log, "%s: mplex protocol error: %s", c->remote_text, c->mpx.error);
+            conn_close(c, c->mpx.error ? c->mpx.error : "mplex protocol error");
+        }
+        return;
+    }
     if (c->phase == PH_READY) {
         if (yamux_feed(&c->mux, d, n) < 0) {
             c->host->stats.conn_errors[CONN_ERR_YAMUX]++;
@@ -549,7 +735,7 @@ static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
         conn_close(c, ng->mss.error ? ng->mss.error : "muxer negotiation failed");
     } else if (r == MSS_SELECTED) {
         c->nego = NULL; /* detached first: what follows runs as established */
-        conn_ready(c);
+        conn_ready(c, ng->mss.protos[ng->mss.selected] == muxer_ids[MUXER_MPLEX]);
         if (buf_size(&ng->plain_in) && !c->closing)
             conn_plaintext(c, buf_head(&ng->plain_in), buf_size(&ng->plain_in));
         buf_free(&ng->plain_in);
@@ -767,10 +953,14 @@ bool conn_flush(struct conn *c)
     struct host *h = c->host;
 
     if (c->mux_ready) {
-        yamux_reap(&c->mux); /* may queue output on this or other connections */
+        /* Reaping may queue output on this or other connections. */
+        if (c->mplex)
+            mplex_reap(&c->mpx);
+        else
+            yamux_reap(&c->mux);
         conn_fill_streams(c);
         conn_seal(c, &c->plain_out);
-        conn_seal(c, &c->mux.out);
+        conn_seal(c, c->mplex ? &c->mpx.out : &c->mux.out);
     } else if (c->phase == PH_MUXER) {
         conn_seal(c, &c->plain_out);
     }
@@ -807,8 +997,10 @@ void conn_destroy(struct conn *c)
     }
     ev_io_stop(h->loop, &c->rio);
     ev_io_stop(h->loop, &c->wio);
-    if (c->mux_ready)
-        yamux_free(&c->mux); /* handlers release their streams here */
+    if (c->mux_ready && c->mplex)
+        mplex_free(&c->mpx); /* handlers release their streams here */
+    else if (c->mux_ready)
+        yamux_free(&c->mux);
     conn_account_out(c);   /* PH_CLOSED: counts 0 */
     host_tlist_move(h, c, TLIST_NONE);
     host_ip_release(h, c);

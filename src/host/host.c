@@ -361,6 +361,11 @@ int host_ws_allow_origin(struct host *h, const char *origin, char *err, size_t e
     return ws_config_allow_origin(host_ws_config(h), origin, err, errlen);
 }
 
+void host_dial_muxers(struct host *h, unsigned muxers)
+{
+    h->dial_muxers = (uint8_t)(muxers & (HOST_MUX_YAMUX | HOST_MUX_MPLEX));
+}
+
 void host_set_tls_verify(struct host *h, bool verify)
 {
     host_ws_config(h)->tls.insecure = !verify;
@@ -506,8 +511,7 @@ void host_drain(struct host *h, double grace)
     h->draining = true;
     host_listeners_update(h);
     DL_FOREACH_SAFE(h->conns, c, tmp) {
-        if (c->mux_ready)
-            yamux_goaway(&c->mux, YAMUX_GOAWAY_NORMAL);
+        conn_mux_goaway(c);
         conn_close(c, "shutting down");
     }
     ev_timer_init(&h->drain_timer, host_on_drain_timeout, grace, 0);

@@ -1,5 +1,5 @@
 /* A libp2p host on libev: listeners and dialers, connections upgraded with
- * multistream-select → Noise → multistream-select → yamux, and streams
+ * multistream-select → Noise → multistream-select → yamux or mplex, and streams
  * dispatched by protocol id to registered handlers.
  *
  * Ownership: the host owns listeners and connections; a connection owns its
@@ -24,6 +24,7 @@
 #include "crypto/key.h"
 #include "crypto/peerid.h"
 #include "mss/mss.h"
+#include "mplex/mplex.h"
 #include "noise/noise.h"
 #include "yamux/yamux.h"
 
@@ -65,7 +66,11 @@ struct stream_nego {
 
 struct stream {
     struct conn *conn;
-    struct yamux_stream *ys;
+    union {                        /* the muxer's stream (conn->mplex says which);
+                                    * NULL once it is gone */
+        struct yamux_stream *ys;
+        struct mplex_stream *ms;
+    };
     const struct protocol *proto;  /* NULL while negotiating */
     void *state;                   /* the handler's */
     struct stream_nego *nego;      /* while negotiating, else NULL */
@@ -108,7 +113,10 @@ struct conn {
     struct conn_nego *nego;  /* only until the muxer is selected, then NULL */
     struct noise_hs *hs;     /* only during the handshake */
     struct noise_cipher tx, rx;
-    struct yamux_session mux;
+    union {                  /* the muxer the peer chose (mplex says which) */
+        struct yamux_session mux;
+        struct mplex_session mpx;
+    };
     struct ws *ws;           /* WebSocket (and TLS) under the stream; NULL for TCP */
     const char *close_reason;
     const struct conn_events *events;
@@ -119,7 +127,7 @@ struct conn {
     struct stream *fill;             /* streams to call on_writable for at the flush */
     size_t in_held;          /* input its streams' handlers hold, all together */
     size_t out_counted;      /* its buffered output as last added to host->mem_out */
-    uint32_t wake_from;      /* stream id to start the next on_writable round at */
+    uint64_t wake_from;      /* stream position to start the next on_writable round at */
     /* Only IPv4/IPv6 peers: a union is 28 B against 128 for sockaddr_storage.
      * Its text form is built on demand (conn_addr_text), only for logging. */
     union {
@@ -131,6 +139,7 @@ struct conn {
     char remote_text[PEERID_TEXT_MAX];
     bool dialer;
     bool closing, dirty, writing, connecting, mux_ready, counted_ip;
+    bool mplex;              /* the muxer is mplex (mpx), else yamux (mux) */
     bool out_blocked;        /* output reached the high-water mark: handlers wait */
     bool read_paused;        /* socket output over the high-water mark: not reading */
     bool counted_hs;         /* holds a handshake slot (admission.c) */
@@ -195,7 +204,9 @@ struct listener {
 enum host_hs_failure { HS_FAIL_TIMEOUT, HS_FAIL_SECURITY, HS_FAIL_NOISE, HS_FAIL_MUXER, HS_FAIL_REASONS };
 
 /* Why an established connection was closed for cause (host_stats.conn_errors). */
-enum host_conn_error { CONN_ERR_OUTPUT_LIMIT, CONN_ERR_YAMUX, CONN_ERR_DECRYPT, CONN_ERR_REASONS };
+enum host_conn_error {
+    CONN_ERR_OUTPUT_LIMIT, CONN_ERR_YAMUX, CONN_ERR_DECRYPT, CONN_ERR_MPLEX, CONN_ERR_REASONS
+};
 
 struct host_stats {
     uint64_t conns_accepted, handshakes_failed, handshakes_ok;
@@ -251,6 +262,7 @@ struct host {
     uint8_t ip_hash_key[16];    /* SipHash key for the source table */
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
     bool draining;
+    uint8_t dial_muxers;        /* HOST_MUX_* we offer when dialing; 0: both */
     ev_timer drain_timer;
     struct host_stats stats;
     size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
@@ -280,6 +292,10 @@ int host_ws_allow_origin(struct host *h, const char *origin, char *err, size_t e
 /* Dialing /tls/ws: verify the server's certificate against the system CAs
  * (SSL_CERT_FILE / SSL_CERT_DIR override them) - the default - or not. */
 void host_set_tls_verify(struct host *h, bool verify);
+/* Muxers host_dial offers, in this order: yamux, then mplex (the default,
+ * both), or only one of them. Listeners always accept both. */
+enum { HOST_MUX_YAMUX = 1, HOST_MUX_MPLEX = 2 };
+void host_dial_muxers(struct host *h, unsigned muxers);
 /* Adds an address to advertise instead of the listen addresses. */
 int host_announce(struct host *h, const char *ma, char *err, size_t errlen);
 /* Addresses to tell peers (announce ones if any, else the bound listeners). */

@@ -10,7 +10,8 @@
  * grows by less than 64 MB, and a well-behaved client on another
  * connection gets its pings and DISCOVERs answered. With a small memory
  * budget, the same held output makes the daemon refuse new connections and
- * requests (E_UNAVAILABLE) until it drains. */
+ * requests (E_UNAVAILABLE) until it drains. Over mplex, which has no
+ * window, pipelined requests past a window's worth reset their stream. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -351,17 +352,25 @@ static void check_bounds(struct env *e, size_t rss0)
     assert_false(e->watch->closing);
 }
 
-/* Both clients connected, the attacker's records registered and the
- * server side of its connection watched; returns the attacker's
- * connection. */
-static struct conn *attack_setup(struct env *e, size_t max_memory, struct conn **gc)
+/* Both clients connected (offering `muxers`, 0: the default), the
+ * attacker's records registered and the server side of its connection
+ * watched; returns the attacker's connection. */
+static struct conn *attack_setup_mux(struct env *e, size_t max_memory, unsigned muxers,
+                                     struct conn **gc)
 {
     env_start(e, max_memory);
+    host_dial_muxers(e->attacker, muxers);
+    host_dial_muxers(e->good, muxers);
     struct conn *ac = dial(e, e->attacker);
     *gc = dial(e, e->good);
     register_records(e, ac);
     e->watch = server_side_of(e);
     return ac;
+}
+
+static struct conn *attack_setup(struct env *e, size_t max_memory, struct conn **gc)
+{
+    return attack_setup_mux(e, max_memory, 0, gc);
 }
 
 /* 4,000 DISCOVER(ns="", limit=1000) on one stream, +4 GB window, no reading. */
@@ -487,12 +496,51 @@ static void memory_budget(void **state)
     lpm_free(&cl.in);
 }
 
+/* mplex has no flow control: 2 streams each pipeline ~320 KB of
+ * DISCOVER(ns="", limit=1000) - more than a yamux window, less than the
+ * connection's max_in together - asking for gigabytes of answers, and the
+ * peer never reads. The streams whose unanswered requests pass what a
+ * window would have let through are reset; the connection's output stays
+ * within max_out, the process within its RSS bound, and a well-behaved
+ * mplex client is served meanwhile. */
+static void mplex_flood_never_reading(void **state)
+{
+    enum { S = 2, PER_STREAM = 32000 };
+    struct env *e = xmalloc(sizeof(*e));
+    struct cli *cl = xcalloc(S, sizeof(*cl));
+    (void)state;
+
+    struct conn *gc, *ac = attack_setup_mux(e, 0, HOST_MUX_MPLEX, &gc);
+    assert_true(ac->mplex && gc->mplex && e->watch->mplex);
+    ac->host->limits.max_out = (size_t)1 << 30; /* the attacker queues all it sends */
+    size_t rss0 = rss();
+
+    for (size_t i = 0; i < S; i++)
+        open_cli(e, ac, &cl[i]);
+    ev_io_stop(e->loop, &ac->rio);
+    for (size_t i = 0; i < S; i++)
+        for (size_t k = 0; k < PER_STREAM; k++)
+            send_discover(cl[i].s, "", 1000);
+    run_until(e, loop_never, NULL, 1.5);
+    check_bounds(e, rss0);
+    assert_true(e->server->stats.streams_over_input >= 1);
+    assert_true(e->watch->in_held <= e->server->limits.max_in);
+    good_client_served(e, gc);
+    check_bounds(e, rss0);
+    env_stop(e);
+    free(e);
+    for (size_t i = 0; i < S; i++)
+        lpm_free(&cl[i].in);
+    free(cl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(discover_flood_one_stream),
         cmocka_unit_test(discover_flood_many_streams),
         cmocka_unit_test(memory_budget),
+        cmocka_unit_test(mplex_flood_never_reading),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
