@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* JSON only for PeerId files: none of the other libraries parses JSON, and
+ * a parser is not something to write by hand. */
 #include <jansson.h>
 #include <sodium.h>
 
