@@ -113,6 +113,13 @@ static ProtobufCBinaryData pushc__text(const char *s)
 void push_client_register(struct push_client *pc, const char *ns, const char *peer_id,
                           const struct rdv_addr *addrs, size_t naddrs)
 {
+    push_client_register_meta(pc, ns, peer_id, addrs, naddrs, NULL, 0);
+}
+
+void push_client_register_meta(struct push_client *pc, const char *ns, const char *peer_id,
+                               const struct rdv_addr *addrs, size_t naddrs, const uint8_t *meta,
+                               size_t meta_len)
+{
     Push__Message m = PUSH__MESSAGE__INIT;
     Push__Message__Register r = PUSH__MESSAGE__REGISTER__INIT, *rp = &r;
     Push__Message__Peer p = PUSH__MESSAGE__PEER__INIT;
@@ -126,6 +133,10 @@ void push_client_register(struct push_client *pc, const char *ns, const char *pe
     }
     p.n_addrs = naddrs;
     p.addrs = a;
+    if (meta) {
+        p.has_metadata = 1;
+        p.metadata = (ProtobufCBinaryData){.len = meta_len, .data = (uint8_t *)meta};
+    }
     r.has_ns = 1;
     r.ns = pushc__text(ns);
     r.peer = &p;

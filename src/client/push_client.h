@@ -49,6 +49,10 @@ int push_client_open(struct push_client *pc, struct conn *c, const char *id,
 /* REGISTER{ns, peer{id, addrs}}; peer_id NULL sends none (= the sender). */
 void push_client_register(struct push_client *pc, const char *ns, const char *peer_id,
                           const struct rdv_addr *addrs, size_t naddrs);
+/* The same with presence metadata (Peer field 3; none if meta is NULL). */
+void push_client_register_meta(struct push_client *pc, const char *ns, const char *peer_id,
+                               const struct rdv_addr *addrs, size_t naddrs, const uint8_t *meta,
+                               size_t meta_len);
 void push_client_unregister(struct push_client *pc, const char *ns);
 void push_client_rendezvous(struct push_client *pc, const char *ns);
 /* limit <= 0: the server's default. */

@@ -146,6 +146,8 @@ static void cluster__add(struct cluster *c, const struct cluster_change *ch)
         .naddrs = b->n_addrs,
         .envelope = b->has_envelope ? b->envelope.data : NULL,
         .envelope_len = b->has_envelope ? b->envelope.len : 0,
+        .metadata = b->has_metadata ? b->metadata.data : NULL,
+        .metadata_len = b->has_metadata ? b->metadata.len : 0,
         .ttl = ttl,
         .owner = cluster__owner(c, ch),
         .now = ev_now(c->loop),
@@ -373,6 +375,10 @@ static int cluster__send_register(struct cluster *c, const struct rdv_register *
         b.has_ttl = true;
         b.ttl = q->ttl;
     }
+    if (q->metadata && q->metadata_len) {
+        b.has_metadata = true;
+        b.metadata = (ProtobufCBinaryData){q->metadata_len, (uint8_t *)q->metadata};
+    }
     size_t blen = cluster__body__get_packed_size(&b);
     uint8_t *body = xmalloc(blen ? blen : 1);
     cluster__body__pack(&b, body);
@@ -410,6 +416,8 @@ enum rdv_status cluster_register(void *ctx, const struct rdv_register *q, uint64
         return RDV_E_NAMESPACE;
     if (q->naddrs > l->max_addrs || (q->envelope && q->envelope_len > l->max_envelope))
         return RDV_E_ADDRS;
+    if (q->metadata && q->metadata_len > l->max_metadata)
+        return RDV_E_METADATA;
     if (c->state != CLUSTER_UP)
         return RDV_E_UNAVAILABLE;
     uint64_t t = ++c->issued;
@@ -716,6 +724,7 @@ static void cluster__reassert(struct cluster *c)
             struct rdv_register q = {
                 .ns = g->ns->name, .ns_len = g->ns->len, .peer = &g->peer, .dialect = g->dialect,
                 .addrs = g->addrs, .naddrs = g->naddrs, .owner = cs->s,
+                .metadata = registry_metadata(g), .metadata_len = g->metadata_len,
             };
             uint64_t t = ++c->issued;
             c->stats.writes++;

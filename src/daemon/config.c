@@ -209,6 +209,8 @@ static const struct config__opt config__opts[] = {
      "BYTES", "address bytes in one registration"},
     {"max-record-size", 0, T_BYTES, OFF(rdv.limits.max_envelope), O_RELOAD, 256, 1 * MB, NULL,
      "BYTES", "signed peer record size"},
+    {"max-metadata-bytes", 0, T_BYTES, OFF(rdv.limits.max_metadata), O_RELOAD, 0, 32 * KB, NULL,
+     "BYTES", "push: presence metadata of one registration (0: none accepted)"},
     {"max-registrations-per-peer", 0, T_SIZE, OFF(rdv.limits.max_regs_per_peer), O_RELOAD, 1, 1e8,
      NULL, "N", "registrations of one peer"},
     {"max-registrations", 0, T_SIZE, OFF(rdv.limits.max_regs_total), O_RELOAD, 1, 1e9, NULL, "N",

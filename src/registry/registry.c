@@ -4,7 +4,8 @@
  *   - a namespace is one block: struct reg__ns (the public rdv_ns, a table of
  *     its subscriptions keyed by session, a pin count) followed by its name;
  *   - a registration is one block: struct rdv_reg, its rdv_addr array, the
- *     address bytes, the envelope copy. A re-register builds a new block and
+ *     address bytes, the envelope copy, the metadata copy (found from the
+ *     end of what precedes it: registry_metadata). A re-register builds a new block and
  *     puts it in the old one's place in every table, list, array and heap,
  *     so the caller's buffers may even alias the old registration;
  *   - a subscription is one block: struct reg__sub (the public rdv_sub and
@@ -89,6 +90,7 @@ void registry_limits_default(struct registry_limits *l)
     l->max_addrs = 32;
     l->max_addr_bytes = 2048;
     l->max_envelope = 8192;
+    l->max_metadata = 1024;
     l->max_regs_per_peer = 1000;
     l->max_regs_total = 1000000;
     l->max_namespaces = 100000;
@@ -612,6 +614,9 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     size_t env = q->envelope ? q->envelope_len : 0;
     if (env > l->max_envelope)
         return RDV_E_ADDRS;
+    size_t meta = q->metadata ? q->metadata_len : 0;
+    if (meta > l->max_metadata || meta > UINT32_MAX)
+        return RDV_E_METADATA;
     /* a TTL registration has no owner, a push one has no TTL */
     if ((q->ttl == 0) != (q->owner != NULL))
         return RDV_E_TTL;
@@ -626,9 +631,10 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     if (q->naddrs > (SIZE_MAX - total) / sizeof(struct rdv_addr))
         return RDV_E_ADDRS;
     total += q->naddrs * sizeof(struct rdv_addr);
-    if (bytes > SIZE_MAX - total || env > SIZE_MAX - total - bytes)
+    if (bytes > SIZE_MAX - total || env > SIZE_MAX - total - bytes ||
+        meta > SIZE_MAX - total - bytes - env)
         return RDV_E_ADDRS;
-    *block = total + bytes + env;
+    *block = total + bytes + env + meta;
     return RDV_OK;
 }
 
@@ -647,7 +653,7 @@ static void reg__stamp(struct registry *r, struct rdv_reg *g, const struct rdv_r
     g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
 }
 
-/* One block: struct, address array, address bytes, envelope. */
+/* One block: struct, address array, address bytes, envelope, metadata. */
 static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register *q, size_t block)
 {
     struct rdv_reg *g = xcalloc(1, block);
@@ -674,8 +680,22 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
         g->envelope_len = q->envelope_len;
         if (q->envelope_len)
             memcpy(p, q->envelope, q->envelope_len);
+        p += q->envelope_len;
+    }
+    if (q->metadata && q->metadata_len) {
+        g->metadata_len = (uint32_t)q->metadata_len;
+        memcpy(p, q->metadata, q->metadata_len);
     }
     return g;
+}
+
+const uint8_t *registry_metadata(const struct rdv_reg *g)
+{
+    if (g->envelope)
+        return g->envelope + g->envelope_len;
+    if (g->naddrs)
+        return g->addrs[g->naddrs - 1].bytes + g->addrs[g->naddrs - 1].len;
+    return (const uint8_t *)(g + 1);
 }
 
 static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g, double now)
@@ -754,6 +774,10 @@ static bool reg__same(const struct rdv_reg *g, const struct rdv_register *q)
         if (g->addrs[i].len != q->addrs[i].len ||
             (g->addrs[i].len && memcmp(g->addrs[i].bytes, q->addrs[i].bytes, g->addrs[i].len) != 0))
             return false;
+    size_t meta = q->metadata ? q->metadata_len : 0;
+    if (g->metadata_len != meta ||
+        (meta && memcmp(registry_metadata(g), q->metadata, meta) != 0))
+        return false;
     if ((g->envelope != NULL) != (q->envelope != NULL))
         return false;
     return g->envelope == NULL ||

@@ -57,6 +57,7 @@ enum rdv_status {
     RDV_E_RATE_LIMIT,      /* the peer changes its registrations faster than
                             * register_rate (beyond register_burst) */
     RDV_E_UNAVAILABLE,     /* cluster mode: the shared registry cannot be reached */
+    RDV_E_METADATA,        /* metadata longer than max_metadata */
 };
 
 struct registry_limits {
@@ -64,6 +65,7 @@ struct registry_limits {
     size_t max_addrs;             /* addresses per registration (32) */
     size_t max_addr_bytes;        /* total address bytes per registration (2048) */
     size_t max_envelope;          /* signed record bytes (8192) */
+    size_t max_metadata;          /* presence metadata bytes per registration (1024) */
     size_t max_regs_per_peer;     /* 1000 */
     size_t max_regs_total;        /* 1,000,000 */
     size_t max_namespaces;        /* 100,000 */
@@ -81,7 +83,8 @@ struct rdv_addr {
 
 struct rdv_reg {
     struct peer_id peer;
-    enum rdv_dialect dialect;  /* here: it fills peer's padding (one per registration) */
+    uint8_t dialect;           /* enum rdv_dialect; here and below: in peer's padding */
+    uint32_t metadata_len;     /* presence metadata bytes (registry_metadata), often 0 */
     struct rdv_ns *ns;
     uint64_t seq;              /* unique, increasing; bumped by every re-register,
                                 * also by one that changes nothing (a refresh) */
@@ -92,6 +95,8 @@ struct rdv_reg {
     struct rdv_addr *addrs;    /* in the order registered, byte-exact */
     uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
     size_t envelope_len;
+    /* The metadata (push mode), opaque, is the block's tail: no field of its
+     * own beyond the length, so registrations without it pay nothing. */
     /* links (registry-private) */
     UT_hash_handle hh;                 /* in ns->by_peer, key = peer */
     struct rdv_reg *ns_prev, *ns_next; /* ns->regs, seq order */
@@ -150,11 +155,12 @@ struct rdv_session {
 
 struct registry_events {
     /* r was added, or re-registered with a change (new addresses, signed
-     * record, owner or dialect: a takeover is reported as a register only).
+     * record, metadata, owner or dialect: a takeover is reported as a
+     * register only).
      * r has a new seq. */
     void (*on_register)(void *ctx, const struct rdv_reg *r);
     /* r was re-registered unchanged: same dialect, owner, addresses (byte
-     * for byte) and signed record. Only its expiry (TTL) and seq moved, in
+     * for byte), signed record and metadata. Only its expiry (TTL) and seq moved, in
      * place. Nothing to announce; a store keeps the new expiry. May be NULL. */
     void (*on_refresh)(void *ctx, const struct rdv_reg *r);
     /* r is being removed (unregister, session end, expiry); r is still
@@ -218,6 +224,8 @@ struct rdv_register {
     size_t naddrs;
     const uint8_t *envelope;     /* copied; NULL for push registrations */
     size_t envelope_len;
+    const uint8_t *metadata;     /* copied; opaque presence state, may be NULL */
+    size_t metadata_len;
     uint64_t ttl;                /* seconds; 0 = session-bound (then owner != NULL) */
     struct rdv_session *owner;   /* push: the session; NULL for TTL registrations */
     double now;                  /* the clock, for expires = now + ttl */
@@ -242,6 +250,9 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
  * a registration owned by that session is removed. */
 enum rdv_status registry_unregister(struct registry *r, const char *ns, size_t ns_len,
                                     const struct peer_id *peer, const struct rdv_session *owner);
+/* The metadata bytes of g (metadata_len of them; a pointer into g's
+ * block, valid as long as g). */
+const uint8_t *registry_metadata(const struct rdv_reg *g);
 const struct rdv_reg *registry_find(const struct registry *r, const char *ns, size_t ns_len,
                                     const struct peer_id *peer);
 struct rdv_ns *registry_ns(const struct registry *r, const char *ns, size_t ns_len);

@@ -141,6 +141,10 @@ static void push__limit_status(struct push_session *ps, Push__Message__MessageTy
     case RDV_E_UNAVAILABLE:
         push__status(ps, type, busy, "the cluster's registry is unreachable; try again later");
         break;
+    case RDV_E_METADATA:
+        push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_INVALID_PEER,
+                     "metadata is at most %zu bytes", l->max_metadata);
+        break;
     default:
         push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_INTERNAL_ERROR,
                      "registry error %d", (int)rc);
@@ -183,6 +187,8 @@ static void push__register(struct push_session *ps, const Push__Message__Registe
         .dialect = RDV_DIALECT_PUSH,
         .addrs = st->addrs,
         .naddrs = naddrs,
+        .metadata = p && p->has_metadata ? p->metadata.data : NULL,
+        .metadata_len = p && p->has_metadata ? p->metadata.len : 0,
         .owner = &ps->rs,
         .now = rdv_service_now(s),
     };

@@ -66,6 +66,11 @@ void push_batch_add(struct push_batch *b, const struct rdv_reg *r)
     }
     e->peer.n_addrs = r->naddrs;
     e->peer.addrs = b->addrs + e->addr0;
+    if (r->metadata_len) { /* absent when empty: rev1 Messages stay as they were */
+        e->peer.has_metadata = 1;
+        e->peer.metadata.data = (uint8_t *)registry_metadata(r);
+        e->peer.metadata.len = r->metadata_len;
+    }
     b->naddrs += r->naddrs;
     e->reg.has_ns = 1;
     e->reg.ns.data = (uint8_t *)r->ns->name;

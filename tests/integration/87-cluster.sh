@@ -1,5 +1,6 @@
 # Cluster mode (--cluster) with a real redis-server: push registrations made
-# on one node are announced to subscribers on every node, in the same order;
+# on one node (with their metadata) are announced to subscribers on every
+# node, in the same order;
 # a node killed with SIGKILL is reaped and its registrations announced gone
 # exactly once; a /rendezvous/1.0.0 registration made on one node is found
 # on another, its cookie pages there, and it survives a restart of every
@@ -36,13 +37,13 @@ watch_on wc c room
 sleep 0.5
 spawn r1 "${RDV[@]}" register --server "$ADDR_b" --addr /ip4/10.0.0.1/tcp/1 room
 P1=$(registered r1)
-spawn r2 "${RDV[@]}" register --server "$ADDR_c" --addr /ip4/10.0.0.2/tcp/2 room
+spawn r2 "${RDV[@]}" register --server "$ADDR_c" --addr /ip4/10.0.0.2/tcp/2 --metadata carol room
 P2=$(registered r2)
 spawn r3 "${RDV[@]}" register --server "$ADDR_a" --addr /ip4/10.0.0.3/tcp/3 room
 P3=$(registered r3)
 for w in wa wb wc; do
     wait_for "$TMP/$w.out" "^\+ $P1 /ip4/10.0.0.1/tcp/1\$"
-    wait_for "$TMP/$w.out" "^\+ $P2 /ip4/10.0.0.2/tcp/2\$"
+    wait_for "$TMP/$w.out" "^\+ $P2 /ip4/10.0.0.2/tcp/2 metadata=\"carol\"\$"
     wait_for "$TMP/$w.out" "^\+ $P3 /ip4/10.0.0.3/tcp/3\$"
 done
 kill "$PID_r1"

@@ -80,6 +80,16 @@ static void pushc__peer_json(const ProtobufCBinaryData *ns, const Push__Message_
         printf("null");
 }
 
+/* Presence metadata, only when the entry has some: as a JSON string in
+ * both output forms (text: " metadata=\"...\"" after the addresses). */
+static void pushc__metadata(const struct client *cl, const Push__Message__Peer *p)
+{
+    if (p == NULL || !p->has_metadata)
+        return;
+    printf(cl->o.json ? ",\"metadata\":" : " metadata=");
+    client_json_string((const char *)p->metadata.data, p->metadata.len);
+}
+
 static int pushc__id_len(const Push__Message__Peer *p) { return p && p->has_id ? (int)p->id.len : 0; }
 static const char *pushc__id(const Push__Message__Peer *p)
 {
@@ -95,10 +105,12 @@ static void pushc__print_event(const struct client *cl, const Push__Message *m)
             printf("{\"event\":\"register\",");
             pushc__peer_json(&r->ns, r->peer);
             pushc__addrs_json(r->peer);
+            pushc__metadata(cl, r->peer);
             printf("}\n");
         } else {
             printf("+ %.*s", pushc__id_len(r->peer), pushc__id(r->peer));
             pushc__addrs_text(r->peer);
+            pushc__metadata(cl, r->peer);
             printf("\n");
         }
     }
@@ -124,10 +136,12 @@ static void pushc__print_list(const struct client *cl, const Push__Message *m)
             printf("{");
             pushc__peer_json(&r->ns, r->peer);
             pushc__addrs_json(r->peer);
+            pushc__metadata(cl, r->peer);
             printf("}\n");
         } else {
             printf("%.*s", pushc__id_len(r->peer), pushc__id(r->peer));
             pushc__addrs_text(r->peer);
+            pushc__metadata(cl, r->peer);
             printf("\n");
         }
     }
@@ -306,8 +320,8 @@ static void pushc_start(struct client *cl, enum pushc_op op)
         client_fail(cl, "%s needs a namespace argument", cl->cmd->name);
         return;
     }
-    if (op != PUSHC_REGISTER && !(op == PUSHC_WATCH && cl->o.reg) && cl->o.naddrs) {
-        client_fail(cl, "--addr goes with register or watch --register");
+    if (op != PUSHC_REGISTER && !(op == PUSHC_WATCH && cl->o.reg) && (cl->o.naddrs || cl->o.metadata)) {
+        client_fail(cl, "--addr and --metadata go with register or watch --register");
         return;
     }
     if (cl->o.naddrs) {
@@ -328,7 +342,9 @@ static void pushc_start(struct client *cl, enum pushc_op op)
     }
     p->live = true;
     if (op == PUSHC_REGISTER || (op == PUSHC_WATCH && cl->o.reg))
-        push_client_register(&p->pc, cl->o.ns, cl->host.id_text, addrs, cl->o.naddrs);
+        push_client_register_meta(&p->pc, cl->o.ns, cl->host.id_text, addrs, cl->o.naddrs,
+                                  (const uint8_t *)cl->o.metadata,
+                                  cl->o.metadata ? strlen(cl->o.metadata) : 0);
     free(bin);
     if (op == PUSHC_REGISTER || (op == PUSHC_WATCH && cl->o.reg))
         push_client_discover(&p->pc, cl->o.ns, 1); /* its answer acknowledges the REGISTER */
@@ -383,7 +399,9 @@ static void pushc_watch(struct client *cl) { pushc_start(cl, PUSHC_WATCH); }
 
 static void pushc_register(struct client *cl)
 {
-    if (!pushc_is_push(cl))
+    if (!pushc_is_push(cl) && cl->o.metadata)
+        client_fail(cl, "--metadata is push mode only");
+    else if (!pushc_is_push(cl))
         cmd_rdv1_register.on_ready(cl);
     else if (cl->o.has_ttl || cl->o.cookie)
         client_fail(cl, "push mode has no TTL or cookie (they need --dialect standard or waku)");
@@ -423,7 +441,7 @@ static void pushc_discover_exit(struct client *cl)
 
 const struct command cmd_watch = {
     .name = "watch",
-    .usage = "watch --server MULTIADDR [--register [--addr MA]...] [--json] NS\n"
+    .usage = "watch --server MULTIADDR [--register [--addr MA]... [--metadata TEXT]] [--json] NS\n"
              "                                             print registrations in NS as they come and go",
     .needs_ns = true,
     .on_ready = pushc_watch,
@@ -433,6 +451,7 @@ const struct command cmd_watch = {
 const struct command cmd_register = {
     .name = "register",
     .usage = "register --server MULTIADDR [--addr MA]... NS   push: stay registered until interrupted;\n"
+             "           [--metadata TEXT]                 push: presence state sent with it\n"
              "           [--dialect standard|waku] [--ttl S]   standard/waku: one signed registration\n"
              "                                             (no --addr: the address the server sees us at)",
     .needs_ns = true,

@@ -161,6 +161,9 @@ static void usage_options(FILE *f)
             "                           (push) or to put in our signed peer record\n"
             "                           (standard/waku), repeatable (default: none in push\n"
             "                           mode, the address the server sees us at otherwise)\n"
+            "      --metadata TEXT      push register, watch --register: presence state\n"
+            "                           (a display name...) sent with the registration;\n"
+            "                           members' metadata is printed as metadata=\"...\"\n"
             "  -r, --register           watch: also register in NS\n"
             "  -j, --json               one JSON object per line\n"
             "  -t, --timeout SECONDS    give up after this long (10)\n"
@@ -182,7 +185,7 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct rdv_opts *o)
 {
-    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE };
+    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE, OPT_METADATA };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},  {"count", required_argument, NULL, 'c'},
         {"key", required_argument, NULL, 'k'},     {"timeout", required_argument, NULL, 't'},
@@ -191,6 +194,7 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         {"protocol", required_argument, NULL, OPT_PROTOCOL},
         {"addr", required_argument, NULL, OPT_ADDR},
         {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"metadata", required_argument, NULL, OPT_METADATA},
         {"register", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -208,6 +212,7 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         case 'd': o->dialect = optarg; break;
         case OPT_COOKIE: o->cookie = optarg; break;
         case OPT_PROTOCOL: o->protocol = optarg; break;
+        case OPT_METADATA: o->metadata = optarg; break;
         case OPT_KEEPALIVE:
             o->keepalive = atof(optarg);
             if (!(o->keepalive > 0)) {

@@ -28,6 +28,7 @@ struct rdv_opts {
     bool verbose;
     const char *addrs[RDV_OPT_MAX_ADDRS]; /* --addr MULTIADDR: for our signed peer record */
     size_t naddrs;
+    const char *metadata;    /* --metadata TEXT: push presence state of our registration */
     double timeout;          /* --timeout S: until the command's work is done */
     double keepalive;        /* --keepalive S: ping period of long-running commands */
 };

@@ -1035,6 +1035,75 @@ static void sampling_uniform_among_push(void **state)
 
 /* ---- refresh: a REGISTER that changes nothing ---------------------------- */
 
+/* Presence metadata: kept byte-exact at the block's tail (with or without
+ * addresses and a signed record), part of "changed", capped. */
+static void metadata(void **state)
+{
+    struct tctx *t = *state;
+    struct registry *r = &t->r;
+    struct rdv_session s;
+    const struct rdv_reg *g, *h;
+    struct peer_id p1 = mkpeer(1);
+    struct rdv_addr a[2] = {{ADDR1, sizeof ADDR1}, {ADDR2, sizeof ADDR2}};
+    uint8_t big[1025];
+
+    registry_session_init(&s, &p1, NULL);
+    struct rdv_register q = {.ns = "ns", .ns_len = 2, .peer = &p1, .dialect = RDV_DIALECT_PUSH,
+                             .addrs = a, .naddrs = 2, .metadata = (const uint8_t *)"alice",
+                             .metadata_len = 5, .owner = &s};
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_int_equal(g->metadata_len, 5);
+    assert_memory_equal(registry_metadata(g), "alice", 5);
+    assert_memory_equal(g->addrs[1].bytes, ADDR2, sizeof ADDR2); /* not overwritten */
+    size_t regs = t->log->nreg, refreshes = t->log->nrefresh;
+    /* the same again: a refresh, nothing to announce */
+    assert_int_equal(registry_register(r, &q, &h), RDV_OK);
+    assert_ptr_equal(h, g);
+    assert_int_equal(t->log->nrefresh, ++refreshes);
+    /* only the metadata changes (same length, then another length): a change */
+    q.metadata = (const uint8_t *)"alicf";
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    assert_memory_equal(registry_metadata(g), "alicf", 5);
+    q.metadata = (const uint8_t *)"alice (away)";
+    q.metadata_len = 12;
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_int_equal(t->log->nreg, ++regs);
+    assert_memory_equal(registry_metadata(g), "alice (away)", 12);
+    /* without addresses; then dropped (a change), then empty = none */
+    q.naddrs = 0;
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_int_equal(g->metadata_len, 12);
+    assert_memory_equal(registry_metadata(g), "alice (away)", 12);
+    q.metadata = NULL;
+    q.metadata_len = 0;
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_int_equal(t->log->nreg, regs + 2);
+    assert_int_equal(g->metadata_len, 0);
+    q.metadata = (const uint8_t *)"";
+    assert_int_equal(registry_register(r, &q, NULL), RDV_OK);
+    assert_int_equal(t->log->nrefresh, refreshes + 1);
+    /* with a signed record before it */
+    q.naddrs = 2;
+    q.envelope = ENV;
+    q.envelope_len = sizeof ENV;
+    q.metadata = (const uint8_t *)"bob";
+    q.metadata_len = 3;
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_memory_equal(g->envelope, ENV, sizeof ENV);
+    assert_memory_equal(registry_metadata(g), "bob", 3);
+    /* the cap (1 KiB by default) */
+    memset(big, 'm', sizeof big);
+    q.metadata = big;
+    q.metadata_len = 1024;
+    assert_int_equal(registry_register(r, &q, &g), RDV_OK);
+    assert_memory_equal(registry_metadata(g), big, 1024);
+    q.metadata_len = 1025;
+    assert_int_equal(registry_register(r, &q, NULL), RDV_E_METADATA);
+    assert_int_equal(find(r, "ns", 1)->metadata_len, 1024);
+    registry_session_end(r, &s);
+}
+
 static void refresh_unchanged(void **state)
 {
     struct tctx *t = *state;
@@ -1697,6 +1766,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(seq_index_compacts, setup, teardown),
         cmocka_unit_test_setup_teardown(sampling_uniform_among_push, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(metadata, setup, teardown),
         cmocka_unit_test(rate_limit),
         cmocka_unit_test(rate_limit_free_idle),
         cmocka_unit_test_setup_teardown(expiry_same_instant, setup, teardown),

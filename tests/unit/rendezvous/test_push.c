@@ -98,9 +98,12 @@ static void lines_message(struct lines *l, const Push__Message *m)
     for (size_t i = 0; i < m->n_register_; i++) {
         const Push__Message__Register *r = m->register_[i];
         addrs_text(r->peer, &addrs);
-        lines_add(l, "+%.*s %.*s %s", (int)r->ns.len, (const char *)r->ns.data,
+        bool meta = r->peer && r->peer->has_metadata;
+        lines_add(l, "+%.*s %.*s %s%s%.*s", (int)r->ns.len, (const char *)r->ns.data,
                   r->peer ? (int)r->peer->id.len : 0, r->peer ? (const char *)r->peer->id.data : "",
-                  (const char *)buf_head(&addrs));
+                  (const char *)buf_head(&addrs), meta ? " m=" : "",
+                  meta ? (int)r->peer->metadata.len : 0,
+                  meta ? (const char *)r->peer->metadata.data : "");
     }
     buf_free(&addrs);
     for (size_t i = 0; i < m->n_unregister; i++) {
@@ -278,8 +281,10 @@ static ProtobufCBinaryData text(const char *s)
     return (ProtobufCBinaryData){.len = strlen(s), .data = (uint8_t *)s};
 }
 
-/* REGISTER{ns, peer{id, addrs}} with addrs given as text (NULL-terminated). */
-static int fake_register_as(struct fake *f, const char *ns, const char *id, const char *const *addrs)
+/* REGISTER{ns, peer{id, addrs, metadata}} with addrs given as text
+ * (NULL-terminated); no metadata field if meta is NULL. */
+static int fake_register_meta(struct fake *f, const char *ns, const char *id,
+                              const char *const *addrs, const char *meta)
 {
     Push__Message m = PUSH__MESSAGE__INIT;
     Push__Message__Register r = PUSH__MESSAGE__REGISTER__INIT, *rp = &r;
@@ -300,6 +305,10 @@ static int fake_register_as(struct fake *f, const char *ns, const char *id, cons
     }
     p.n_addrs = n;
     p.addrs = a;
+    if (meta) {
+        p.has_metadata = 1;
+        p.metadata = text(meta);
+    }
     if (ns) {
         r.has_ns = 1;
         r.ns = text(ns);
@@ -308,6 +317,11 @@ static int fake_register_as(struct fake *f, const char *ns, const char *id, cons
     m.n_register_ = 1; /* type absent: REGISTER */
     m.register_ = &rp;
     return fake_send(f, &m);
+}
+
+static int fake_register_as(struct fake *f, const char *ns, const char *id, const char *const *addrs)
+{
+    return fake_register_meta(f, ns, id, addrs, NULL);
 }
 
 static int fake_register(struct fake *f, const char *ns, const char *const *addrs)
@@ -800,6 +814,50 @@ static void unchanged_and_rate_limited(void **state)
     assert_int_equal(w.got.n, 3);
     fake_close(&a);
     fake_close(&w);
+    env_stop(&e);
+}
+
+/* Presence metadata (Peer field 3): sent back byte-exact in announcements,
+ * snapshots and DISCOVER answers; a change of the metadata alone is
+ * announced, the same metadata again is not; over the limit is refused. */
+static void metadata(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake a, w, x;
+    const char *one[] = {"/ip4/10.0.0.1/tcp/1", NULL};
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.limits.max_metadata = 12;
+    env_start(&e, &cfg, false);
+    fake_open(&e, &a);
+    fake_open(&e, &w);
+    fake_open(&e, &x);
+    assert_int_equal(RENDEZVOUS(&w, "r"), 0);
+    assert_int_equal(fake_register_meta(&a, "r", a.text, one, "alice"), 0);
+    assert_int_equal(fake_register_meta(&a, "r", a.text, one, "alice"), 0);   /* unchanged */
+    assert_int_equal(fake_register_meta(&a, "r", "", one, "alice (away)"), 0); /* 12 bytes */
+    assert_int_equal(fake_register_meta(&a, "r", a.text, one, "alice (away)!"), 0); /* 13 */
+    EXPECT(&a, fmt("!101 0 metadata is at most 12 bytes"));
+    EXPECT(&w, fmt("+r %s /ip4/10.0.0.1/tcp/1 m=alice", a.text),
+           fmt("+r %s /ip4/10.0.0.1/tcp/1 m=alice (away)", a.text));
+    /* the snapshot and DISCOVER carry it; addresses-only peers carry none */
+    assert_int_equal(fake_register(&w, "r", one), 0);
+    assert_int_equal(RENDEZVOUS(&x, "r"), 0);
+    assert_int_equal(DISCOVER(&x, "r", 0), 0);
+    EXPECT(&x, fmt("+r %s /ip4/10.0.0.1/tcp/1 m=alice (away)", a.text),
+           fmt("+r %s /ip4/10.0.0.1/tcp/1", w.text),
+           fmt("+r %s /ip4/10.0.0.1/tcp/1 m=alice (away)", a.text),
+           fmt("+r %s /ip4/10.0.0.1/tcp/1", w.text));
+    /* dropping the metadata is a change too; an empty field is none */
+    assert_int_equal(fake_register(&a, "r", one), 0);
+    assert_int_equal(fake_register_meta(&a, "r", a.text, one, ""), 0);
+    EXPECT(&x, fmt("+r %s /ip4/10.0.0.1/tcp/1", a.text));
+    EXPECT_NOTHING(&a);
+    fake_close(&a);
+    fake_close(&w);
+    fake_close(&x);
     env_stop(&e);
 }
 
@@ -1475,6 +1533,7 @@ int main(void)
         cmocka_unit_test(other_dialects),
         cmocka_unit_test(limits_raised),
         cmocka_unit_test(unchanged_and_rate_limited),
+        cmocka_unit_test(metadata),
         cmocka_unit_test(output_limits),
         cmocka_unit_test(bad_streams),
         cmocka_unit_test(session_ends),
