@@ -21,6 +21,8 @@
 #define CLUSTER_BACKOFF_MAX 2.0
 #define CLUSTER_XREAD_COUNT "1000"
 #define CLUSTER_EXPIRE_BATCH "1000"
+#define CLUSTER_SEQ_AHEAD 60.0     /* seconds: how far ahead of us a cookie may point */
+#define CLUSTER_EXPIRY_SLACK 0.005 /* after a deadline before asking Redis to expire */
 #define CLUSTER_LEAVE_WAIT 2.0     /* seconds a stopping node waits for its removals */
 
 enum cluster_state {
@@ -42,6 +44,11 @@ struct cluster_refusal {
     enum rdv_status status;
 };
 
+/* A push session's write waiting for its answer. */
+struct cluster_push_write {
+    uint64_t ticket, session;
+};
+
 struct cluster {
     struct store store;        /* first: the daemon's store is the cluster */
     struct ev_loop *loop;
@@ -58,6 +65,7 @@ struct cluster {
     char sha[CLUSTER_SCRIPTS][41];
     size_t loading;            /* SCRIPT LOADs not answered yet */
     ev_timer tick, retry;
+    ev_timer expiry;           /* at the replica's earliest deadline */
     double backoff;
     double hb_sent;            /* a heartbeat is out since then (0: none) */
     bool reading;              /* an XREAD is out */
@@ -72,6 +80,8 @@ struct cluster {
     uint64_t wait_seq;         /* the highest seq Redis gave to a write so far */
     struct cluster_refusal *refused;
     size_t nrefused, refused_cap;
+    struct cluster_push_write *pushw;  /* FIFO: [pushw_head, pushw_len) */
+    size_t pushw_head, pushw_len, pushw_cap;
     double commit_t0;
     store_done_fn *done;
     void *done_ctx;
@@ -90,6 +100,8 @@ static void cluster__read(struct cluster *c);
 static void cluster__snapshot(struct cluster *c);
 static void cluster__reassert(struct cluster *c);
 static void cluster__check_commit(struct cluster *c);
+static void cluster__arm_expiry(struct cluster *c);
+static void cluster__push_answered(struct cluster *c, uint64_t ticket, enum rdv_status st);
 
 static struct cluster *cluster__of(const redisAsyncContext *ac)
 {
@@ -237,6 +249,8 @@ static void cluster__on_read(redisAsyncContext *ac, void *reply, void *priv)
                 cluster__snapshot(c);
                 return;
             }
+            double delay = ev_time() - (double)(ch.seq >> 20) / 1000.0;
+            histogram_observe(&c->stats.delay, delay > 0 ? delay : 0);
             cluster__apply(c, &ch);
             cluster_change_free(&ch);
             continue;
@@ -248,6 +262,7 @@ bad:
         }
     }
     cluster__check_commit(c);
+    cluster__arm_expiry(c);
     cluster__read(c);
 }
 
@@ -305,6 +320,43 @@ static void cluster__refuse(struct cluster *c, uint64_t ticket, enum rdv_status 
     }
     c->refused[c->nrefused++] = (struct cluster_refusal){ticket, st};
     c->stats.refused++;
+    cluster__push_answered(c, ticket, st);
+}
+
+static void cluster__push_sent(struct cluster *c, uint64_t ticket, uint64_t session)
+{
+    if (c->pushw_head > 0 && c->pushw_head == c->pushw_len)
+        c->pushw_head = c->pushw_len = 0;
+    if (c->pushw_len == c->pushw_cap) {
+        if (c->pushw_head > 0) { /* slide down before growing */
+            memmove(c->pushw, c->pushw + c->pushw_head,
+                    (c->pushw_len - c->pushw_head) * sizeof *c->pushw);
+            c->pushw_len -= c->pushw_head;
+            c->pushw_head = 0;
+        }
+        if (c->pushw_len == c->pushw_cap) {
+            c->pushw_cap = c->pushw_cap ? c->pushw_cap * 2 : 16;
+            c->pushw = xrealloc(c->pushw, c->pushw_cap * sizeof *c->pushw);
+        }
+    }
+    c->pushw[c->pushw_len++] = (struct cluster_push_write){ticket, session};
+}
+
+/* The answer to ticket came: if a push session's write, refused with st
+ * (RDV_OK: taken), the session (if it still lives) is told. */
+static void cluster__push_answered(struct cluster *c, uint64_t ticket, enum rdv_status st)
+{
+    while (c->pushw_head < c->pushw_len && c->pushw[c->pushw_head].ticket < ticket)
+        c->pushw_head++;
+    if (c->pushw_head == c->pushw_len || c->pushw[c->pushw_head].ticket != ticket)
+        return; /* not a push write */
+    uint64_t id = c->pushw[c->pushw_head++].session;
+    struct cluster_session *cs = NULL;
+    if (st == RDV_OK || c->cfg.refused == NULL)
+        return;
+    HASH_FIND(hh, c->sessions, &id, sizeof id, cs);
+    if (cs)
+        c->cfg.refused(c->cfg.refused_ctx, cs->s, st);
 }
 
 /* A write's answer: answers come in the order the writes went. */
@@ -326,6 +378,7 @@ static void cluster__on_write(redisAsyncContext *ac, void *reply, void *priv)
     } else if (r->type == REDIS_REPLY_STRING && cluster_seq_parse(r->str, (size_t)r->len, &seq) == 0) {
         if (seq > c->wait_seq)
             c->wait_seq = seq;
+        cluster__push_answered(c, ticket, RDV_OK);
     }
     cluster__check_commit(c);
 }
@@ -426,6 +479,8 @@ enum rdv_status cluster_register(void *ctx, const struct rdv_register *q, uint64
         cluster__teardown(c, "cannot send a write");
         return RDV_E_UNAVAILABLE;
     }
+    if (q->owner)
+        cluster__push_sent(c, t, q->owner->cluster_id);
     if (ticket)
         *ticket = t;
     return RDV_OK;
@@ -473,6 +528,15 @@ enum rdv_status cluster_outcome(void *ctx, uint64_t ticket)
             hi = mid;
     }
     return lo < c->nrefused && c->refused[lo].ticket == ticket ? c->refused[lo].status : RDV_OK;
+}
+
+uint64_t cluster_seq_bound(void *ctx)
+{
+    const struct cluster *c = ctx;
+    /* seqs are Redis time: none is issued a minute from now (clock skew
+     * between this host and Redis's included) */
+    double ms = (ev_now(c->loop) + CLUSTER_SEQ_AHEAD) * 1000.0;
+    return (uint64_t)ms << 20;
 }
 
 /* ---- the store: a commit is over once every write sealed into it has an
@@ -701,6 +765,7 @@ static void cluster__on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
     cluster__reassert(c);
     cluster__read(c);
     cluster__check_commit(c);
+    cluster__arm_expiry(c);
 }
 
 static void cluster__snapshot(struct cluster *c)
@@ -800,6 +865,35 @@ static void cluster__on_expire(redisAsyncContext *ac, void *reply, void *priv)
         cluster__script_failed(c, reply);
 }
 
+static void cluster__expire(struct cluster *c)
+{
+    const char *exp[] = {c->log_max, CLUSTER_EXPIRE_BATCH};
+    (void)cluster__eval(c, CLUSTER_SCRIPT_EXPIRE, cluster__on_expire, NULL, 2, exp, NULL);
+}
+
+static void cluster__on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct cluster *c = w->data;
+    (void)loop;
+    (void)revents;
+    if (c->state == CLUSTER_UP)
+        cluster__expire(c);
+}
+
+/* The expiry runs in Redis, by whichever node asks first once a deadline
+ * has passed: every node asks at its replica's earliest deadline (and
+ * every second, for deadlines its clock sees later than Redis's). */
+static void cluster__arm_expiry(struct cluster *c)
+{
+    double next = registry_next_expiry(c->reg);
+    ev_timer_stop(c->loop, &c->expiry);
+    if (next < 0)
+        return;
+    double in = next - ev_now(c->loop) + CLUSTER_EXPIRY_SLACK;
+    ev_timer_set(&c->expiry, in > 0 ? in : 0, 0);
+    ev_timer_start(c->loop, &c->expiry);
+}
+
 static void cluster__heartbeat(struct cluster *c)
 {
     const char *hb[] = {c->node_hex};
@@ -825,8 +919,7 @@ static void cluster__on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     snprintf(timeout, sizeof timeout, "%.0f", c->cfg.node_timeout * 1000);
     const char *reap[] = {c->node_hex, timeout, c->log_max};
     (void)cluster__eval(c, CLUSTER_SCRIPT_REAP, cluster__on_reap, NULL, 3, reap, NULL);
-    const char *exp[] = {c->log_max, CLUSTER_EXPIRE_BATCH};
-    (void)cluster__eval(c, CLUSTER_SCRIPT_EXPIRE, cluster__on_expire, NULL, 2, exp, NULL);
+    cluster__expire(c);
 }
 
 /* ---- connections ------------------------------------------------------------------ */
@@ -999,6 +1092,7 @@ struct cluster *cluster_open(struct ev_loop *loop, struct log *log, struct regis
     registry_session_init(&c->remote, NULL, NULL);
     registry_session_init(&c->departed, NULL, NULL);
     histogram_init_latency(&c->stats.rtt);
+    histogram_init_latency(&c->stats.delay);
     c->backoff = CLUSTER_BACKOFF_MIN;
     ev_timer_init(&c->tick, cluster__on_tick, CLUSTER_TICK, CLUSTER_TICK);
     c->tick.data = c;
@@ -1006,6 +1100,8 @@ struct cluster *cluster_open(struct ev_loop *loop, struct log *log, struct regis
     ev_unref(loop); /* it keeps no loop alive */
     ev_timer_init(&c->retry, cluster__on_retry, 0, 0);
     c->retry.data = c;
+    ev_timer_init(&c->expiry, cluster__on_expiry, 0, 0);
+    c->expiry.data = c;
     LOGI(log, "cluster: node %s, registry in Redis at %s", c->node_hex, c->where);
     cluster__connect(c);
     return c;
@@ -1074,6 +1170,7 @@ static void cluster__free(struct cluster *c)
     ev_ref(c->loop);
     ev_timer_stop(c->loop, &c->tick);
     ev_timer_stop(c->loop, &c->retry);
+    ev_timer_stop(c->loop, &c->expiry);
     redisAsyncContext *wr = c->wr, *rd = c->rd;
     c->wr = c->rd = NULL;
     if (wr)
@@ -1085,6 +1182,7 @@ static void cluster__free(struct cluster *c)
         free(cs);
     }
     free(c->refused);
+    free(c->pushw);
     free(c->addrs);
     free(c);
 }

@@ -40,6 +40,10 @@ struct cluster_config {
     const char *password;       /* AUTH when the URL has none, or NULL */
     double node_timeout;        /* seconds */
     size_t log_max;             /* log entries kept */
+    /* A push session's write that Redis refused (a cluster-wide limit) or
+     * that was lost with the connection: the session is told. */
+    void (*refused)(void *ctx, struct rdv_session *s, enum rdv_status st);
+    void *refused_ctx;
 };
 
 struct cluster_stats {
@@ -54,6 +58,8 @@ struct cluster_stats {
     uint64_t applied;           /* log entries applied */
     uint64_t writes, refused;   /* scripts sent for the dialects; refused by them */
     struct histogram rtt;       /* heartbeat round trips, seconds */
+    struct histogram delay;     /* log entry written in Redis -> applied here, seconds
+                                 * (Redis's clock against ours: one host, or synced) */
 };
 
 /* Connecting starts at once; -1 with err if the URL is bad. */
@@ -74,5 +80,6 @@ enum rdv_status cluster_register(void *ctx, const struct rdv_register *req, uint
 void cluster_unregister(void *ctx, const char *ns, size_t ns_len, const struct peer_id *peer);
 void cluster_session_end(void *ctx, struct rdv_session *s);
 enum rdv_status cluster_outcome(void *ctx, uint64_t ticket);
+uint64_t cluster_seq_bound(void *ctx);
 
 #endif

@@ -286,7 +286,8 @@ static int daemon_wire(struct daemon *d)
     if (d->cfg.cluster != NULL) {
         struct cluster_config cc = {.url = d->cfg.cluster, .password = d->cfg.cluster_password,
                                     .node_timeout = d->cfg.cluster_node_timeout,
-                                    .log_max = d->cfg.cluster_log_max};
+                                    .log_max = d->cfg.cluster_log_max,
+                                    .refused = push_session_refused, .refused_ctx = s};
         d->cluster = cluster_open(loop, &d->log, &s->reg, &cc, err, sizeof(err));
         if (d->cluster == NULL) {
             LOGE(&d->log, "--cluster: %s", err);
@@ -296,7 +297,8 @@ static int daemon_wire(struct daemon *d)
         d->store = cluster_store(d->cluster);
         s->writes = (struct rdv_writes){.reg = cluster_register, .unreg = cluster_unregister,
                                         .session_end = cluster_session_end,
-                                        .outcome = cluster_outcome, .ctx = d->cluster};
+                                        .outcome = cluster_outcome,
+                                        .seq_bound = cluster_seq_bound, .ctx = d->cluster};
     }
     if (store_load(d->store, &s->reg, ev_time(), err, sizeof(err)) != 0) {
         LOGE(&d->log, "cannot load the stored registrations: %s", err);

@@ -243,6 +243,10 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         prom_family(b, P "cluster_redis_roundtrip_seconds", "histogram",
                     "Round trip of the heartbeat script to Redis.");
         prom_histogram(b, P "cluster_redis_roundtrip_seconds", NULL, &c->rtt);
+        prom_family(b, P "cluster_log_delay_seconds", "histogram",
+                    "From a change log entry's creation in Redis (Redis's clock) to its "
+                    "application on this node.");
+        prom_histogram(b, P "cluster_log_delay_seconds", NULL, &c->delay);
     }
 
     if (m->store && m->store->durable && !m->cluster) {

@@ -418,6 +418,15 @@ void push_session_end(struct push_session *ps)
     rdv_service_session_end(ps->st->svc, &ps->rs);
 }
 
+void push_session_refused(void *ctx, struct rdv_session *s, enum rdv_status st)
+{
+    struct push_session *ps = s->user;
+    (void)ctx;
+    if (ps == NULL || ps->ended || ps->cut)
+        return;
+    push__limit_status(ps, PUSH__MESSAGE__MESSAGE_TYPE__REGISTER, st);
+}
+
 void push_session_free(struct push_session *ps)
 {
     push_session_end(ps);

@@ -80,6 +80,10 @@ int push_session_serve(struct push_session *ps);
 /* Removes everything the session owns (announcing it) and its
  * subscriptions; its queue keeps draining. Idempotent. */
 void push_session_end(struct push_session *ps);
+/* Cluster mode: a REGISTER of session s that the cluster refused after it
+ * was handled (a cluster-wide limit, or Redis lost): s is told now, as it
+ * would have been at once on a single node. ctx is the service. */
+void push_session_refused(void *ctx, struct rdv_session *s, enum rdv_status st);
 /* Ends the session if needed and frees it with its queue. */
 void push_session_free(struct push_session *ps);
 /* The next queued Message (NULL if none) and dropping it: for tests and the

@@ -211,7 +211,7 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
     bool has_cookie = req && req->has_cookie && req->cookie.len > 0;
     if (has_cookie) {
         enum cookie_result cr = cookie_decode(req->cookie.data, req->cookie.len, ns, ns_len,
-                                              registry_last_seq(&s->reg), &after);
+                                              rdv_service_cookie_bound(s), &after);
         if (cr != COOKIE_OK) {
             rdv1__discover_reply(rq, ST_COOKIE, cookie_result_text(cr), NULL, NULL, 0);
             return;
@@ -237,6 +237,8 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
      * otherwise from the last registration included. */
     uint64_t next = (p.n == p.count && p.count < limit) ? registry_last_seq(&s->reg)
                                                         : (p.n ? p.regs[p.n - 1]->seq : after);
+    if (next < after)
+        next = after; /* a cookie from a node further on: never page backwards */
     uint8_t cookie[COOKIE_MAX];
     size_t clen = cookie_encode(cookie, next, ns, ns_len);
     rdv1__discover_reply(rq, ST_OK, NULL, &p, cookie, clen);

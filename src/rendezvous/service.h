@@ -113,6 +113,9 @@ struct rdv_writes {
     /* What became of a write of the commit just over: RDV_OK if Redis took
      * it, else why not. */
     enum rdv_status (*outcome)(void *ctx, uint64_t ticket);
+    /* The highest seq a cookie may carry: another node may have applied
+     * more of the log than this one, and its cookies are good here. */
+    uint64_t (*seq_bound)(void *ctx);
     void *ctx;
 };
 
@@ -142,6 +145,14 @@ struct rdv_service {
 static inline bool rdv_service_clustered(const struct rdv_service *s)
 {
     return s->writes.reg != NULL;
+}
+
+/* The highest seq a valid cookie may carry. */
+static inline uint64_t rdv_service_cookie_bound(const struct rdv_service *s)
+{
+    uint64_t last = registry_last_seq(&s->reg);
+    uint64_t bound = rdv_service_clustered(s) ? s->writes.seq_bound(s->writes.ctx) : last;
+    return bound > last ? bound : last;
 }
 
 /* Adds or replaces a registration, in the registry or (cluster mode)

@@ -100,8 +100,34 @@ for i in 1 2 3; do
     grep -qF "$id" <<<"$all" || fail "$id missing from the pages: $all"
 done
 
+# a cookie from a node that has applied more of the log than b is good on b:
+# here one a second ahead of now; nothing newer, and paging never goes back
+ahead=$(printf '%016x%s' $((($(date +%s%3N) + 1000) << 20)) "$(printf std | od -An -tx1 | tr -d ' \n')")
+out=$("${RDV[@]}" discover --dialect standard --cookie "$ahead" --server "$ADDR_b" std) ||
+    fail "a cookie slightly ahead refused: $out"
+! grep -q ' std ' <<<"$out" || fail "entries after a cookie from the future: $out"
+grep -q "^cookie $ahead" <<<"$out" || fail "the cookie went backwards: $out (sent $ahead)"
+
+# --- limits are cluster-wide: a peer over its limit on another node is refused -------
+start_node la --max-registrations-per-peer 2
+start_node lb --max-registrations-per-peer 2
+"${RDV[@]}" keygen "$TMP/lim.key" >/dev/null
+out=$("${RDV[@]}" register --dialect standard --ttl 600 --key "$TMP/lim.key" --server "$ADDR_la" lim1) ||
+    fail "limit: first: $out"
+spawn lim2 "${RDV[@]}" register --key "$TMP/lim.key" --server "$ADDR_lb" lim2
+registered lim2 >/dev/null
+# (the push registration took the second place: both kinds count)
+out=$("${RDV[@]}" register --dialect standard --ttl 600 --key "$TMP/lim.key" --server "$ADDR_lb" lim3 2>&1) &&
+    fail "a third registration of one peer was accepted on another node: $out"
+grep -q 'too many registrations for this peer' <<<"$out" || fail "limit refusal: $out"
+# a push REGISTER over the limit: the session is told (a status), as on one node
+out=$("${RDV[@]}" register --key "$TMP/lim.key" --server "$ADDR_la" lim4 2>&1) &&
+    fail "a push registration over the limit: $out"
+grep -q 'at most 2 registrations per peer' <<<"$out" || fail "push limit refusal: $out"
+kill "$PID_lim2"
+
 # every node restarts (Redis keeps the registry)
-for n in a b; do
+for n in a b la lb; do
     pid=PID_$n
     term_wait "${!pid}" "$STOP_WAIT" || fail "node $n did not stop"
 done
