@@ -44,11 +44,11 @@ static void record__put_field(struct buf *b, const void *p, size_t n)
 
 /* uvarint(len(domain)) ‖ domain ‖ uvarint(len(type)) ‖ type ‖
  * uvarint(len(payload)) ‖ payload: what the envelope signature covers. */
-static void record__signed_bytes(struct buf *b, const struct record__dialect *d,
-                                 const uint8_t *payload, size_t plen)
+static void record__signed_bytes(struct buf *b, const char *domain, const uint8_t *type,
+                                 size_t type_len, const uint8_t *payload, size_t plen)
 {
-    record__put_field(b, d->domain, strlen(d->domain));
-    record__put_field(b, d->type, d->type_len);
+    record__put_field(b, domain, strlen(domain));
+    record__put_field(b, type, type_len);
     record__put_field(b, payload, plen);
 }
 
@@ -153,7 +153,7 @@ int record_open(struct peer_record *rec, const uint8_t *env, size_t len, char *e
         record__fail(err, errlen, "envelope is not signed");
     } else {
         struct buf sb = BUF_INIT;
-        record__signed_bytes(&sb, d, e->payload.data, plen);
+        record__signed_bytes(&sb, d->domain, d->type, d->type_len, e->payload.data, plen);
         int ok = pubkey_verify(&key, buf_head(&sb), buf_size(&sb), e->signature.data, slen);
         buf_free(&sb);
         if (ok != 0) {
@@ -203,9 +203,19 @@ void record_seal(const struct privkey *k, enum record_dialect dialect, uint64_t 
     free(ptrs);
     free(infos);
 
+    envelope_seal(k, d->domain, d->type, d->type_len, payload, plen, out);
+    free(payload);
+}
+
+void envelope_seal(const struct privkey *k, const char *domain, const uint8_t *type,
+                   size_t type_len, const uint8_t *payload, size_t plen, struct buf *out)
+{
+    struct pubkey pub;
     struct buf sb = BUF_INIT;
     uint8_t sig[64];
-    record__signed_bytes(&sb, d, payload, plen);
+
+    privkey_public(k, &pub);
+    record__signed_bytes(&sb, domain, type, type_len, payload, plen);
     privkey_sign(k, buf_head(&sb), buf_size(&sb), sig);
     buf_free(&sb);
 
@@ -218,15 +228,14 @@ void record_seal(const struct privkey *k, enum record_dialect dialect, uint64_t 
     Record__Envelope e = RECORD__ENVELOPE__INIT;
     e.public_key = &kp;
     e.has_payload_type = 1;
-    e.payload_type.len = d->type_len;
-    e.payload_type.data = (uint8_t *)d->type; /* only read by pack */
+    e.payload_type.len = type_len;
+    e.payload_type.data = (uint8_t *)type; /* only read by pack */
     e.has_payload = 1;
     e.payload.len = plen;
-    e.payload.data = payload;
+    e.payload.data = (uint8_t *)payload;
     e.has_signature = 1;
     e.signature.len = sizeof sig;
     e.signature.data = sig;
     size_t need = record__envelope__get_packed_size(&e);
     buf_commit(out, record__envelope__pack(&e, buf_reserve(out, need)));
-    free(payload);
 }

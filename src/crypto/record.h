@@ -45,4 +45,10 @@ void peer_record_free(struct peer_record *rec);
 void record_seal(const struct privkey *k, enum record_dialect dialect, uint64_t seq,
                  const struct record_addr *addrs, size_t naddrs, struct buf *out);
 
+/* Signs payload with our own key under domain and payload type (RFC 0002)
+ * and appends the serialized Envelope to out: peer records above, relay
+ * reservation vouchers. */
+void envelope_seal(const struct privkey *k, const char *domain, const uint8_t *type,
+                   size_t type_len, const uint8_t *payload, size_t plen, struct buf *out);
+
 #endif

@@ -67,7 +67,7 @@ static bool acl__is(const char *t, size_t n, const char *word)
 
 static int acl__actions(const char *t, size_t n, unsigned *out, char *err, size_t cap)
 {
-    static const char *const names[RDV_ACTIONS] = {"register", "subscribe", "discover"};
+    static const char *const names[ACL_ACTIONS] = {"register", "subscribe", "discover", "relay"};
     *out = 0;
     if (acl__is(t, n, "all") || acl__is(t, n, "*")) {
         *out = (1u << RDV_ACTIONS) - 1;
@@ -77,11 +77,12 @@ static int acl__actions(const char *t, size_t n, unsigned *out, char *err, size_
         const char *comma = memchr(s, ',', (size_t)(end - s));
         size_t len = (size_t)((comma ? comma : end) - s);
         int found = -1;
-        for (int i = 0; i < RDV_ACTIONS; i++)
+        for (int i = 0; i < ACL_ACTIONS; i++)
             if (acl__is(s, len, names[i]))
                 found = i;
         if (found < 0)
-            return acl__fail(err, cap, "'%.*s' is not an action (register, subscribe, discover, all)",
+            return acl__fail(err, cap, "'%.*s' is not an action (register, subscribe, discover, "
+                                       "relay, all)",
                              (int)(len < 40 ? len : 40), s);
         *out |= 1u << found;
         s += len + (comma != NULL);
@@ -253,8 +254,9 @@ static bool acl__peer(const struct acl_rule *r, const struct peer_id *peer)
     return false;
 }
 
-bool acl_allows(const struct acl *a, enum rdv_action action, const char *ns, size_t ns_len,
-                const struct peer_id *peer)
+/* acl_allows for an action bit index (an rdv_action, or ACL_ACTION_RELAY). */
+static bool acl__allows(const struct acl *a, unsigned action, const char *ns, size_t ns_len,
+                        const struct peer_id *peer)
 {
     char id[PEERID_TEXT_MAX];
     int id_len = -1; /* made on first use */
@@ -269,6 +271,22 @@ bool acl_allows(const struct acl *a, enum rdv_action action, const char *ns, siz
             return r->allow;
     }
     return false;
+}
+
+bool acl_allows(const struct acl *a, enum rdv_action action, const char *ns, size_t ns_len,
+                const struct peer_id *peer)
+{
+    return acl__allows(a, (unsigned)action, ns, ns_len, peer);
+}
+
+bool acl_allows_relay(const struct acl *a, const struct peer_id *peer)
+{
+    return acl__allows(a, ACL_ACTION_RELAY, "", 0, peer);
+}
+
+bool acl_relay_policy(const void *ctx, const struct peer_id *peer)
+{
+    return acl_allows_relay(ctx, peer);
 }
 
 bool acl_policy(const void *ctx, enum rdv_action action, const char *ns, size_t ns_len,

@@ -15,6 +15,11 @@
  * matches a request when the action, the namespace and the peer all match;
  * a request no rule matches is denied. '#' starts a comment.
  *
+ * One more action stands apart: "relay" (pattern "*") lets the peers of the
+ * rule use the circuit relay without its limits (no duration or data cap on
+ * their circuits, as source or target). "all" does not include it: it must
+ * be named.
+ *
  * The dialects never see this file: the daemon installs acl_policy as the
  * service's rdv_policy. */
 #ifndef RDV_DAEMON_ACL_H
@@ -29,6 +34,9 @@
 #define ACL_MAX_RULES 10000
 #define ACL_MAX_PEERS 1000        /* peer ids on one rule */
 #define ACL_MAX_FILE (4u << 20)   /* bytes read from the file */
+
+#define ACL_ACTION_RELAY RDV_ACTIONS   /* the bit after the rendezvous actions */
+#define ACL_ACTIONS (RDV_ACTIONS + 1)
 
 struct acl_rule {
     bool allow;
@@ -60,6 +68,12 @@ void acl_free(struct acl *a);
  * namespace. */
 bool acl_allows(const struct acl *a, enum rdv_action action, const char *ns, size_t ns_len,
                 const struct peer_id *peer);
+
+/* True if the first rule matching (relay, peer) allows: peer relays
+ * without limits. */
+bool acl_allows_relay(const struct acl *a, const struct peer_id *peer);
+/* A relay_policy's unlimited whose ctx is a struct acl. */
+bool acl_relay_policy(const void *ctx, const struct peer_id *peer);
 
 /* An rdv_policy whose ctx is a struct acl. */
 bool acl_policy(const void *ctx, enum rdv_action action, const char *ns, size_t ns_len,

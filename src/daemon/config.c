@@ -225,6 +225,26 @@ static const struct config__opt config__opts[] = {
     {"register-burst", 0, T_SIZE, OFF(rdv.limits.register_burst), O_RELOAD, 1, 1e9, NULL, "N",
      "... registration changes one peer may make at once"},
 
+    /* circuit relay v2 */
+    {"relay", 0, T_BOOL, OFF(relay.enabled), 0, 0, 0, NULL, NULL,
+     "be a circuit relay v2 (hop and stop) as well: peers reserve a slot here and others reach "
+     "them through this daemon (in the config file: relay = on)"},
+    {"relay-max-reservations", 0, T_SIZE, OFF(relay.max_reservations), O_RELOAD, 1, 1e8, NULL,
+     "N", "relay reservations in all"},
+    {"relay-max-reservations-per-peer", 0, T_SIZE, OFF(relay.max_reservations_per_peer), O_RELOAD,
+     1, 1e8, NULL, "N", "... of one peer (one per connection)"},
+    {"relay-max-reservations-per-ip", 0, T_SIZE, OFF(relay.max_reservations_per_ip), O_RELOAD, 1,
+     1e8, NULL, "N", "... from one IP address (IPv4, IPv6 /64)"},
+    {"relay-reservation-ttl", 0, T_SECONDS, OFF(relay.reservation_ttl), O_RELOAD, 1, YEAR, NULL,
+     "S", "seconds a reservation lasts unless refreshed (it also ends with its connection)"},
+    {"relay-max-circuits-per-peer", 0, T_SIZE, OFF(relay.max_circuits_per_peer), O_RELOAD, 1, 1e8,
+     NULL, "N", "relayed connections of one peer at once, as source or target"},
+    {"relay-circuit-duration", 0, T_SECONDS, OFF(relay.circuit_duration), O_RELOAD, 0, YEAR, NULL,
+     "S", "seconds a relayed connection lasts; 0 = no limit (peers the access rules allow "
+     "\"relay\" get no limits)"},
+    {"relay-circuit-data", 0, T_BYTES, OFF(relay.circuit_data), O_RELOAD, 0, 1024 * GB, NULL,
+     "BYTES", "bytes a relayed connection carries each way; 0 = no limit"},
+
     /* seed 001: libp2p-rendezvous-server's flags (and minimist short forms) */
     {"listenMultiaddrs", 0, T_ALIAS, 0, O_COMPAT | O_MULTI, 0, 0, "listen", "MA...",
      "= --listen, several addresses may follow"},
@@ -877,6 +897,7 @@ void config_init(struct daemon_config *c)
     c->log_format = LOG_TEXT;
     host_limits_default(&c->host);
     rdv_config_default(&c->rdv);
+    relay_config_default(&c->relay);
     c->data_map_size = STORE_LMDB_MAP_SIZE;
     c->cluster_node_timeout = CONFIG_DEFAULT_CLUSTER_NODE_TIMEOUT;
     c->cluster_log_max = CONFIG_DEFAULT_CLUSTER_LOG_MAX;

@@ -29,6 +29,7 @@
 
 #include "base/log.h"
 #include "host/host.h"
+#include "relay/relay.h"
 #include "rendezvous/service.h"
 
 #define CONFIG_MAX_ADDRS HOST_MAX_LISTENERS
@@ -81,6 +82,7 @@ struct daemon_config {
     size_t cluster_log_max;         /* change log entries kept in Redis */
     struct host_limits host;
     struct rdv_config rdv;          /* includes the registry limits */
+    struct relay_config relay;      /* circuit relay v2 (--relay) */
     char *push_protocol_id;         /* rdv.push_protocol_id points here when set */
     struct config_list rdv1_ids;    /* --rendezvous-protocol: rdv.rdv1_ids point here when set */
     struct config_list waku_ids;    /* --waku-protocol: rdv.waku_ids likewise */

@@ -28,6 +28,7 @@
 #include "host/host.h"
 #include "host/identify.h"
 #include "host/ping.h"
+#include "relay/relay.h"
 #include "rendezvous/push.h"
 #include "rendezvous/rdv1.h"
 #include "rendezvous/service.h"
@@ -45,6 +46,7 @@ struct daemon {
     struct daemon_config cfg;     /* the running configuration */
     struct host host;
     struct rdv_service svc;
+    struct relay relay;           /* circuit relay v2, with --relay */
     struct store *store;          /* memory, LMDB with --data-dir, or the cluster's */
     struct cluster *cluster;      /* --cluster: this node (its store is d->store) */
     ev_prepare commit;            /* the store's group commit, before the host's flush */
@@ -72,6 +74,8 @@ static void daemon_apply(struct daemon *d)
     d->svc.cfg = d->cfg.rdv;
     d->svc.cfg.push_protocol_id = push_id;
     d->svc.reg.limits = d->cfg.rdv.limits;
+    if (d->cfg.relay.enabled) /* the relay's limits (on or off needs a restart) */
+        d->relay.cfg = d->cfg.relay;
 }
 
 /* Reads the access rules of path (NULL: none, everything allowed) and makes
@@ -90,6 +94,8 @@ static int daemon_load_acl(struct daemon *d, const char *path)
     d->acl = fresh;
     d->svc.policy = path ? (struct rdv_policy){.allows = acl_policy, .ctx = &d->acl}
                          : (struct rdv_policy){0};
+    d->relay.policy = path ? (struct relay_policy){.unlimited = acl_relay_policy, .ctx = &d->acl}
+                           : (struct relay_policy){0};
     if (path)
         LOGI(&d->log, "access rules: %zu from %s", d->acl.n, path);
     return 0;
@@ -322,6 +328,10 @@ static int daemon_wire(struct daemon *d)
         host_handle(&d->host, &s->rdv1[i]);
     for (size_t i = 0; i < s->cfg.waku_ids.n; i++)
         host_handle(&d->host, &s->waku[i]);
+    if (d->cfg.relay.enabled) { /* only hop is served: stop streams are ours to open */
+        relay_init(&d->relay, &d->host, &d->cfg.relay);
+        host_handle(&d->host, &d->relay.hop);
+    }
 
     ev_prepare_init(&d->commit, on_commit);
     d->commit.data = d;
@@ -357,6 +367,8 @@ static void daemon_unwire(struct daemon *d)
     rdv_service_committed(&d->svc, false); /* nothing can be waiting: the host is gone */
     rdv_service_free(&d->svc);
     push_free(&d->svc);
+    if (d->cfg.relay.enabled)
+        relay_free(&d->relay);
     store_close(d->store);
     d->store = NULL;
     d->cluster = NULL; /* closed with its store */
@@ -371,6 +383,7 @@ static int daemon_metrics(struct daemon *d)
     gettimeofday(&tv, NULL);
     d->view = (struct daemon_metrics){.host = &d->host, .svc = &d->svc, .store = d->store,
                                       .cluster = d->cluster ? cluster_stats(d->cluster) : NULL,
+                                      .relay = d->cfg.relay.enabled ? &d->relay : NULL,
                                       .http = &d->metrics,
                                       .start_time = (double)tv.tv_sec + tv.tv_usec / 1e6};
     if (!d->cfg.metrics_on)

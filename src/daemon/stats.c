@@ -268,6 +268,33 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
         prom_scalar(b, P "store_map_size_bytes", "gauge", "Size of the data file's map.", st->map_size);
     }
 
+    if (m->relay) {
+        const struct relay_stats *rs = &m->relay->stats;
+        prom_scalar(b, P "relay_reservations", "gauge", "Circuit relay reservations held.", rs->reservations);
+        prom_scalar(b, P "relay_reservations_total", "counter",
+                    "RESERVEs granted, refreshes included.", rs->reservations_granted);
+        prom_scalar(b, P "relay_circuits", "gauge",
+                    "Relayed connections open or waiting for their target's answer.", rs->circuits);
+        prom_scalar(b, P "relay_circuits_total", "counter", "Relayed connections opened.", rs->circuits_opened);
+        prom_family(b, P "relay_circuits_ended_total", "counter",
+                    "Relayed connections ended, by reason: closed (by either side, or a side "
+                    "went away), duration and data (their limits).");
+        for (int r = 0; r < RELAY_END_REASONS; r++) {
+            snprintf(labels, sizeof(labels), "reason=\"%s\"", relay_end_names[r]);
+            prom_u64(b, P "relay_circuits_ended_total", labels, rs->ended[r]);
+        }
+        prom_scalar(b, P "relay_bytes_total", "counter", "Bytes relayed, both ways.", rs->bytes_relayed);
+        prom_family(b, P "relay_refusals_total", "counter",
+                    "Relay requests refused, by reason: reservations, peer_reservations, "
+                    "ip_reservations (the reservation limits), no_reservation, circuits "
+                    "(max-circuits-per-peer), self, connection_failed (the target refused or "
+                    "did not answer), malformed, unexpected, memory (max-memory).");
+        for (int r = 0; r < RELAY_REFUSE_REASONS; r++) {
+            snprintf(labels, sizeof(labels), "reason=\"%s\"", relay_refusal_names[r]);
+            prom_u64(b, P "relay_refusals_total", labels, rs->refused[r]);
+        }
+    }
+
     if (m->http) {
         prom_scalar(b, P "metrics_scrapes_total", "counter", "Answers to GET /metrics, this one included.", m->http->scrapes + 1);
         prom_family(b, P "metrics_clients_closed_total", "counter",

@@ -10,6 +10,7 @@
 #include "cluster/cluster.h"
 #include "daemon/metrics.h"
 #include "host/host.h"
+#include "relay/relay.h"
 #include "rendezvous/service.h"
 #include "store/store.h"
 
@@ -18,6 +19,7 @@ struct daemon_metrics {
     const struct rdv_service *svc;
     const struct store *store;          /* its families only for a durable store (may be NULL) */
     const struct cluster_stats *cluster; /* --cluster: this node's (else NULL) */
+    const struct relay *relay;          /* its families only with --relay (may be NULL) */
     const struct metrics_server *http;  /* for its own scrape count (may be NULL) */
     double start_time;                  /* unix time the daemon started */
 };

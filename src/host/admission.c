@@ -58,7 +58,7 @@ static const char *const refusal_text[REFUSE_REASONS] = {
     [REFUSE_MEMORY] = "out of memory (max-memory)",
 };
 
-static void source_key(const struct sockaddr *sa, uint8_t key[17])
+void host_source_key(const struct sockaddr *sa, uint8_t key[17])
 {
     memset(key, 0, 17);
     if (sa->sa_family == AF_INET) {
@@ -86,7 +86,7 @@ static struct host_source *source_find(struct host *h, const struct sockaddr *sa
     uint8_t key[17];
     struct host_source *s;
 
-    source_key(sa, key);
+    host_source_key(sa, key);
     HASH_FIND_BYHASHVALUE(hh, h->sources, key, sizeof(key), source_hash(h, key), s);
     return s;
 }
@@ -228,7 +228,7 @@ enum host_refusal host_admit(struct host *h, const struct sockaddr *sa)
             tokens = 1.0;
         }
         s = xcalloc(1, sizeof(*s));
-        source_key(sa, s->key);
+        host_source_key(sa, s->key);
         s->tokens = tokens;
         s->stamp = now;
         HASH_ADD_BYHASHVALUE(hh, h->sources, key, sizeof(s->key), source_hash(h, s->key), s);

@@ -997,6 +997,8 @@ void conn_destroy(struct conn *c)
     }
     ev_io_stop(h->loop, &c->rio);
     ev_io_stop(h->loop, &c->wio);
+    if (c->mux_ready && h->on_conn_closed)
+        h->on_conn_closed(h->conn_closed_ctx, c);
     if (c->mux_ready && c->mplex)
         mplex_free(&c->mpx); /* handlers release their streams here */
     else if (c->mux_ready)

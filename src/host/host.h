@@ -269,6 +269,10 @@ struct host {
                                  * every connection (as of its last write or flush) */
     struct log_limit conn_lines; /* open/close/refused lines: rate-limited */
     struct buf scratch;         /* negotiation output, used and emptied at once */
+    /* Told when an established connection goes (optional; the relay drops
+     * the reservations it carried). Called before its streams close. */
+    void (*on_conn_closed)(void *ctx, struct conn *c);
+    void *conn_closed_ctx;
     uint8_t rbuf[131072];       /* every read lands here first */
 };
 
@@ -321,6 +325,10 @@ static inline bool host_memory_full(const struct host *h)
  * a registration, an answer): false while the memory budget is spent, the
  * refusal counted; the handler answers E_UNAVAILABLE. */
 bool host_admit_request(struct host *h);
+
+/* The source address key of admission: family byte, then an IPv4 address
+ * or the /64 of an IPv6 one (zero-padded). */
+void host_source_key(const struct sockaddr *sa, uint8_t key[17]);
 
 /* Closes a connection (after flushing what is queued). */
 void conn_close(struct conn *c, const char *reason);

@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     for (size_t i = 0; i < a.n; i++) {
         const struct acl_rule *r = &a.rules[i];
-        if (r->actions == 0 || r->actions >= (1u << RDV_ACTIONS) || r->pattern == NULL ||
+        if (r->actions == 0 || r->actions >= (1u << ACL_ACTIONS) || r->pattern == NULL ||
             strlen(r->pattern) != r->pattern_len || memchr(r->pattern, '*', r->pattern_len) ||
             r->npeers > ACL_MAX_PEERS || (!r->any_peer && r->npeers == 0) || r->line < 1)
             abort();
