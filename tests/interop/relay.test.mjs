@@ -399,3 +399,26 @@ test('the access rules lift the limits for a peer allowed "relay"', TT, async (t
   const c = await openCircuit(other.conn, trusted.peerId)
   assert.equal(c.ans.limit, undefined)
 })
+
+test('a reservation that expires while its connection stays refuses new circuits but does not end the push session', TT, async (t) => {
+  const daemon = await startDaemon(t, relayArgs('--relay-reservation-ttl', '5'))
+  const target = await handTarget(t, daemon, () => {})
+  const s = await PushSession.open(target.conn, deadline())
+  s.register('expiry-room', target.node.peerId.toString(), [`${tcpAddr(daemon)}/p2p-circuit`])
+  assert.deepEqual(await s.list('none'), []) // barrier: registered
+  const src = await plainNode(t, daemon)
+  await openCircuit(src.conn, target.node.peerId) // within the TTL
+  let st = RS.OK
+  const t0 = Date.now()
+  while (st === RS.OK && Date.now() - t0 < 20_000) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const r = await hop(src.conn, connect(target.node.peerId))
+    st = r.ans.status
+    r.s.stream.abort(new Error('only asking'))
+  }
+  assert.equal(st, RS.NO_RESERVATION)
+  assert.ok(Date.now() - t0 >= 4000, `expired after ${Date.now() - t0} ms`)
+  const sp = await PushSession.open(src.conn, deadline())
+  assert.deepEqual((await sp.list('expiry-room')).map((e) => e[0]), [target.node.peerId.toString()])
+  assert.equal((await metrics(daemon)).rendezvousd_relay_reservations, 0)
+})
