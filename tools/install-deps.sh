@@ -34,12 +34,16 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The interop tests' packages, and the JavaScript client's (its tests and the
-# examples build with them).
-for dir in tests/interop clients/js; do
+# The interop tests' packages, the canvas-js client's (js-libp2p 2, in its
+# own tree), and the JavaScript client's (its tests and the examples build
+# with them).
+for dir in tests/interop tests/interop/canvas clients/js; do
     [ -f "$dir/package.json" ] || continue
+    # canvas: better-sqlite3 is the canvas server's store, which the client
+    # never loads; no native build for it.
+    flags=(); [ "$dir" = tests/interop/canvas ] && flags=(--ignore-scripts)
     if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
         echo "install-deps: npm ci in $dir"
-        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "${flags[@]}")
     fi
 done

@@ -3,10 +3,9 @@
 // @canvas-js/libp2p-rendezvous uses /canvas/rendezvous/1.0.0), js-libp2p
 // PeerId JSON identity files, and namespace access control.
 //
-// @canvas-js/libp2p-rendezvous itself is built on js-libp2p 2.x stream
-// interfaces (and a native sqlite module), which this harness's js-libp2p 3
-// cannot host; its wire format is the standard one, so the harness's own
-// /rendezvous/1.0.0 client speaks it here under the canvas protocol id.
+// Here the harness's own /rendezvous/1.0.0 client speaks under the canvas
+// protocol id; @canvas-js/libp2p-rendezvous itself (js-libp2p 2) runs in its
+// own tree, in canvas.test.mjs.
 //
 // Run: cd tests/interop && node --test --test-concurrency=1 ./dropin.test.mjs
 // RDV_BUILD selects the folder holding rendezvousd and rdv (default: ../../build).
