@@ -13,6 +13,8 @@ void log_init(struct log *l, enum log_level level, enum log_format format, FILE 
     l->format = format;
     l->out = out;
     l->events = (struct log_limit){.what = "debug"};
+    l->proc = LOG_PROC_ALONE;
+    l->worker = 0;
 }
 
 bool log_event_allowed(struct log *l)
@@ -35,42 +37,65 @@ int log_level_parse(const char *s)
 
 const char *log_level_name(enum log_level level) { return names[level]; }
 
-/* Writes s as the body of a JSON string. */
-static void json_escape(FILE *f, const char *s)
+/* Appends s as the body of a JSON string to out[*n..cap); what does not fit
+ * is cut. */
+static void json_escape(char *out, size_t cap, size_t *n, const char *s)
 {
-    for (; *s; s++) {
+    for (; *s && *n + 7 < cap; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
+            *n += (size_t)snprintf(out + *n, cap - *n, "\\%c", c);
         else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
+            *n += (size_t)snprintf(out + *n, cap - *n, "\\u%04x", c);
         else
-            fputc(c, f);
+            out[(*n)++] = (char)c;
     }
+}
+
+/* snprintf's count kept within the buffer. */
+static void line_add(size_t cap, size_t *n, int wrote)
+{
+    if (wrote > 0)
+        *n += (size_t)wrote;
+    if (*n >= cap)
+        *n = cap - 1;
 }
 
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
 {
-    char msg[1024], ts[40];
+    char msg[1024], ts[40], line[8192], proc[32] = "";
     struct timeval tv;
     struct tm tm;
     va_list ap;
+    size_t n = 0;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
-    size_t n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(ts + n, sizeof(ts) - n, ".%03dZ", (int)(tv.tv_usec / 1000));
+    size_t tn = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(ts + tn, sizeof(ts) - tn, ".%03dZ", (int)(tv.tv_usec / 1000));
 
     if (l->format == LOG_JSON) {
-        fprintf(l->out, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts, names[level]);
-        json_escape(l->out, msg);
-        fputs("\"}\n", l->out);
+        if (l->proc == LOG_PROC_MASTER)
+            snprintf(proc, sizeof(proc), ",\"proc\":\"master\"");
+        else if (l->proc == LOG_PROC_WORKER)
+            snprintf(proc, sizeof(proc), ",\"proc\":\"worker\",\"worker\":%u", l->worker);
+        line_add(sizeof(line), &n,
+                 snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\"%s,\"msg\":\"", ts,
+                          names[level], proc));
+        json_escape(line, sizeof(line), &n, msg);
+        line_add(sizeof(line), &n, snprintf(line + n, sizeof(line) - n, "\"}\n"));
     } else {
-        fprintf(l->out, "%s %-5s %s\n", ts, names[level], msg);
+        if (l->proc == LOG_PROC_MASTER)
+            snprintf(proc, sizeof(proc), "[master] ");
+        else if (l->proc == LOG_PROC_WORKER)
+            snprintf(proc, sizeof(proc), "[worker %u] ", l->worker);
+        line_add(sizeof(line), &n,
+                 snprintf(line, sizeof(line), "%s %-5s %s%s\n", ts, names[level], proc, msg));
     }
+    fwrite(line, 1, n, l->out);
     fflush(l->out);
 }
 

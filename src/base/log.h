@@ -30,11 +30,17 @@ struct log_limit {
  * bottleneck. */
 #define LOG_EVENTS_PER_SECOND 200
 
+/* Which process of a --workers tree writes the lines (LOG_PROC_ALONE: the
+ * daemon runs as one process, and lines say nothing about it). */
+enum log_proc { LOG_PROC_ALONE = 0, LOG_PROC_MASTER, LOG_PROC_WORKER };
+
 struct log {
     enum log_level level;
     enum log_format format;
     FILE *out;
     struct log_limit events; /* LOGD_EVENT's budget */
+    enum log_proc proc;
+    unsigned worker;         /* with LOG_PROC_WORKER: its index */
 };
 
 void log_init(struct log *l, enum log_level level, enum log_format format, FILE *out);
@@ -42,6 +48,8 @@ void log_init(struct log *l, enum log_level level, enum log_format format, FILE 
 int log_level_parse(const char *s);
 const char *log_level_name(enum log_level level);
 
+/* Writes one line with one write(2), so that the lines of several processes
+ * sharing the output never interleave. */
 void log_write(const struct log *l, enum log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

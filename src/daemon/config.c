@@ -122,6 +122,10 @@ static const struct config__opt config__opts[] = {
      "(nodes heartbeat every second)"},
     {"cluster-log-max", 0, T_SIZE, OFF(cluster_log_max), 0, 1, 1e9, NULL, "N",
      "change log entries Redis keeps; a node that falls further behind reloads the registry"},
+    {"workers", 0, T_SIZE, OFF(workers), 0, 0, CONFIG_MAX_WORKERS, NULL, "N",
+     "serve with N worker processes that share the listen ports, under a master that restarts "
+     "a worker that dies and passes SIGTERM and SIGHUP on; worker i serves metrics on the "
+     "metrics port + i. More than 1 needs --cluster. Default 0: this process serves alone"},
     {"log-level", 0, T_LEVEL, OFF(log_level), O_RELOAD, 0, 0, NULL, "LEVEL",
      "error, warn, info, debug or trace"},
     {"log-format", 0, T_FORMAT, OFF(log_format), O_RELOAD, 0, 0, NULL, "FORMAT", "text or json"},
@@ -882,6 +886,16 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
         }
         if (c->data_dir)
             return config__cross_fail(c, "data-dir", "cluster", "not given with", err, errlen);
+    }
+    if (c->workers > 1 && c->cluster == NULL) {
+        /* Separate registries would answer differently depending on which
+         * worker the kernel hands a connection to. */
+        int slot = config__find("workers");
+        char where[300];
+        config__where(c, slot, where, sizeof(where));
+        snprintf(err, errlen, "%s: more than one worker needs --cluster (the workers share one "
+                 "registry through Redis)", where);
+        return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
     }
     return config__check_protocol_ids(c, err, errlen);
 }

@@ -34,6 +34,7 @@
 
 #define CONFIG_MAX_ADDRS HOST_MAX_LISTENERS
 #define CONFIG_MAX_OPTIONS 128
+#define CONFIG_MAX_WORKERS 64
 /* With no listen option: the seed-001 pair, browsers over /ws and the rest over TCP. */
 #define CONFIG_DEFAULT_LISTEN_WS "/ip4/127.0.0.1/tcp/15003/ws"
 #define CONFIG_DEFAULT_LISTEN_TCP "/ip4/127.0.0.1/tcp/8000"
@@ -76,6 +77,7 @@ struct daemon_config {
     bool memory_db;                 /* seed 001 --enableMemoryDatabase (always true in effect) */
     char *data_dir;                 /* --data-dir: the LMDB store, or NULL (memory) */
     size_t data_map_size;           /* its initial map size */
+    size_t workers;                 /* --workers N: a master and N workers; 0: one process */
     char *cluster;                  /* --cluster: the Redis URL, or NULL (a single node) */
     char *cluster_password;         /* AUTH password when not in the URL */
     double cluster_node_timeout;    /* seconds without a heartbeat before a node is reaped */

@@ -23,6 +23,7 @@
 #include "crypto/key.h"
 #include "daemon/acl.h"
 #include "daemon/config.h"
+#include "daemon/master.h"
 #include "daemon/metrics.h"
 #include "daemon/stats.h"
 #include "host/host.h"
@@ -59,6 +60,8 @@ struct daemon {
     struct acl acl;               /* the service's policy when cfg.acl_file is set */
     ev_signal sigint, sigterm, sighup;
     bool draining;
+    bool is_worker;               /* one of --workers N, under a master */
+    struct worker_info worker;
 };
 
 /* Pushes the reloadable part of d->cfg into the live structs. They are
@@ -114,6 +117,8 @@ static void on_reload(struct ev_loop *loop, ev_signal *w, int revents)
     enum config_result rc = config_load(&next, d->argc, d->argv, stderr, err, sizeof(err));
     if (rc == CONFIG_OK)
         rc = config_check(&next, err, sizeof(err));
+    if (rc == CONFIG_OK && d->is_worker)
+        worker_config(&next, &d->worker);
     if (rc != CONFIG_OK) {
         LOGE(&d->log, "SIGHUP: reload refused, the running configuration stays: %s", err);
         config_free(&next);
@@ -141,6 +146,8 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
     struct daemon *d = w->data;
     (void)loop;
     (void)revents;
+    if (d->draining) /* a master passes SIGINT on as SIGTERM: both may come */
+        return;
     LOGI(&d->log, "received %s, draining connections", w->signum == SIGINT ? "SIGINT" : "SIGTERM");
     d->draining = true;
     metrics_stop(&d->metrics); /* its listener would keep the loop alive */
@@ -154,11 +161,15 @@ static void print_addrs(const struct daemon *d)
     const struct host *h = &d->host;
     char text[MULTIADDR_TEXT_MAX];
 
-    printf("Rendezvous server listening on:\n");
-    for (size_t i = 0; i < h->nlisteners; i++) {
-        if (multiaddr_to_text(h->listeners[i].ma, h->listeners[i].ma_len, text, sizeof(text)) < 0)
-            continue;
-        printf("%s/p2p/%s\n", text, h->id_text);
+    /* Workers share the addresses: the first one speaks for all. */
+    if (!d->is_worker || d->worker.index == 0) {
+        printf("Rendezvous server listening on:\n");
+        for (size_t i = 0; i < h->nlisteners; i++) {
+            if (multiaddr_to_text(h->listeners[i].ma, h->listeners[i].ma_len, text,
+                                  sizeof(text)) < 0)
+                continue;
+            printf("%s/p2p/%s\n", text, h->id_text);
+        }
     }
     if (metrics_running(&d->metrics))
         printf("Metrics: http://%s/metrics\n", d->metrics.addr);
@@ -463,6 +474,19 @@ int main(int argc, char **argv)
         LOGI(&d.log, "no --key given: using a new identity for this run");
     }
 
+    /* The workers share the identity: each one is this server. */
+    if (d.cfg.workers > 0) {
+        int status = 1;
+        int r = master_run(&d.cfg, &d.log, &d.worker, &status);
+        if (r != 0) {
+            privkey_wipe(&key);
+            config_free(&d.cfg);
+            return r < 0 ? 1 : status;
+        }
+        d.is_worker = true;
+        worker_config(&d.cfg, &d.worker);
+    }
+
     /* Before binding anything: a second daemon on the same directory stops
      * here. */
     if (daemon_store_open(&d) < 0) {
@@ -474,6 +498,7 @@ int main(int argc, char **argv)
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     host_init(&d.host, loop, &d.log, &key, &d.cfg.host);
     privkey_wipe(&key);
+    d.host.reuse_port = d.is_worker;
     host_handle(&d.host, &identify_protocol);
     host_handle(&d.host, &ping_protocol);
     if (daemon_listen(&d) < 0) {
@@ -507,6 +532,8 @@ int main(int argc, char **argv)
     ev_signal_start(loop, &d.sigint);
     ev_signal_start(loop, &d.sigterm);
     ev_signal_start(loop, &d.sighup);
+    if (d.is_worker)
+        worker_signals_watched();
     ev_unref(loop); /* signal watchers alone do not keep the loop running */
     ev_unref(loop);
     ev_unref(loop);

@@ -315,6 +315,8 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
         return -1;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (h->reuse_port)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 4096) == -1) {
@@ -347,6 +349,43 @@ int host_listen(struct host *h, const char *text, char *err, size_t errlen)
     if (!h->accept_paused)
         ev_io_start(h->loop, &l->io);
     h->nlisteners++;
+    return 0;
+}
+
+int host_reserve_port(const char *text, int *fd, uint16_t *port, char *err, size_t errlen)
+{
+    uint8_t ma[MULTIADDR_MAX];
+    struct ma_dial d;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int n, one = 1;
+
+    n = multiaddr_from_text(text, ma, sizeof(ma), err, errlen);
+    if (n < 0 || multiaddr_parse_dial(ma, (size_t)n, &d, err, errlen) < 0)
+        return -1;
+    if (sockaddr_for(&d, &ss, &len) < 0) {
+        snprintf(err, errlen, "%s: listen on an IP address, not a name", text);
+        return -1;
+    }
+    int s = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s == -1) {
+        snprintf(err, errlen, "%s: socket: %s", text, strerror(errno));
+        return -1;
+    }
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(s, (struct sockaddr *)&ss, len) == -1) {
+        snprintf(err, errlen, "%s: %s", text, strerror(errno));
+        close(s);
+        return -1;
+    }
+    len = sizeof(ss);
+    getsockname(s, (struct sockaddr *)&ss, &len);
+    *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd = s;
     return 0;
 }
 

@@ -263,6 +263,8 @@ struct host {
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
     bool draining;
     uint8_t dial_muxers;        /* HOST_MUX_* we offer when dialing; 0: both */
+
+    bool reuse_port;            /* listeners share their port with other processes (--workers) */
     ev_timer drain_timer;
     struct host_stats stats;
     size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
@@ -287,6 +289,12 @@ void host_handle(struct host *h, const struct protocol *p);
 /* Binds a listener for /ip4|ip6/A/tcp/P, optionally followed by /ws, /tls/ws
  * or /wss (TLS needs host_set_tls first). -1 with err. */
 int host_listen(struct host *h, const char *ma, char *err, size_t errlen);
+/* For a group of processes that share listen address ma (--workers): binds
+ * a socket with SO_REUSEPORT there without listening on it, which holds the
+ * port (for as long as *fd stays open) without taking any of its connections.
+ * *port is the bound port (the one chosen if ma says port 0); the processes
+ * then listen on it with h->reuse_port set. -1 with err. */
+int host_reserve_port(const char *ma, int *fd, uint16_t *port, char *err, size_t errlen);
 /* Certificate chain and key (PEM files) for /tls/ws listeners. -1 with err. */
 int host_set_tls(struct host *h, const char *cert_file, const char *key_file, char *err,
                  size_t errlen);
