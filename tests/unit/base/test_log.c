@@ -106,12 +106,37 @@ static void zero_means_all(void **state)
     capture_close(&c);
 }
 
+/* In a --workers tree each line names its process, in both formats, and a
+ * JSON message is escaped; a lone daemon's lines name none. */
+static void lines_name_their_process(void **state)
+{
+    struct capture c;
+    (void)state;
+
+    capture_open(&c, LOG_INFO);
+    LOGI(&c.log, "alone");
+    c.log.proc = LOG_PROC_MASTER;
+    LOGI(&c.log, "from the master");
+    c.log.proc = LOG_PROC_WORKER;
+    c.log.worker = 3;
+    LOGW(&c.log, "from a worker");
+    c.log.format = LOG_JSON;
+    LOGE(&c.log, "say \"hi\"\n");
+    assert_int_equal(capture_count(&c, "info  alone\n"), 1);
+    assert_int_equal(capture_count(&c, "info  [master] from the master\n"), 1);
+    assert_int_equal(capture_count(&c, "warn  [worker 3] from a worker\n"), 1);
+    assert_int_equal(capture_count(&c, "\"level\":\"error\",\"proc\":\"worker\",\"worker\":3,"
+                                       "\"msg\":\"say \\\"hi\\\"\\u000a\"}\n"), 1);
+    capture_close(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(limits_and_summarises),
         cmocka_unit_test(summary_before_next_window),
         cmocka_unit_test(zero_means_all),
+        cmocka_unit_test(lines_name_their_process),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
