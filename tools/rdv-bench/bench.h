@@ -23,7 +23,7 @@
 #include "base/buf.h"
 
 #define BENCH_MAX_WORKERS 16
-#define BENCH_MAX_ROWS 16
+#define BENCH_MAX_ROWS 24
 #define BENCH_RING 65536u           /* in-flight events tracked (power of two) */
 #define BENCH_NS "bench"            /* the fan-out namespace / channel */
 
@@ -43,6 +43,11 @@ struct bench_opts {
     int clients;                /* requests: clients */
     int dialers;                /* handshakes: concurrent dialers */
     const char *data_dir;       /* requests: the daemon's --data-dir (NULL: in memory) */
+    /* set by the cluster scenario for run_fanout: */
+    const char *const *server_args; /* more rendezvousd options (NULL-terminated, <= 8) */
+    const char *registrant_at;  /* the registrant dials this node instead of the server */
+    pid_t watch_pid;            /* another process whose CPU use is reported (redis-server) */
+    const char *watch_name;
     bool verbose;
 };
 
@@ -75,9 +80,11 @@ uint64_t shm_sum(_Atomic uint64_t *a, int n);
 void raise_nofile(void);
 /* Resident set size in bytes of pid (-1 on error). */
 long long proc_rss(pid_t pid);
-/* User + system CPU seconds used by pid so far (-1 on error). */
+/* User + system CPU seconds used by pid and its live children (a master's
+ * workers) so far (-1 on error). */
 double proc_cpu(pid_t pid);
-/* Read and write system calls made by pid so far (/proc/PID/io). */
+/* Read and write system calls made by pid and its live children so far
+ * (/proc/PID/io). */
 int proc_io(pid_t pid, unsigned long long *syscr, unsigned long long *syscw);
 
 /* ---- latency histogram (log-linear, ~6 % buckets) ----------------------- */
@@ -196,9 +203,11 @@ struct fan_driver {
     double events_per_s;        /* paced (> 0) instead */
     double warmup_s, measure_s;
     pid_t server_pid;           /* its CPU use is measured (optional) */
+    pid_t watch_pid;            /* ... and this one's (optional) */
     /* results */
     double server_cpu;          /* CPU seconds per second during the measured phase */
     unsigned long long server_writes, server_reads; /* syscalls during the measured phase */
+    double watch_cpu;           /* watch_pid's CPU seconds per second, likewise */
     uint64_t issued, completed, low;
     uint64_t measure_first, measure_last;  /* event range measured */
     double t_measure0, t_last_done;
@@ -263,5 +272,7 @@ int run_requests(const struct bench_opts *o, struct bench_table *t);
 int run_handshakes(const struct bench_opts *o, struct bench_table *t);
 int run_discover(const struct bench_opts *o, struct bench_table *t);
 int run_startup(const struct bench_opts *o, struct bench_table *t);
+/* cluster.c: nodes on one redis-server (latency across nodes, churn, --workers). */
+int run_cluster(const struct bench_opts *o, struct bench_table *t);
 
 #endif

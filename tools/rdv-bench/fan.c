@@ -131,6 +131,8 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         d->t_measure0 = now;
         atomic_store(&d->shm->measure_from, d->issued);
         d->last_progress = now;
+        if (d->watch_pid > 0)
+            d->watch_cpu = proc_cpu(d->watch_pid);
         if (d->server_pid > 0) {
             d->server_cpu = proc_cpu(d->server_pid);
             proc_io(d->server_pid, &d->server_reads, &d->server_writes);
@@ -139,6 +141,8 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         d->phase = 2;
         d->measure_last = d->issued;
         d->drain_deadline = now + DRAIN_S;
+        if (d->watch_pid > 0)
+            d->watch_cpu = (proc_cpu(d->watch_pid) - d->watch_cpu) / (now - d->t_measure0);
         if (d->server_pid > 0) {
             unsigned long long rd = 0, wr = 0;
             d->server_cpu = (proc_cpu(d->server_pid) - d->server_cpu) / (now - d->t_measure0);

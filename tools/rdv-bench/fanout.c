@@ -164,7 +164,7 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
     else
         snprintf(row->params, sizeof(row->params), "S=%d, W=%d", subs, window);
     snprintf(row->figure, sizeof(row->figure), "failed");
-    if (rdv_server_start(&srv, o->daemon) < 0)
+    if (rdv_server_start_with(&srv, o->daemon, o->server_args) < 0)
         return -1;
 
     struct fan_shm *shm = shm_alloc(sizeof(*shm));
@@ -190,7 +190,8 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
     }
     t_setup = now_s() - t_setup;
     char err[256];
-    reg->conn = host_dial(&reg->host, srv.addr, &reg_events, reg, err, sizeof(err));
+    reg->conn = host_dial(&reg->host, o->registrant_at ? o->registrant_at : srv.addr, &reg_events,
+                          reg, err, sizeof(err));
     if (reg->conn == NULL || wait_until(loop, &ws, reg_settled, reg, 30) < 0 || reg->failed) {
         fprintf(stderr, "rdv-bench: fanout: registrant could not connect %s\n", reg->conn ? "" : err);
         goto out_loop;
@@ -201,6 +202,7 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
         .shm = shm, .ws = &ws, .loop = loop, .issue = reg_issue, .ctx = reg,
         .window = (uint32_t)window, .events_per_s = rate > 0 ? rate / subs : 0,
         .warmup_s = o->quick ? 1 : 3, .measure_s = measure, .server_pid = srv.pid,
+        .watch_pid = o->watch_pid,
     };
     int drc = fan_drive(&d);
     wait_until(loop, &ws, all_done, &ws, 20);
@@ -226,6 +228,9 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
                      "; server %.0f%% CPU = %.0f k/s per core, %.1f deliveries/write",
                      d.server_cpu * 100, rate_done / d.server_cpu / 1e3,
                      d.server_writes ? (double)events * subs / (double)d.server_writes : 0.0);
+        if (d.watch_pid > 0)
+            snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
+                     "; %s %.0f%% CPU", o->watch_name ? o->watch_name : "watched", d.watch_cpu * 100);
         hist_format(&sum.lat, row->latency, sizeof(row->latency), true);
         if (rate <= 0) {
             double target = subs <= 1000 ? 1.0e6 : 350e3;

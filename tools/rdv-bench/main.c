@@ -29,6 +29,10 @@ static void usage(FILE *f)
             "              without 50,000 push registrations in the namespace\n"
             "  startup     rendezvousd start-up on a data directory of 1,000,000 stored\n"
             "              registrations (quick: 100,000): load time and RSS\n"
+            "  cluster     nodes sharing one redis-server (--cluster): announcement latency\n"
+            "              from node A to subscribers on node B at 1,000 changes/s; the\n"
+            "              same path at saturation (changes/s, redis-server CPU); fan-out\n"
+            "              (S = 1,000, W = 16) with --workers 1 and 2\n"
             "\n"
             "Options:\n"
             "  -q, --quick          short runs and smaller sizes (make bench)\n"
@@ -49,7 +53,7 @@ static void usage(FILE *f)
 }
 
 static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
-                                        "discover", "startup"};
+                                        "discover", "startup", "cluster"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -186,6 +190,8 @@ int main(int argc, char **argv)
             failures += run_discover(&o, &t) != 0;
         } else if (strcmp(s, "startup") == 0) {
             failures += run_startup(&o, &t) != 0;
+        } else if (strcmp(s, "cluster") == 0) {
+            failures += run_cluster(&o, &t) != 0;
         }
     }
     for (int i = 0; i < nsizes; i++)

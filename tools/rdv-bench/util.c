@@ -1,5 +1,6 @@
 /* rdv-bench plumbing: the result table, clocks, /proc readings, latency
  * histograms, starting the servers under test and the worker processes. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -142,7 +143,43 @@ long long proc_rss(pid_t pid)
     return rss < 0 ? -1 : rss * sysconf(_SC_PAGESIZE);
 }
 
-double proc_cpu(pid_t pid)
+/* The parent pid in /proc/PID/stat's text (after the command name, which
+ * may hold spaces); -1 if unreadable. */
+static pid_t stat_ppid(const char *buf)
+{
+    const char *p = strrchr(buf, ')');
+    int ppid;
+    return p && sscanf(p + 2, "%*c %d", &ppid) == 1 ? (pid_t)ppid : -1;
+}
+
+/* The live children of pid (a master's workers), at most cap. */
+static int proc_children(pid_t pid, pid_t *out, int cap)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    char path[300], buf[512];
+    int n = 0;
+
+    if (d == NULL)
+        return 0;
+    while ((e = readdir(d)) != NULL && n < cap) {
+        if (e->d_name[0] < '1' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f == NULL)
+            continue;
+        size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        if (stat_ppid(buf) == pid)
+            out[n++] = (pid_t)atoi(e->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+static double proc_cpu_one(pid_t pid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -162,7 +199,21 @@ double proc_cpu(pid_t pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-int proc_io(pid_t pid, unsigned long long *syscr, unsigned long long *syscw)
+double proc_cpu(pid_t pid)
+{
+    pid_t kids[BENCH_MAX_WORKERS * 4];
+    double sum = proc_cpu_one(pid);
+    int n = proc_children(pid, kids, (int)(sizeof(kids) / sizeof(kids[0])));
+
+    for (int i = 0; i < n && sum >= 0; i++) {
+        double c = proc_cpu_one(kids[i]);
+        if (c > 0)
+            sum += c;
+    }
+    return sum;
+}
+
+static int proc_io_one(pid_t pid, unsigned long long *syscr, unsigned long long *syscw)
 {
     char path[64], line[128];
     int found = 0;
@@ -176,6 +227,23 @@ int proc_io(pid_t pid, unsigned long long *syscr, unsigned long long *syscw)
     }
     fclose(f);
     return found == 2 ? 0 : -1;
+}
+
+int proc_io(pid_t pid, unsigned long long *syscr, unsigned long long *syscw)
+{
+    pid_t kids[BENCH_MAX_WORKERS * 4];
+    int n = proc_children(pid, kids, (int)(sizeof(kids) / sizeof(kids[0])));
+
+    if (proc_io_one(pid, syscr, syscw) < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        unsigned long long r = 0, w = 0;
+        if (proc_io_one(kids[i], &r, &w) == 0) {
+            *syscr += r;
+            *syscw += w;
+        }
+    }
+    return 0;
 }
 
 /* ---- histogram ---------------------------------------------------------- */
