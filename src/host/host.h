@@ -263,7 +263,6 @@ struct host {
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
     bool draining;
     uint8_t dial_muxers;        /* HOST_MUX_* we offer when dialing; 0: both */
-
     bool reuse_port;            /* listeners share their port with other processes (--workers) */
     ev_timer drain_timer;
     struct host_stats stats;

@@ -3,7 +3,9 @@
 # started again on the same port with the same identity, SIGHUP reaches the
 # workers, SIGTERM stops everything with exit 0, a worker that cannot start
 # is retried with a doubling delay and then given up (exit 1), and workers
-# whose master dies stop too.
+# whose master dies stop too. Two workers on a real redis-server: connections
+# are spread over both, a subscriber on one sees members come and go through
+# the other, a killed worker is replaced while the other serves on.
 source "$(dirname "$0")/lib.sh"
 
 # worker_pid NAME INDEX: the pid of the last start of that worker.
@@ -94,4 +96,73 @@ for want in 250 500 1000 2000; do
     prev=$1; shift
 done
 stop_daemon
+
+# ---- two workers on one redis-server: connections spread over both, and a
+# subscriber on one worker sees what is registered through the other
+source "$(dirname "$0")/push_lib.sh"
+source "$(dirname "$0")/metrics_lib.sh"
+source "$(dirname "$0")/cluster_lib.sh"
+start_redis
+
+start_daemon two --workers 2 --cluster "$CLUSTER" --metrics 127.0.0.1:0 --log-connection-rate 0
+MASTER=$DPID
+wait_log two '\[worker 0\] cluster: in sync with'
+wait_log two '\[worker 1\] cluster: in sync with'
+retry 15 bash -c "[ \$(grep -c '^Metrics: ' '$TMP/two.out') -eq 2 ]" || fail "metrics lines: $(cat "$TMP/two.out")"
+mports=($(metrics_port two))
+[ "${#mports[@]}" -eq 2 ] && [ "${mports[0]}" != "${mports[1]}" ] || fail "metrics ports: ${mports[*]}"
+for _ in $(seq 16); do "$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "ping through the workers"; done
+for MPORT in "${mports[@]}"; do
+    scrape
+    n=$(metric 'rendezvousd_connections_accepted_total{transport="tcp"}')
+    (( ${n:-0} > 0 )) || fail "the worker with metrics on $MPORT accepted no connection of 16"
+done
+
+# worker_of PEER: the worker that logged the connection of PEER.
+worker_of() {
+    wait_log two "\[worker [01]\] connection from $1 "
+    sed -n "s/.*\[worker \([01]\)\] connection from $1 .*/\1/p" "$TMP/two.err" | head -n 1
+}
+spawn W "$BIN/rdv" watch --server "$DADDR" --register --addr /ip4/10.9.9.9/tcp/9 --keepalive 2 members
+W=$(registered W)
+ww=$(worker_of "$W")
+other=
+for i in $(seq 20); do
+    spawn "R$i" "$BIN/rdv" register --server "$DADDR" --addr "/ip4/10.0.0.$i/tcp/1" members
+    R=$(registered "R$i")
+    rw=$(worker_of "$R")
+    if [ "$rw" != "$ww" ]; then
+        other=$R
+        wait_for "$TMP/W.out" "^\+ $R /ip4/10\.0\.0\.$i/tcp/1\$"
+        pid_var=PID_R$i
+        RPID=${!pid_var}
+        break
+    fi
+    pid_var=PID_R$i
+    kill "${!pid_var}"
+done
+[ -n "$other" ] || fail "20 registrants all landed on the watcher's worker $ww"
+# ... and its end, through the other worker too
+kill "$RPID"
+wait_for "$TMP/W.out" "^- $other\$"
+
+# kill -9 the other worker: it is started again, and the service goes on
+ow=$((1 - ww))
+victim=$(worker_pid two "$ow")
+kill -9 "$victim"
+wait_log two "\[master\] worker $ow \(pid $victim\) was killed by signal 9"
+retry 15 bash -c "[ \"\$(sed -n 's/.*\[master\] worker $ow started, pid \([0-9]*\)$/\1/p' '$TMP/two.err' | tail -n 1)\" != $victim ]" ||
+    fail "worker $ow was not started again: $(cat "$TMP/two.err")"
+for _ in $(seq 8); do retry 10 "$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "ping after the restart"; done
+spawn LATE "$BIN/rdv" register --server "$DADDR" --addr /ip4/10.1.1.1/tcp/1 members
+L=$(registered LATE)
+wait_for "$TMP/W.out" "^\+ $L /ip4/10\.1\.1\.1/tcp/1\$"
+kill "$PID_LATE" "$PID_W"
+
+# SIGTERM: every worker drains and exits 0, then the master
+pids=$(sed -n 's/.*\[master\] worker [01] started, pid \([0-9]*\)$/\1/p' "$TMP/two.err" | tail -n 2)
+stop_daemon
+for p in $pids; do kill -0 "$p" 2>/dev/null && fail "worker $p outlived the master"; done
+[ "$(grep -c '\[master\] worker [01] (pid [0-9]*) exited with status 0$' "$TMP/two.err")" -eq 2 ] ||
+    fail "workers' exits: $(cat "$TMP/two.err")"
 echo 'ALL CHECKS PASSED'
