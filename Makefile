@@ -58,6 +58,8 @@ LIB      := $(BUILD)/libcore.a
 SHLIB    := $(BUILD)/librendezvous.so.$(VERSION)
 STLIB    := $(BUILD)/librendezvous.a
 CLIENT_MAP := src/client/librendezvous.map
+# The files that define the API; what they need comes from $(LIB).
+CLIENT_API := $(BUILD)/src/client/client.o $(BUILD)/src/client/keys.o
 DAEMON   := $(BUILD)/rendezvousd
 DAEMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/daemon/*.c))
 RDV      := $(BUILD)/rdv
@@ -112,16 +114,16 @@ $(LIB): $(LIB_OBJ)
 # uses: --as-needed).
 CLIENT_LIBS := -lev -lprotobuf-c -lsodium -ljansson -lwslay -lhttp_parser -lssl -lcrypto -lm
 
-$(SHLIB): $(BUILD)/src/client/client.o $(LIB) $(CLIENT_MAP)
+$(SHLIB): $(CLIENT_API) $(LIB) $(CLIENT_MAP)
 	$(CC) $(LDFLAGS) -shared -Wl,-soname,librendezvous.so.$(SOVERSION) -Wl,--version-script=$(CLIENT_MAP) \
-	  -Wl,--no-undefined $(BUILD)/src/client/client.o $(LIB) -Wl,--as-needed $(CLIENT_LIBS) -o $@
+	  -Wl,--no-undefined $(CLIENT_API) $(LIB) -Wl,--as-needed $(CLIENT_LIBS) -o $@
 	ln -sf $(notdir $@) $(BUILD)/librendezvous.so.$(SOVERSION)
 	ln -sf librendezvous.so.$(SOVERSION) $(BUILD)/librendezvous.so
 
 # One relocatable object with the internal symbols made local, so a program
 # linking the archive statically meets only rdv_client_* as well.
-$(STLIB): $(BUILD)/src/client/client.o $(LIB)
-	$(LD) -r -o $(BUILD)/librendezvous.o $(BUILD)/src/client/client.o $(LIB)
+$(STLIB): $(CLIENT_API) $(LIB)
+	$(LD) -r -o $(BUILD)/librendezvous.o $(CLIENT_API) $(LIB)
 	objcopy --localize-hidden $(BUILD)/librendezvous.o
 	@rm -f $@
 	$(AR) rcs $@ $(BUILD)/librendezvous.o
@@ -134,8 +136,14 @@ $(BUILD)/rendezvous.pc: src/client/rendezvous.pc.in FORCE
 $(DAEMON): $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(RDV): $(RDV_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+# rdv is built on the public header only (no -Isrc), linked with the
+# static librendezvous.a.
+$(BUILD)/tools/rdv/%.o: tools/rdv/%.c | $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(RDV): $(RDV_OBJ) $(STLIB)
+	$(CC) $(LDFLAGS) $^ $(CLIENT_LIBS) -o $@
 
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -51,7 +51,7 @@ typedef enum rdv_client_error {
     RDV_CLIENT_ERR_NOT_CONNECTED = -5, /* the connection was lost (or never made) before an answer */
     RDV_CLIENT_ERR_REFUSED = -6,       /* the server refused: see the status and its text */
     RDV_CLIENT_ERR_PROTOCOL = -7,      /* the server does not speak the protocol, or sent garbage */
-    RDV_CLIENT_ERR_EXISTS = -8,        /* already subscribed to that namespace */
+    RDV_CLIENT_ERR_EXISTS = -8,        /* already subscribed there; the key file exists */
     RDV_CLIENT_ERR_NOT_FOUND = -9,     /* not registered / not subscribed there */
     RDV_CLIENT_ERR_TOO_MANY = -10,     /* over a limit of this library (addresses, metadata) */
     RDV_CLIENT_ERR_CLOSED = -11,       /* the client is being freed */
@@ -93,8 +93,9 @@ typedef struct rdv_client_options {
     double keepalive_s;
     /* Seconds a dial may take to reach a usable connection; 0: 10 s. */
     double connect_timeout_s;
-    /* Protocol id override for push mode (NULL: /rendezvous/legacy/1.0.0). */
-    const char *push_protocol;
+    /* Protocol id overrides (NULL: /rendezvous/legacy/1.0.0,
+     * /rendezvous/1.0.0, /vac/waku/rendezvous/0.0.1). */
+    const char *push_protocol, *standard_protocol, *waku_protocol;
     /* Connection events are logged to this stream (NULL: silent); verbose
      * = 1 adds debug lines. */
     FILE *log_file;
@@ -128,10 +129,25 @@ RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client
  * Completion callbacks still waiting are called with RDV_CLIENT_ERR_CLOSED first.
  * NULL is a no-op. */
 RDV_CLIENT_API void rdv_client_free(rdv_client *c);
+/* Ends the connection cleanly: the push sessions are half-closed (the
+ * server drops this client's registrations and subscriptions at once) and
+ * the connection closes once what is queued is sent; on_state then says
+ * so (connected = 0). No reconnect follows. Requests still waiting complete
+ * with RDV_CLIENT_ERR_NOT_CONNECTED. RDV_CLIENT_ERR_NOT_CONNECTED if there
+ * is no connection. Free the client afterwards (after on_state, or after a
+ * moment of the loop running). */
+RDV_CLIENT_API int rdv_client_close(rdv_client *c);
 /* The client's own peer id (base58 text), valid while the client lives. */
 RDV_CLIENT_API const char *rdv_client_peer_id(const rdv_client *c);
 /* 1 while connected, else 0. */
 RDV_CLIENT_API int rdv_client_connected(const rdv_client *c);
+/* 1 if the client dials again after a lost connection: reconnecting is on
+ * and was not given up (rdv_client_close, or a server that does not speak
+ * push mode). In on_state(connected = 0) it says whether a dial follows. */
+RDV_CLIENT_API int rdv_client_reconnects(const rdv_client *c);
+/* The server's peer id as its handshake proved it, while connected; else
+ * NULL. */
+RDV_CLIENT_API const char *rdv_client_server_id(const rdv_client *c);
 
 /* ---- push mode (/rendezvous/legacy/1.0.0) -------------------------------
  * State kept by the client while it lives and re-sent on every connection.
@@ -183,6 +199,8 @@ typedef struct rdv_result {
     const uint8_t *cookie;      /* standard discover: pass it back to continue */
     size_t cookie_len;
     double rtt_ms;              /* ping: the round trip */
+    const char *const *addrs;   /* std register: the addresses in the signed record */
+    size_t naddrs;
 } rdv_result;
 
 typedef void (*rdv_result_cb)(rdv_client *c, const rdv_result *r, void *arg);
@@ -226,11 +244,17 @@ RDV_CLIENT_API int rdv_client_ping(rdv_client *c, rdv_result_cb cb, void *arg);
 
 /* ---- identities ----------------------------------------------------------- */
 
-/* The peer id of the key in key_file, into out (cap bytes; 64 suffice).
- * create = 1: a missing file is created (0600, a new Ed25519 key) and
- * *created set to 1. RDV_CLIENT_ERR_KEY with a reason in err. */
+/* The peer id of the identity in key_file, into out (cap bytes; 64
+ * suffice). create = 0: the file is only read, never created; create = 1:
+ * a missing file is created (0600, a new Ed25519 key) and *created (if not
+ * NULL) set to 1. RDV_CLIENT_ERR_KEY with a reason naming the file in err. */
 RDV_CLIENT_API int rdv_client_key_peer_id(const char *key_file, int create, int *created,
                                           char *out, size_t cap, char *err, size_t errlen);
+/* Writes a new Ed25519 key file (0600; json = 1: a js-libp2p PeerId JSON
+ * file, which key_file options read too) and puts its peer id in out. An
+ * existing file is never replaced: RDV_CLIENT_ERR_EXISTS. */
+RDV_CLIENT_API int rdv_client_keygen(const char *key_file, int json, char *out, size_t cap,
+                                     char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

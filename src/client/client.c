@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
-#include <unistd.h>
+#include <sys/un.h>
 
 #include <ev.h>
 #include <sodium.h>
@@ -30,6 +30,7 @@
 
 #include "base/lpm.h"
 #include "base/mem.h"
+#include "client/client_internal.h"
 #include "client/members.h"
 #include "client/push_client.h"
 #include "client/wire.h"
@@ -37,13 +38,15 @@
 #include "crypto/key.h"
 #include "crypto/record.h"
 #include "host/host.h"
+#include "host/internal.h"
 #include "host/identify.h"
 #include "host/ping.h"
 #include "identify.pb-c.h"
 
 /* The namespace of the sync DISCOVER (see above). Nobody subscribes there. */
 #define CLIENT_SYNC_NS "rdv-client/sync"
-#define CLIENT_MAX_NS 255
+/* Servers set their own limit (rendezvousd: 255 bytes) and say so. */
+#define CLIENT_MAX_NS 16384
 #define CLIENT_DEFAULT_KEEPALIVE 15.0
 #define CLIENT_DEFAULT_CONNECT 10.0
 #define CLIENT_DEFAULT_BACKOFF 0.5
@@ -104,7 +107,7 @@ struct rdv_client {
     struct log *logp;               /* &log, or NULL: silent */
     struct ev_loop *loop;
     rdv_client_options o;
-    char *server, *push_protocol;
+    char *server, *push_protocol, *std_protocol, *waku_protocol;
     struct conn *conn;
     bool ready, freeing;
     double backoff;
@@ -112,8 +115,10 @@ struct rdv_client {
     struct stream *ka;
     struct push_client ps, qs;      /* the push session; the discover session */
     bool ps_live, qs_live;
+    bool ps_tried;                  /* the push session was opened on this connection */
     uint64_t syncs_sent, syncs_done;
     int dispatching;
+    char why[192];                  /* a close reason of ours (conn_close keeps the pointer) */
     struct preg *regs;
     struct sub *subs;
     struct op *waiting;             /* not started: until connected */
@@ -301,8 +306,9 @@ static uint64_t client__send_sync(rdv_client *c)
 
 static void client__send_register(rdv_client *c, const struct preg *g)
 {
-    /* Presence metadata travels in Peer field 3 where the server knows it. */
-    push_client_register(&c->ps, g->ns, NULL, g->addrs, g->naddrs);
+    /* Presence metadata travels in Peer field 3 (servers that predate it
+     * skip it). */
+    push_client_register_meta(&c->ps, g->ns, NULL, g->addrs, g->naddrs, g->meta, g->meta_len);
 }
 
 static void client__send_subscribe(rdv_client *c, struct sub *s)
@@ -388,8 +394,15 @@ static void client__on_push_end(struct push_client *pc, const char *why)
     c->ps_live = false;
     /* Without its session the client holds nothing on the server: start
      * over on a new connection. */
-    if (!c->freeing && c->conn && !c->conn->closing)
-        conn_close(c->conn, !pc->opened ? "the server does not speak push mode" : why);
+    if (c->freeing || c->conn == NULL || c->conn->closing)
+        return;
+    if (!pc->opened) {
+        /* It will not learn the protocol by being asked again. */
+        snprintf(c->why, sizeof c->why, "the server does not support %s", pc->proto.id);
+        c->o.reconnect_max_s = 0;
+    } else
+        snprintf(c->why, sizeof c->why, "the server ended the push session: %s", why);
+    conn_close(c->conn, c->why);
 }
 
 static const struct push_client_handler client_push_handler = {
@@ -427,9 +440,12 @@ static void client__on_query_end(struct push_client *pc, const char *why)
     struct op *op, *tmp;
     int code = !pc->opened ? RDV_CLIENT_ERR_PROTOCOL : client__lost_code(c);
     c->qs_live = false;
+    char text[192];
+    if (!pc->opened)
+        snprintf(text, sizeof text, "the server does not support %s", pc->proto.id);
     DL_FOREACH_SAFE(c->pdisc, op, tmp) {
         DL_DELETE(c->pdisc, op);
-        op__fail(op, code, !pc->opened ? "the server does not speak push mode" : why);
+        op__fail(op, code, !pc->opened ? text : why);
         op__free(op);
     }
 }
@@ -497,7 +513,8 @@ static void op__std_data(struct stream *s, const uint8_t *d, size_t n)
         return;
     }
     rdv_result res = {.error = a.status ? RDV_CLIENT_ERR_REFUSED : RDV_CLIENT_OK, .status = a.status,
-                      .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len};
+                      .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len,
+                      .addrs = (const char *const *)op->addrs, .naddrs = op->naddrs};
     res.status_text = a.status_text ? a.status_text : rdv_client_strerror(res.error);
     op__finish_regs(op, a.regs, a.nregs, &res);
     wire_answer_free(&a);
@@ -520,8 +537,10 @@ static void op__stream_close(struct stream *s)
 {
     struct op *op = s->state;
     rdv_client *c = op->c;
+    char text[192];
+    snprintf(text, sizeof text, "the server does not support %s", op->proto.id);
     if (!s->opened)
-        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server does not support the protocol");
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, text);
     else if (c->conn == NULL || c->conn->closing || c->freeing)
         op__fail(op, client__lost_code(c), client__lost(c));
     else
@@ -545,6 +564,7 @@ static void op__id_data(struct stream *s, const uint8_t *d, size_t n)
 }
 
 static void op__start_stream(struct op *op);
+static bool client__push_session(rdv_client *c);
 
 static void op__id_eof(struct stream *s)
 {
@@ -641,6 +661,11 @@ static void op__start(struct op *op)
     op->started = true;
     switch (op->kind) {
     case OP_SYNC:
+        if (!client__push_session(c)) {
+            op__fail(op, RDV_CLIENT_ERR_NOT_CONNECTED, "no push session");
+            op__free(op);
+            return;
+        }
         op->sync_no = client__send_sync(c);
         DL_APPEND(c->syncs, op);
         break;
@@ -753,6 +778,27 @@ static void client__on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
 
 static void client__dial(rdv_client *c);
 
+/* The push session: opened on first need on a connection (a server used
+ * for one-shot requests only need not speak push mode), with every
+ * registration and subscription sent as it opens. False if there is none. */
+static bool client__push_session(rdv_client *c)
+{
+    if (c->ps_live)
+        return true;
+    if (!c->ready || c->ps_tried)
+        return false;
+    c->ps_tried = true;
+    if (push_client_open(&c->ps, c->conn, c->push_protocol, &client_push_handler, c) < 0)
+        return false;
+    c->ps_live = true;
+    for (struct preg *g = c->regs; g; g = g->next)
+        client__send_register(c, g);
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead)
+            client__send_subscribe(c, s);
+    return true;
+}
+
 static void client__on_ready(struct conn *conn, void *user)
 {
     rdv_client *c = user;
@@ -761,16 +807,11 @@ static void client__on_ready(struct conn *conn, void *user)
     c->ready = true;
     c->backoff = c->o.reconnect_min_s;
     c->syncs_sent = c->syncs_done = 0;
-    if (push_client_open(&c->ps, c->conn, c->push_protocol, &client_push_handler, c) < 0) {
+    c->ps_tried = false;
+    if ((c->regs || c->subs) && !client__push_session(c)) {
         conn_close(c->conn, "cannot open a stream");
         return;
     }
-    c->ps_live = true;
-    for (struct preg *g = c->regs; g; g = g->next)
-        client__send_register(c, g);
-    for (struct sub *s = c->subs; s; s = s->next)
-        if (!s->dead)
-            client__send_subscribe(c, s);
     if (c->o.keepalive_s > 0) {
         ev_timer_set(&c->ka_timer, c->o.keepalive_s, c->o.keepalive_s);
         ev_timer_start(c->loop, &c->ka_timer);
@@ -798,8 +839,11 @@ static void client__fail_waiting(rdv_client *c, int code, const char *why)
 static void client__on_closed(struct conn *conn, void *user, const char *reason)
 {
     rdv_client *c = user;
-    (void)conn;
     bool was_ready = c->ready;
+    if (strcmp(reason, "peer id mismatch") == 0 && conn->remote_text[0]) {
+        snprintf(c->why, sizeof c->why, "peer id mismatch: the peer there is %s", conn->remote_text);
+        reason = c->why;
+    }
     c->conn = NULL;
     c->ready = false;
     c->ps_live = c->qs_live = false;
@@ -818,12 +862,12 @@ static void client__on_closed(struct conn *conn, void *user, const char *reason)
     if (c->freeing)
         return;
     bool again = c->o.reconnect_max_s > 0;
-    if (!again)
-        client__fail_waiting(c, RDV_CLIENT_ERR_NOT_CONNECTED, reason);
     if (c->o.on_state)
         c->o.on_state(c, 0, reason, c->o.arg);
-    if (!again)
+    if (!again) {
+        client__fail_waiting(c, RDV_CLIENT_ERR_NOT_CONNECTED, reason);
         return;
+    }
     /* Exponential backoff with ±25 % jitter, so that many clients of one
      * restarted server do not all come back in the same instant. */
     double d = c->backoff;
@@ -884,8 +928,9 @@ static void client__dial(rdv_client *c)
 
 /* ---- the API ------------------------------------------------------------------------ */
 
-RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client_options *opt,
-                                          char *err, size_t errlen)
+/* Everything but the connection. */
+static rdv_client *client__create(struct ev_loop *loop, const rdv_client_options *opt, char *err,
+                                  size_t errlen)
 {
     struct privkey key;
     char why[256];
@@ -915,6 +960,10 @@ RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client
     c->o.key_file = NULL;
     c->push_protocol = opt->push_protocol ? xstrdup(opt->push_protocol) : NULL;
     c->o.push_protocol = c->push_protocol;
+    c->std_protocol = xstrdup(opt->standard_protocol ? opt->standard_protocol : WIRE_RDV1_PROTOCOL_ID);
+    c->o.standard_protocol = c->std_protocol;
+    c->waku_protocol = xstrdup(opt->waku_protocol ? opt->waku_protocol : WIRE_WAKU_PROTOCOL_ID);
+    c->o.waku_protocol = c->waku_protocol;
     if (c->o.keepalive_s == 0)
         c->o.keepalive_s = CLIENT_DEFAULT_KEEPALIVE;
     if (!(c->o.connect_timeout_s > 0))
@@ -938,18 +987,48 @@ RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client
     ev_timer_init(&c->connect_timer, client__on_connect_timeout, 0, 0);
     ev_timer_init(&c->ka_timer, client__on_keepalive, 0, 0);
     c->retry.data = c->connect_timer.data = c->ka_timer.data = c;
+    return c;
+}
 
+static void client__destroy(rdv_client *c)
+{
+    host_free(&c->host);
+    free(c->server);
+    free(c->push_protocol);
+    free(c->std_protocol);
+    free(c->waku_protocol);
+    free(c);
+}
+
+RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client_options *opt,
+                                          char *err, size_t errlen)
+{
+    char why[256];
+    rdv_client *c = client__create(loop, opt, err, errlen);
+    if (c == NULL)
+        return NULL;
     c->conn = host_dial(&c->host, c->server, &client_events, c, why, sizeof why);
     if (c->conn == NULL) {
         client__seterr(err, errlen, why);
-        host_free(&c->host);
-        free(c->server);
-        free(c->push_protocol);
-        free(c);
+        client__destroy(c);
         return NULL;
     }
     ev_timer_set(&c->connect_timer, c->o.connect_timeout_s, 0);
     ev_timer_start(loop, &c->connect_timer);
+    return c;
+}
+
+rdv_client *client_new_on_socket(struct ev_loop *loop, const rdv_client_options *opt, int fd,
+                                 char *err, size_t errlen)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    rdv_client *c = client__create(loop, opt, err, errlen);
+    if (c == NULL)
+        return NULL;
+    c->o.reconnect_max_s = 0; /* there is nothing to dial */
+    c->conn = conn_new(&c->host, fd, true, false, (struct sockaddr *)&sa, sizeof(sa));
+    c->conn->events = &client_events;
+    c->conn->user = c;
     return c;
 }
 
@@ -983,7 +1062,25 @@ RDV_CLIENT_API void rdv_client_free(rdv_client *c)
     client__sweep(c);
     free(c->server);
     free(c->push_protocol);
-    free(c);
+    free(c->std_protocol);
+    free(c->waku_protocol);
+    free(c); /* the host went first */
+}
+
+RDV_CLIENT_API int rdv_client_close(rdv_client *c)
+{
+    if (c == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    c->o.reconnect_max_s = 0; /* for good */
+    ev_timer_stop(c->loop, &c->retry);
+    if (c->conn == NULL)
+        return RDV_CLIENT_ERR_NOT_CONNECTED;
+    if (c->ps_live)
+        push_client_close(&c->ps);
+    if (c->qs_live)
+        push_client_close(&c->qs);
+    conn_close(c->conn, "closed by the client");
+    return RDV_CLIENT_OK;
 }
 
 RDV_CLIENT_API const char *rdv_client_peer_id(const rdv_client *c)
@@ -992,6 +1089,16 @@ RDV_CLIENT_API const char *rdv_client_peer_id(const rdv_client *c)
 }
 
 RDV_CLIENT_API int rdv_client_connected(const rdv_client *c) { return c && c->ready; }
+
+RDV_CLIENT_API int rdv_client_reconnects(const rdv_client *c)
+{
+    return c && !c->freeing && c->o.reconnect_max_s > 0;
+}
+
+RDV_CLIENT_API const char *rdv_client_server_id(const rdv_client *c)
+{
+    return c && c->ready ? c->conn->remote_text : NULL;
+}
 
 /* addrs as binary multiaddrs into g. */
 static int client__parse_addrs(struct preg *g, const char *const *addrs, size_t naddrs)
@@ -1050,6 +1157,8 @@ RDV_CLIENT_API int rdv_client_register_meta(rdv_client *c, const char *ns,
 send:
     if (c->ps_live)
         client__send_register(c, g);
+    else
+        client__push_session(c); /* sends it if it opens */
     return RDV_CLIENT_OK;
 }
 
@@ -1092,6 +1201,8 @@ RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event
     LL_APPEND(c->subs, s);
     if (c->ps_live)
         client__send_subscribe(c, s);
+    else
+        client__push_session(c); /* subscribes if it opens */
     return RDV_CLIENT_OK;
 }
 
@@ -1133,7 +1244,7 @@ RDV_CLIENT_API int rdv_client_discover(rdv_client *c, rdv_client_dialect dialect
         op->rq.cookie_len = cookie_len;
     }
     op->proto = (struct protocol){
-        .id = dialect == RDV_CLIENT_WAKU ? WIRE_WAKU_PROTOCOL_ID : WIRE_RDV1_PROTOCOL_ID,
+        .id = dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol,
         .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
         .on_close = op__stream_close,
     };
@@ -1166,7 +1277,7 @@ RDV_CLIENT_API int rdv_client_std_register(rdv_client *c, rdv_client_dialect dia
         op->naddrs = naddrs;
     }
     op->proto = (struct protocol){
-        .id = dialect == RDV_CLIENT_WAKU ? WIRE_WAKU_PROTOCOL_ID : WIRE_RDV1_PROTOCOL_ID,
+        .id = dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol,
         .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
         .on_close = op__stream_close,
     };
@@ -1183,7 +1294,7 @@ RDV_CLIENT_API int rdv_client_std_unregister(rdv_client *c, const char *ns, rdv_
     op->ns = xstrdup(ns);
     op->rq = (struct wire_request){.op = WIRE_UNREGISTER, .ns = op->ns};
     op->proto = (struct protocol){
-        .id = WIRE_RDV1_PROTOCOL_ID, .on_open = op__std_open, .on_data = op__std_data,
+        .id = c->std_protocol, .on_open = op__std_open, .on_data = op__std_data,
         .on_eof = op__std_eof, .on_close = op__stream_close,
     };
     lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
@@ -1200,37 +1311,4 @@ RDV_CLIENT_API int rdv_client_ping(rdv_client *c, rdv_result_cb cb, void *arg)
         .on_close = op__stream_close,
     };
     return client__submit(c, op);
-}
-
-RDV_CLIENT_API int rdv_client_key_peer_id(const char *key_file, int create, int *created,
-                                          char *out, size_t cap, char *err, size_t errlen)
-{
-    struct privkey k;
-    struct pubkey pub;
-    struct peer_id id;
-    char why[256];
-    int made = 0;
-
-    if (key_file == NULL || out == NULL)
-        return RDV_CLIENT_ERR_INVALID;
-    if (sodium_init() < 0)
-        return RDV_CLIENT_ERR_KEY;
-    if (!create && access(key_file, F_OK) != 0) {
-        snprintf(why, sizeof why, "%s: %s", key_file, strerror(errno));
-        client__seterr(err, errlen, why);
-        return RDV_CLIENT_ERR_KEY;
-    }
-    if (keyfile_load_or_create(key_file, &k, &made, why, sizeof why) < 0) {
-        client__seterr(err, errlen, why);
-        return RDV_CLIENT_ERR_KEY;
-    }
-    privkey_public(&k, &pub);
-    privkey_wipe(&k);
-    if (peerid_from_pubkey(&id, &pub) < 0 || peerid_to_text(&id, out, cap) < 0) {
-        client__seterr(err, errlen, "cannot derive a peer id");
-        return RDV_CLIENT_ERR_KEY;
-    }
-    if (created)
-        *created = made;
-    return RDV_CLIENT_OK;
 }

@@ -244,6 +244,10 @@ static void wire__push_entry(struct wire_reg *r, const ProtobufCBinaryData *ns, 
 {
     r->ns = has_ns ? wire__strndup(ns->data, ns->len) : wire__strndup("", 0);
     r->peer_id = p && p->has_id ? wire__peer_text(p->id.data, p->id.len) : wire__strndup("", 0);
+    if (p && p->has_metadata && p->metadata.len) {
+        r->meta = xmemdup(p->metadata.data, p->metadata.len);
+        r->meta_len = p->metadata.len;
+    }
     if (p == NULL || p->n_addrs == 0)
         return;
     size_t n = p->n_addrs < WIRE_MAX_ADDRS ? p->n_addrs : WIRE_MAX_ADDRS;

@@ -1,10 +1,11 @@
 /* libFuzzer target for the client side against a hostile server: the rdv
- * tool's commands (push watch/register/discover through push_client.c,
- * /rendezvous/1.0.0 and Waku register/discover/unregister, ping) run on a
- * client host that dials over a socket pair; a server host in the same
- * process completes the real handshake and agrees to the stream the
- * command opens, and then the input is what the server sends. A server
- * must not be able to crash a client, whatever it answers.
+ * tool's commands (push watch/register/discover, /rendezvous/1.0.0 and Waku
+ * register/discover/unregister, ping) run on librendezvous
+ * (src/client/client.c), whose client connects over a socket pair; a
+ * server host in the same process completes the real handshake and agrees
+ * to the streams the command opens, and then the input is what the server
+ * sends on the last of them. A server must not be able to crash a client,
+ * whatever it answers.
  *
  * Input: a command byte (which command, dialect, --json), then chunks
  * [u16 BE header][bytes]; the header's top two bits say what to do, the
@@ -27,7 +28,10 @@
 
 #include <utlist.h>
 
+#include "client/client_internal.h"
+#include "host/identify.h"
 #include "host/internal.h"
+#include "host/ping.h"
 #include "fuzz_check.h"
 #include "fuzz_rng.h"
 
@@ -123,12 +127,12 @@ static void fz_setup(struct fz *f, uint8_t choice)
 {
     static const char *const ids[] = {PUSH_PROTOCOL_ID, RDV1_PROTOCOL_ID, WAKU_PROTOCOL_ID,
                                       PING_PROTOCOL_ID, IDENTIFY_PROTOCOL_ID};
-    static const struct conn_events events = {.on_ready = on_ready, .on_closed = on_closed};
     static const char *const addrs[] = {"/ip4/10.0.0.1/tcp/4001"};
-    struct privkey ks, kc;
+    struct privkey ks;
     struct host_limits lim;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     int sv[2];
+    char err[256];
 
     memset(f, 0, sizeof(*f));
     f->loop = ev_default_loop(0);
@@ -136,7 +140,6 @@ static void fz_setup(struct fz *f, uint8_t choice)
     host_limits_default(&lim);
     lim.handshake_timeout = lim.idle_timeout = 1e6;
     privkey_generate(&ks);
-    privkey_generate(&kc);
     host_init(&f->server, f->loop, &f->log, &ks, &lim);
     for (size_t i = 0; i < 5; i++) {
         f->protos[i] = (struct protocol){.id = ids[i], .on_open = fz_srv_open,
@@ -146,6 +149,7 @@ static void fz_setup(struct fz *f, uint8_t choice)
     }
 
     struct client *cl = &f->cl;
+    cl->loop = f->loop;
     cl->o.server = "/ip4/127.0.0.1/tcp/1";
     cl->o.ns = "a";
     cl->o.dialect = fz_commands[(choice & 0x7f) % FZ_NCOMMANDS].dialect;
@@ -155,30 +159,29 @@ static void fz_setup(struct fz *f, uint8_t choice)
     cl->o.addrs[0] = addrs[0];
     cl->o.naddrs = cl->o.dialect || fz_commands[(choice & 0x7f) % FZ_NCOMMANDS].cmd == &cmd_register;
     cl->cmd = fz_commands[(choice & 0x7f) % FZ_NCOMMANDS].cmd;
-    log_init(&cl->log, LOG_ERROR, LOG_TEXT, fz_tool_out);
-    host_init(&cl->host, f->loop, &cl->log, &kc, &lim);
-    host_handle(&cl->host, &identify_protocol);
-    host_handle(&cl->host, &ping_protocol);
     ev_timer_init(&cl->deadline, on_deadline, cl->o.timeout, 0);
     cl->deadline.data = cl;
 
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
-    cl->conn = conn_new(&cl->host, sv[1], true, false, (struct sockaddr *)&sa, sizeof(sa));
-    cl->conn->events = &events;
-    cl->conn->user = cl;
+    rdv_client_options opt = {
+        .server = cl->o.server, .on_state = on_state, .on_refused = on_refused, .arg = cl,
+        .keepalive_s = cl->o.keepalive, .connect_timeout_s = cl->o.timeout,
+    };
+    cl->rc = client_new_on_socket(f->loop, &opt, sv[1], err, sizeof err);
+    CHECK(cl->rc != NULL);
+    cl->cmd->start(cl);
 }
 
 static void fz_teardown(struct fz *f)
 {
     struct conn *c, *tmp;
 
-    DL_FOREACH_SAFE(f->cl.host.conns, c, tmp)
-        conn_destroy(c);
+    f->cl.done = true;
+    rdv_client_free(f->cl.rc);
     DL_FOREACH_SAFE(f->server.conns, c, tmp)
         conn_destroy(c);
     ev_timer_stop(f->loop, &f->cl.deadline);
-    host_free(&f->cl.host);
     if (f->cl.cmd->on_exit)
         f->cl.cmd->on_exit(&f->cl);
     host_free(&f->server);

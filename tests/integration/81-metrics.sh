@@ -70,13 +70,14 @@ expect 'rendezvousd_requests_total{dialect="standard",type="unregister",status="
 expect 'rendezvousd_requests_total{dialect="waku",type="register",status="ok"}' 1
 expect 'rendezvousd_requests_total{dialect="push",type="register",status="ok"}' 1
 expect 'rendezvousd_requests_total{dialect="push",type="rendezvous",status="ok"}' 1
-expect 'rendezvousd_requests_total{dialect="push",type="discover",status="ok"}' 1   # rdv register's acknowledgement
+# rdv register's acknowledgement, and rdv watch's end of the snapshot
+expect 'rendezvousd_requests_total{dialect="push",type="discover",status="ok"}' 2
 expect 'rendezvousd_error_replies_total{dialect="standard"}' 1
 expect 'rendezvousd_error_replies_total{dialect="push"}' 0
 expect 'rendezvousd_request_duration_seconds_count{dialect="standard"}' 3
 expect 'rendezvousd_request_duration_seconds_count{dialect="waku"}' 1
 expect 'rendezvousd_request_duration_seconds_bucket{dialect="standard",le="+Inf"}' 3
-expect 'rendezvousd_request_duration_seconds_count{dialect="push"}' 3
+expect 'rendezvousd_request_duration_seconds_count{dialect="push"}' 4   # REGISTER, RENDEZVOUS, two DISCOVERs
 expect rendezvousd_announcement_delay_seconds_count 1
 expect 'rendezvousd_announcement_delay_seconds_bucket{le="+Inf"}' 1
 [ "$(metric rendezvousd_received_bytes_total)" -gt 1000 ] || fail "bytes received: $(metric rendezvousd_received_bytes_total)"

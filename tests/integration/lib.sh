@@ -11,6 +11,11 @@ declare -A DNAMES=() # daemon pid -> name (its output is $TMP/NAME.out/.err)
 # How long a daemon may take to exit after SIGTERM (ASan leak checks included).
 STOP_WAIT=${RDV_STOP_WAIT:-30}
 
+# Every rdv run is a peer of its own unless a test passes --key (rdv's
+# default identity, ~/.config/rdv/identity.key, would make them one peer
+# and write to the home folder).
+export RDV_KEY=-
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # no_sanitizer_report NAME: the daemon's stderr has no ASan/UBSan report.

@@ -1,20 +1,19 @@
 /* rdv keygen, rdv id: identities. keygen writes a new Ed25519 key file (the
  * libp2p PrivateKey protobuf that rendezvousd --key and rdv --key read, or
  * with --json a js-libp2p PeerId JSON file, which they read too) and prints
- * its peer id; id prints the peer id of a key file without touching
- * the network, or of the peer at --server as proven in its Noise handshake. */
-#include <errno.h>
+ * its peer id; id prints the peer id of a key file without touching the
+ * network, of rdv's default identity (and which file that is), or of the
+ * peer at --server as proven in its Noise handshake. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
-#include <sodium.h>
-
-#include "crypto/key.h"
-#include "crypto/peerid.h"
 #include "rdv.h"
 
-static void keys__print(const struct rdv_opts *o, const char *id, const char *file, bool created)
+#define KEYS_ID_MAX 128
+
+static void keys__print(const struct rdv_opts *o, const char *id, const char *file, bool created,
+                        bool with_file)
 {
     if (o->json) {
         printf("{\"peer_id\":\"%s\"", id);
@@ -25,106 +24,62 @@ static void keys__print(const struct rdv_opts *o, const char *id, const char *fi
         if (created)
             printf(",\"created\":true");
         puts("}");
+    } else if (with_file) {
+        printf("%s %s\n", id, file);
     } else {
         puts(id);
     }
     fflush(stdout);
 }
 
-/* The peer id text of a private key. */
-static int keys__id(const struct privkey *k, char *out, size_t cap)
-{
-    struct pubkey pub;
-    struct peer_id id;
-
-    privkey_public(k, &pub);
-    if (peerid_from_pubkey(&id, &pub) < 0 || peerid_to_text(&id, out, cap) < 0)
-        return -1;
-    return 0;
-}
-
 static int keygen_offline(const struct rdv_opts *o)
 {
-    const char *file = o->key_file ? o->key_file : o->ns;
-    struct privkey k;
-    struct stat st;
-    char err[256], id[PEERID_TEXT_MAX];
-    int created = 0;
+    const char *file = o->key_given ? o->key_file : o->ns;
+    char err[512], id[KEYS_ID_MAX];
 
     if (file == NULL) {
         fprintf(stderr, "rdv: keygen needs a file: rdv keygen FILE\n");
         return 2;
     }
-    if (sodium_init() < 0) /* runs before rdv's own setup */
-        return 1;
-    /* Never replace an identity: a peer id may be pinned in bootstrap lists. */
-    if (lstat(file, &st) == 0) {
-        fprintf(stderr, "rdv: %s already exists; not overwriting it\n", file);
-        return 1;
-    }
-    if (o->json) {
-        if (keyfile_create(file, &k, true, err, sizeof(err)) < 0) {
-            fprintf(stderr, "rdv: %s\n", err);
-            return 1;
-        }
-        created = 1;
-    } else if (keyfile_load_or_create(file, &k, &created, err, sizeof(err)) < 0) {
+    if (rdv_client_keygen(file, o->json, id, sizeof id, err, sizeof err) < 0) {
         fprintf(stderr, "rdv: %s\n", err);
         return 1;
     }
-    int rc = keys__id(&k, id, sizeof(id));
-    privkey_wipe(&k);
-    if (rc < 0 || !created) {
-        fprintf(stderr, "rdv: %s: %s\n", file, rc < 0 ? "cannot derive a peer id" : "appeared meanwhile; not written");
-        return 1;
-    }
-    keys__print(o, id, file, true);
+    keys__print(o, id, file, true, false);
     return 0;
 }
 
+/* id FILE: read only. id alone: the default identity (created if need be:
+ * it is the one the next command would use), printed with its file. */
 static int id_offline(const struct rdv_opts *o)
 {
-    const char *file = o->key_file ? o->key_file : o->ns;
-    struct privkey k;
-    FILE *f;
-    uint8_t data[KEYFILE_MAX + 1];
-    char id[PEERID_TEXT_MAX], why[300];
+    const char *file = o->key_given ? o->key_file : o->ns;
+    bool own = file == NULL;
+    char err[512], id[KEYS_ID_MAX];
+    int created = 0;
 
     if (o->server)
         return -1; /* the remote's id: connect */
+    if (own)
+        file = o->key_file;
     if (file == NULL) {
-        fprintf(stderr, "rdv: id needs a key file (rdv id FILE) or --server MULTIADDR\n");
+        fprintf(stderr, "rdv: id needs a key file (rdv id FILE) or --server MULTIADDR (no "
+                        "default identity: set HOME, XDG_CONFIG_HOME or RDV_KEY)\n");
         return 2;
     }
-    if (sodium_init() < 0)
-        return 1;
-    /* Read only: unlike --key elsewhere, asking for an id never creates a key. */
-    if ((f = fopen(file, "rbe")) == NULL) {
-        fprintf(stderr, "rdv: %s: %s\n", file, strerror(errno));
+    if (rdv_client_key_peer_id(file, own, &created, id, sizeof id, err, sizeof err) < 0) {
+        fprintf(stderr, "rdv: %s\n", err);
         return 1;
     }
-    size_t n = fread(data, 1, sizeof(data), f);
-    fclose(f);
-    snprintf(why, sizeof(why), "is too large to be a key file");
-    int rc = n < sizeof(data) ? keyfile_parse(data, n, &k, why, sizeof(why)) : -1;
-    sodium_memzero(data, sizeof(data));
-    if (rc < 0) {
-        fprintf(stderr, "rdv: %s %s\n", file, why);
-        return 1;
-    }
-    rc = keys__id(&k, id, sizeof(id));
-    privkey_wipe(&k);
-    if (rc < 0) {
-        fprintf(stderr, "rdv: %s: cannot derive a peer id\n", file);
-        return 1;
-    }
-    keys__print(o, id, file, false);
+    keys__print(o, id, file, created, own);
     return 0;
 }
 
-static void id_ready(struct client *cl)
+static void id_start(struct client *cl) { (void)cl; }
+
+static void id_connected(struct client *cl)
 {
-    keys__print(&cl->o, cl->conn->remote_text, NULL, false);
+    keys__print(&cl->o, rdv_client_server_id(cl->rc), NULL, false, false);
     client_finish(cl, 0);
 }
 
@@ -137,7 +92,9 @@ const struct command cmd_keygen = {
 
 const struct command cmd_id = {
     .name = "id",
-    .usage = "id FILE | id --server MULTIADDR               peer id of a key file, or of the server",
+    .usage = "id [FILE] | id --server MULTIADDR            peer id of a key file, of rdv's own identity\n"
+             "                                             (and its file), or of the server",
     .offline = id_offline,
-    .on_ready = id_ready,
+    .start = id_start,
+    .on_connected = id_connected,
 };

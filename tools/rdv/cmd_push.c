@@ -5,312 +5,134 @@
  * "push" and neither --ttl nor --cookie is given, and otherwise hand over to
  * cmd_rdv1_register / cmd_rdv1_discover.
  *
- * Push mode has no acknowledgement, so `register` (and `watch --register`)
- * sends a DISCOVER right after its REGISTER: the server answers requests in
- * order, so the answer proves the REGISTER was handled, and a rejection
- * would have come first. `register` then prints "registered ID in NS";
+ * Push mode has no acknowledgement: `register` (and `watch --register`)
+ * waits for rdv_client_sync, which proves the REGISTER was handled (a
+ * refusal would have come first), then prints "registered ID in NS";
  * `watch --register` prints that line on stderr, keeping stdout to events.
- *
- * Long-running commands keep the connection alive with a /ipfs/ping/1.0.0
- * round trip every --keepalive seconds (servers close idle connections),
- * and on SIGINT/SIGTERM half-close the session before the connection goes,
- * so the server sees a clean end of session. */
-#include <inttypes.h>
-#include <signal.h>
+ * `watch` reconnects after a lost connection (registering and subscribing
+ * again, printing only what changed meanwhile) unless --no-reconnect. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
-#include "base/mem.h"
-#include "codec/multiaddr.h"
-#include "host/ping.h"
 #include "rdv.h"
-#include "client/push_client.h"
-#include "rendezvous/service.h"
-
-enum pushc_op { PUSHC_WATCH, PUSHC_REGISTER, PUSHC_DISCOVER };
-
-struct pushc {
-    struct client *cl;
-    enum pushc_op op;
-    struct push_client pc;
-    bool live;                /* pc is open */
-    bool acked;               /* register: the DISCOVER after REGISTER was answered */
-    struct stream *ka;        /* keepalive ping stream */
-    const struct protocol *ka_proto;
-    ev_timer ka_timer;
-    ev_signal sigint, sigterm;
-};
 
 /* ---- output --------------------------------------------------------------- */
 
-static void pushc__addrs_text(const Push__Message__Peer *p)
+static void pushc__addrs_json(const char *const *addrs, size_t n)
 {
-    char text[MULTIADDR_TEXT_MAX];
-    for (size_t i = 0; p && i < p->n_addrs; i++) {
-        if (multiaddr_to_text(p->addrs[i].data, p->addrs[i].len, text, sizeof(text)) < 0)
-            snprintf(text, sizeof(text), "?");
-        printf(" %s", text);
-    }
-}
-
-static void pushc__addrs_json(const Push__Message__Peer *p)
-{
-    char text[MULTIADDR_TEXT_MAX];
     printf(",\"addrs\":[");
-    for (size_t i = 0; p && i < p->n_addrs; i++) {
-        if (multiaddr_to_text(p->addrs[i].data, p->addrs[i].len, text, sizeof(text)) < 0)
-            snprintf(text, sizeof(text), "?");
+    for (size_t i = 0; i < n; i++) {
         printf(i ? "," : "");
-        client_json_string(text, strlen(text));
+        client_json_string(addrs[i], strlen(addrs[i]));
     }
     printf("]");
 }
 
-static void pushc__peer_json(const ProtobufCBinaryData *ns, const Push__Message__Peer *p)
-{
-    printf("\"ns\":");
-    client_json_string((const char *)ns->data, ns->len);
-    printf(",\"peer\":");
-    if (p && p->has_id)
-        client_json_string((const char *)p->id.data, p->id.len);
-    else
-        printf("null");
-}
-
-/* Presence metadata, only when the entry has some: as a JSON string in
+/* Presence metadata, only when the member has some: as a JSON string in
  * both output forms (text: " metadata=\"...\"" after the addresses). */
-static void pushc__metadata(const struct client *cl, const Push__Message__Peer *p)
+static void pushc__metadata(const struct client *cl, const uint8_t *meta, size_t len)
 {
-    if (p == NULL || !p->has_metadata)
+    if (meta == NULL)
         return;
     printf(cl->o.json ? ",\"metadata\":" : " metadata=");
-    client_json_string((const char *)p->metadata.data, p->metadata.len);
+    client_json_string((const char *)meta, len);
 }
 
-static int pushc__id_len(const Push__Message__Peer *p) { return p && p->has_id ? (int)p->id.len : 0; }
-static const char *pushc__id(const Push__Message__Peer *p)
+static void pushc__peer_json(const char *ns, const char *peer)
 {
-    return p && p->has_id ? (const char *)p->id.data : "";
+    printf("\"ns\":");
+    client_json_string(ns, strlen(ns));
+    printf(",\"peer\":");
+    client_json_string(peer, strlen(peer));
 }
 
 /* watch: "+ id addrs..." / "- id", or JSON lines with "event". */
-static void pushc__print_event(const struct client *cl, const Push__Message *m)
+static void pushc__on_event(rdv_client *rc, const rdv_event *ev, void *arg)
 {
-    for (size_t i = 0; i < m->n_register_; i++) {
-        const Push__Message__Register *r = m->register_[i];
-        if (cl->o.json) {
-            printf("{\"event\":\"register\",");
-            pushc__peer_json(&r->ns, r->peer);
-            pushc__addrs_json(r->peer);
-            pushc__metadata(cl, r->peer);
-            printf("}\n");
-        } else {
-            printf("+ %.*s", pushc__id_len(r->peer), pushc__id(r->peer));
-            pushc__addrs_text(r->peer);
-            pushc__metadata(cl, r->peer);
-            printf("\n");
-        }
-    }
-    for (size_t i = 0; i < m->n_unregister; i++) {
-        const Push__Message__Unregister *u = m->unregister[i];
-        if (cl->o.json) {
-            printf("{\"event\":\"unregister\",");
-            pushc__peer_json(&u->ns, u->peer);
-            printf("}\n");
-        } else {
-            printf("- %.*s\n", pushc__id_len(u->peer), pushc__id(u->peer));
-        }
+    struct client *cl = arg;
+    (void)rc;
+    if (cl->done)
+        return;
+    if (cl->o.json) {
+        printf("{\"event\":\"%s\",", ev->kind == RDV_JOIN ? "register" : "unregister");
+        pushc__peer_json(ev->ns, ev->peer_id);
+        if (ev->kind == RDV_JOIN)
+            pushc__addrs_json(ev->addrs, ev->naddrs);
+        pushc__metadata(cl, ev->metadata, ev->metadata_len);
+        printf("}\n");
+    } else {
+        printf("%c %s", ev->kind == RDV_JOIN ? '+' : '-', ev->peer_id);
+        for (size_t i = 0; i < ev->naddrs; i++)
+            printf(" %s", ev->addrs[i]);
+        pushc__metadata(cl, ev->metadata, ev->metadata_len);
+        printf("\n");
     }
     fflush(stdout);
 }
 
 /* discover: "id addrs..." per entry, or JSON lines. */
-static void pushc__print_list(const struct client *cl, const Push__Message *m)
+static void pushc__on_list(rdv_client *rc, const rdv_result *r, void *arg)
 {
-    for (size_t i = 0; i < m->n_register_; i++) {
-        const Push__Message__Register *r = m->register_[i];
+    struct client *cl = arg;
+    (void)rc;
+    if (cl->done)
+        return;
+    if (r->error) {
+        client_fail_result(cl, r);
+        return;
+    }
+    for (size_t i = 0; i < r->nregs; i++) {
+        const rdv_registration *g = &r->regs[i];
         if (cl->o.json) {
             printf("{");
-            pushc__peer_json(&r->ns, r->peer);
-            pushc__addrs_json(r->peer);
-            pushc__metadata(cl, r->peer);
+            pushc__peer_json(g->ns, g->peer_id);
+            pushc__addrs_json(g->addrs, g->naddrs);
+            pushc__metadata(cl, g->metadata, g->metadata_len);
             printf("}\n");
         } else {
-            printf("%.*s", pushc__id_len(r->peer), pushc__id(r->peer));
-            pushc__addrs_text(r->peer);
-            pushc__metadata(cl, r->peer);
+            printf("%s", g->peer_id);
+            for (size_t k = 0; k < g->naddrs; k++)
+                printf(" %s", g->addrs[k]);
+            pushc__metadata(cl, g->metadata, g->metadata_len);
             printf("\n");
         }
     }
     fflush(stdout);
+    client_finish(cl, 0);
 }
 
-/* ---- keepalive -------------------------------------------------------------- */
-
-static int pushc__ka_open(struct stream *s)
+/* The REGISTER was handled. */
+static void pushc__on_synced(rdv_client *rc, const rdv_result *r, void *arg)
 {
-    (void)s;
-    return 0;
-}
-
-/* The echo of our ping; only its arrival matters (it is input). */
-static void pushc__ka_data(struct stream *s, const uint8_t *d, size_t n)
-{
-    (void)s;
-    (void)d;
-    (void)n;
-}
-
-static void pushc__ka_close(struct stream *s)
-{
-    struct pushc *p = s->state;
-    p->ka = NULL;
-}
-
-static const struct protocol pushc_keepalive = {
-    .id = PING_PROTOCOL_ID,
-    .on_open = pushc__ka_open,
-    .on_data = pushc__ka_data,
-    .on_close = pushc__ka_close,
-};
-
-static void pushc__on_keepalive(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    struct pushc *p = w->data;
-    uint8_t ping[PING_SIZE];
-    (void)loop;
-    (void)revents;
-
-    if (p->cl->conn == NULL || p->cl->done)
-        return;
-    if (p->ka == NULL)
-        p->ka = conn_open_stream(p->cl->conn, &pushc_keepalive, p);
-    if (p->ka) {
-        randombytes_buf(ping, sizeof(ping));
-        stream_write(p->ka, ping, sizeof(ping));
-    }
-}
-
-/* Long-running commands: no deadline, keepalive, clean end on a signal. */
-static void pushc__stay(struct pushc *p)
-{
-    struct ev_loop *loop = p->cl->host.loop;
-    client_no_deadline(p->cl);
-    if (ev_is_active(&p->ka_timer))
-        return;
-    ev_timer_init(&p->ka_timer, pushc__on_keepalive, p->cl->o.keepalive, p->cl->o.keepalive);
-    p->ka_timer.data = p;
-    ev_timer_start(loop, &p->ka_timer);
-    ev_unref(loop);
-}
-
-/* Runs beside rdv's own handler (which ends the loop): the FIN goes out
- * with the connection's last flush. */
-static void pushc__on_signal(struct ev_loop *loop, ev_signal *w, int revents)
-{
-    struct pushc *p = w->data;
-    (void)loop;
-    (void)revents;
-    if (p->live)
-        push_client_close(&p->pc);
-}
-
-/* ---- the session -------------------------------------------------------------- */
-
-static void pushc__on_open(struct push_client *pc)
-{
-    struct pushc *p = pc->user;
-    if (p->op == PUSHC_WATCH)
-        pushc__stay(p);
-}
-
-static void pushc__on_message(struct push_client *pc, const Push__Message *m)
-{
-    struct pushc *p = pc->user;
-    struct client *cl = p->cl;
-
-    if (m->has_status && m->status != PUSH__MESSAGE__RESPONSE_STATUS__OK) {
-        client_fail(cl, "%s (status %d)", m->statustext ? m->statustext : "request refused",
-                    (int)m->status);
-        return;
-    }
-    switch (p->op) {
-    case PUSHC_WATCH:
-        if (cl->o.reg && !p->acked) {
-            /* The DISCOVER sent after the REGISTER: stderr keeps stdout to events. */
-            p->acked = true;
-            fprintf(stderr, "registered %s in %s\n", cl->host.id_text, cl->o.ns);
-            break;
-        }
-        pushc__print_event(cl, m);
-        break;
-    case PUSHC_DISCOVER:
-        pushc__print_list(cl, m);
-        push_client_close(pc);
-        client_finish(cl, 0);
-        break;
-    case PUSHC_REGISTER:
-        if (p->acked)
-            break; /* nothing else is sent to a session that did not subscribe */
-        p->acked = true;
-        if (cl->o.json) {
-            printf("{\"event\":\"registered\",\"ns\":");
-            client_json_string(cl->o.ns, strlen(cl->o.ns));
-            printf(",\"peer\":\"%s\"}\n", cl->host.id_text);
-        } else {
-            printf("registered %s in %s\n", cl->host.id_text, cl->o.ns);
-        }
-        fflush(stdout);
-        pushc__stay(p);
-        break;
-    }
-}
-
-static void pushc__on_end(struct push_client *pc, const char *why)
-{
-    struct pushc *p = pc->user;
-    struct client *cl = p->cl;
-    p->live = false;
+    struct client *cl = arg;
+    bool watch = cl->cmd == &cmd_watch;
     if (cl->done)
         return;
-    if (strcmp(why, "protocol not supported") == 0)
-        client_fail(cl, "%s does not support %s", cl->conn ? cl->conn->remote_text : "the server",
-                    pc->proto.id);
-    else
-        client_fail(cl, "the server ended the session: %s", why);
-}
-
-static const struct push_client_handler pushc_handler = {
-    .on_open = pushc__on_open,
-    .on_message = pushc__on_message,
-    .on_end = pushc__on_end,
-};
-
-/* --addr options as binary multiaddrs; -1 (after failing) if one is bad. */
-static int pushc__addrs(struct client *cl, uint8_t (*bin)[MULTIADDR_MAX], struct rdv_addr *out)
-{
-    char err[256];
-    for (size_t i = 0; i < cl->o.naddrs; i++) {
-        int n = multiaddr_from_text(cl->o.addrs[i], bin[i], MULTIADDR_MAX, err, sizeof(err));
-        if (n < 0) {
-            client_fail(cl, "--addr %s: %s", cl->o.addrs[i], err);
-            return -1;
-        }
-        out[i].bytes = bin[i];
-        out[i].len = (size_t)n;
+    if (r->error) {
+        if (!watch) /* watch says so on the loss and goes on */
+            client_fail_result(cl, r);
+        return;
     }
-    return 0;
+    if (watch) {
+        fprintf(stderr, "registered %s in %s\n", rdv_client_peer_id(rc), cl->o.ns);
+    } else if (cl->o.json) {
+        printf("{\"event\":\"registered\",\"ns\":");
+        client_json_string(cl->o.ns, strlen(cl->o.ns));
+        printf(",\"peer\":\"%s\"}\n", rdv_client_peer_id(rc));
+    } else {
+        printf("registered %s in %s\n", rdv_client_peer_id(rc), cl->o.ns);
+    }
+    fflush(stdout);
 }
+
+/* ---- commands --------------------------------------------------------------- */
+
+enum pushc_op { PUSHC_WATCH, PUSHC_REGISTER, PUSHC_DISCOVER };
 
 static void pushc_start(struct client *cl, enum pushc_op op)
 {
-    uint8_t(*bin)[MULTIADDR_MAX] = NULL;
-    struct rdv_addr addrs[RDV_OPT_MAX_ADDRS];
     const char *d = cl->o.dialect;
-    struct pushc *p;
+    int rc = 0;
 
     if (d && strcmp(d, "push") != 0) {
         client_fail(cl, "%s speaks push mode only (--dialect push), not %s", cl->cmd->name, d);
@@ -320,132 +142,92 @@ static void pushc_start(struct client *cl, enum pushc_op op)
         client_fail(cl, "%s needs a namespace argument", cl->cmd->name);
         return;
     }
-    if (op != PUSHC_REGISTER && !(op == PUSHC_WATCH && cl->o.reg) && (cl->o.naddrs || cl->o.metadata)) {
+    bool reg = op == PUSHC_REGISTER || (op == PUSHC_WATCH && cl->o.reg);
+    if (!reg && (cl->o.naddrs || cl->o.metadata)) {
         client_fail(cl, "--addr and --metadata go with register or watch --register");
         return;
     }
-    if (cl->o.naddrs) {
-        bin = xcalloc(cl->o.naddrs, sizeof(*bin));
-        if (pushc__addrs(cl, bin, addrs) < 0) {
-            free(bin);
-            return;
-        }
-    }
-    p = xcalloc(1, sizeof(*p));
-    p->cl = cl;
-    p->op = op;
-    cl->state = p;
-    if (push_client_open(&p->pc, cl->conn, cl->o.protocol, &pushc_handler, p) < 0) {
-        free(bin);
-        client_fail(cl, "cannot open a stream to %s", cl->conn->remote_text);
-        return;
-    }
-    p->live = true;
-    if (op == PUSHC_REGISTER || (op == PUSHC_WATCH && cl->o.reg))
-        push_client_register_meta(&p->pc, cl->o.ns, cl->host.id_text, addrs, cl->o.naddrs,
-                                  (const uint8_t *)cl->o.metadata,
-                                  cl->o.metadata ? strlen(cl->o.metadata) : 0);
-    free(bin);
-    if (op == PUSHC_REGISTER || (op == PUSHC_WATCH && cl->o.reg))
-        push_client_discover(&p->pc, cl->o.ns, 1); /* its answer acknowledges the REGISTER */
     if (op == PUSHC_WATCH)
-        push_client_rendezvous(&p->pc, cl->o.ns);
-    else if (op == PUSHC_DISCOVER)
-        push_client_discover(&p->pc, cl->o.ns, cl->o.has_limit ? (int64_t)cl->o.limit : 0);
-    if (op != PUSHC_DISCOVER) {
-        ev_signal_init(&p->sigint, pushc__on_signal, SIGINT);
-        ev_signal_init(&p->sigterm, pushc__on_signal, SIGTERM);
-        p->sigint.data = p->sigterm.data = p;
-        ev_signal_start(cl->host.loop, &p->sigint);
-        ev_signal_start(cl->host.loop, &p->sigterm);
-        ev_unref(cl->host.loop);
-        ev_unref(cl->host.loop);
+        rc = rdv_client_subscribe(cl->rc, cl->o.ns, pushc__on_event, cl);
+    if (rc == 0 && reg) {
+        /* One at a time first, to name a bad one (nothing is sent before
+         * the connection is up, and the last call replaces the others). */
+        for (size_t i = 0; i < cl->o.naddrs; i++) {
+            if (rdv_client_register(cl->rc, cl->o.ns, &cl->o.addrs[i], 1) == RDV_CLIENT_ERR_ADDR) {
+                client_fail(cl, "--addr %s: not a valid multiaddr", cl->o.addrs[i]);
+                return;
+            }
+        }
+        rc = rdv_client_register_meta(cl->rc, cl->o.ns, cl->o.addrs, cl->o.naddrs, cl->o.metadata,
+                                      cl->o.metadata ? strlen(cl->o.metadata) : 0);
+        if (rc == 0)
+            rc = rdv_client_sync(cl->rc, pushc__on_synced, cl);
     }
+    if (rc == 0 && op == PUSHC_DISCOVER)
+        rc = rdv_client_discover(cl->rc, RDV_CLIENT_PUSH, cl->o.ns,
+                                 cl->o.has_limit ? cl->o.limit : 0, NULL, 0, pushc__on_list, cl);
+    if (rc < 0)
+        client_fail(cl, "%s: %s", cl->cmd->name, rdv_client_strerror(rc));
 }
 
-static void pushc_exit(struct client *cl)
-{
-    struct pushc *p = cl->state;
-    struct ev_loop *loop = cl->host.loop;
-    if (p == NULL)
-        return;
-    if (ev_is_active(&p->ka_timer)) {
-        ev_ref(loop);
-        ev_timer_stop(loop, &p->ka_timer);
-    }
-    if (ev_is_active(&p->sigint)) {
-        ev_ref(loop);
-        ev_ref(loop);
-        ev_signal_stop(loop, &p->sigint);
-        ev_signal_stop(loop, &p->sigterm);
-    }
-    free(p);
-    cl->state = NULL;
-}
-
-/* ---- commands --------------------------------------------------------------- */
+/* Long-running commands have no deadline once connected. */
+static void pushc_connected(struct client *cl) { client_no_deadline(cl); }
 
 /* Push unless another dialect is asked for, or implied by a standard-only
  * option. */
-static bool pushc_is_push(const struct client *cl)
+static bool pushc_is_push(const struct rdv_opts *o)
 {
-    const char *d = cl->o.dialect;
+    const char *d = o->dialect;
     if (d && strcmp(d, "push") == 0)
         return true;
-    return d == NULL && !cl->o.has_ttl && cl->o.cookie == NULL;
+    return d == NULL && !o->has_ttl && o->cookie == NULL;
 }
 
 static void pushc_watch(struct client *cl) { pushc_start(cl, PUSHC_WATCH); }
 
+static bool pushc_watch_reconnects(const struct rdv_opts *o)
+{
+    (void)o;
+    return true;
+}
+
 static void pushc_register(struct client *cl)
 {
-    if (!pushc_is_push(cl) && cl->o.metadata)
+    if (!pushc_is_push(&cl->o) && cl->o.metadata)
         client_fail(cl, "--metadata is push mode only");
-    else if (!pushc_is_push(cl))
-        cmd_rdv1_register.on_ready(cl);
+    else if (!pushc_is_push(&cl->o))
+        cmd_rdv1_register.start(cl);
     else if (cl->o.has_ttl || cl->o.cookie)
         client_fail(cl, "push mode has no TTL or cookie (they need --dialect standard or waku)");
     else
         pushc_start(cl, PUSHC_REGISTER);
 }
 
+static void pushc_register_connected(struct client *cl)
+{
+    if (pushc_is_push(&cl->o))
+        client_no_deadline(cl);
+}
+
 static void pushc_discover(struct client *cl)
 {
-    if (!pushc_is_push(cl))
-        cmd_rdv1_discover.on_ready(cl);
+    if (!pushc_is_push(&cl->o))
+        cmd_rdv1_discover.start(cl);
     else if (cl->o.has_ttl || cl->o.cookie)
         client_fail(cl, "push mode has no TTL or cookie (they need --dialect standard or waku)");
     else
         pushc_start(cl, PUSHC_DISCOVER);
 }
 
-static void pushc_register_exit(struct client *cl)
-{
-    if (!pushc_is_push(cl)) {
-        if (cmd_rdv1_register.on_exit)
-            cmd_rdv1_register.on_exit(cl);
-    } else {
-        pushc_exit(cl);
-    }
-}
-
-static void pushc_discover_exit(struct client *cl)
-{
-    if (!pushc_is_push(cl)) {
-        if (cmd_rdv1_discover.on_exit)
-            cmd_rdv1_discover.on_exit(cl);
-    } else {
-        pushc_exit(cl);
-    }
-}
-
 const struct command cmd_watch = {
     .name = "watch",
     .usage = "watch --server MULTIADDR [--register [--addr MA]... [--metadata TEXT]] [--json] NS\n"
-             "                                             print registrations in NS as they come and go",
+             "           [--no-reconnect]                  print registrations in NS as they come and go\n"
+             "                                             (reconnects unless --no-reconnect)",
     .needs_ns = true,
-    .on_ready = pushc_watch,
-    .on_exit = pushc_exit,
+    .reconnects = pushc_watch_reconnects,
+    .start = pushc_watch,
+    .on_connected = pushc_connected,
 };
 
 const struct command cmd_register = {
@@ -455,8 +237,8 @@ const struct command cmd_register = {
              "           [--dialect standard|waku] [--ttl S]   standard/waku: one signed registration\n"
              "                                             (no --addr: the address the server sees us at)",
     .needs_ns = true,
-    .on_ready = pushc_register,
-    .on_exit = pushc_register_exit,
+    .start = pushc_register,
+    .on_connected = pushc_register_connected,
 };
 
 const struct command cmd_discover = {
@@ -464,6 +246,5 @@ const struct command cmd_discover = {
     .usage = "discover --server MULTIADDR [--limit N] NS     push: the members of NS, once;\n"
              "           [--dialect standard|waku] [--cookie HEX] [NS]",
     .needs_ns = false, /* standard discover may list every namespace */
-    .on_ready = pushc_discover,
-    .on_exit = pushc_discover_exit,
+    .start = pushc_discover,
 };

@@ -1,19 +1,21 @@
-/* rdv: command-line client for rendezvousd and other libp2p peers.
- * Parses options, dials --server, runs one command and exits with its code
- * (0 ok, 1 failure, 2 usage). */
+/* rdv: command-line client for rendezvousd and other libp2p peers, on
+ * librendezvous. Parses options, creates a client for --server, runs one
+ * command and exits with its code (0 ok, 1 failure, 2 usage).
+ *
+ * Identity: --key FILE, else $RDV_KEY, else the default identity
+ * $XDG_CONFIG_HOME/rdv/identity.key (~/.config/rdv/identity.key), created
+ * 0600 on first use, so that commands run one after the other are the same
+ * peer. "-" (as --key or $RDV_KEY) is a fresh identity for the run. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-#include <sodium.h>
-
-#include "crypto/key.h"
-#include "host/identify.h"
-#include "host/ping.h"
 #include "rdv.h"
 
 static const struct command *const commands[] = {
@@ -32,9 +34,7 @@ void client_finish(struct client *cl, int code)
         return;
     cl->done = true;
     cl->exit_code = code;
-    if (cl->conn)
-        conn_close(cl->conn, "done");
-    ev_break(cl->host.loop, EVBREAK_ALL);
+    ev_break(cl->loop, EVBREAK_ALL);
 }
 
 void client_fail(struct client *cl, const char *fmt, ...)
@@ -48,6 +48,14 @@ void client_fail(struct client *cl, const char *fmt, ...)
     va_end(ap);
     fputc('\n', stderr);
     client_finish(cl, 1);
+}
+
+void client_fail_result(struct client *cl, const rdv_result *r)
+{
+    if (r->error == RDV_CLIENT_ERR_REFUSED)
+        client_fail(cl, "%s (status %d)", r->status_text, r->status);
+    else
+        client_fail(cl, "%s", r->status_text);
 }
 
 void client_json_string(const char *s, size_t n)
@@ -65,26 +73,46 @@ void client_json_string(const char *s, size_t n)
     putchar('"');
 }
 
-void client_no_deadline(struct client *cl) { ev_timer_stop(cl->host.loop, &cl->deadline); }
+void client_no_deadline(struct client *cl) { ev_timer_stop(cl->loop, &cl->deadline); }
 
-static void on_ready(struct conn *c, void *user)
+const char *client_server_id(const struct client *cl)
 {
-    struct client *cl = user;
-    (void)c;
-    cl->cmd->on_ready(cl);
+    const char *id = rdv_client_server_id(cl->rc);
+    const char *p2p = strstr(cl->o.server, "/p2p/");
+    return id ? id : p2p ? p2p + 5 : cl->o.server;
+}
+
+static bool reconnecting(const struct client *cl)
+{
+    return cl->cmd->reconnects && cl->cmd->reconnects(&cl->o) && !cl->o.no_reconnect;
 }
 
 /* Says what to do about the usual ways a connection fails. */
-static void on_closed(struct conn *c, void *user, const char *reason)
+static void on_state(rdv_client *rc, int connected, const char *reason, void *arg)
 {
-    struct client *cl = user;
-    cl->conn = NULL;
-    if (cl->done)
+    struct client *cl = arg;
+    if (cl->done) {
+        if (!connected && cl->closing)
+            ev_break(cl->loop, EVBREAK_ALL); /* rdv_client_close is over */
         return;
-    if (strcmp(reason, "peer id mismatch") == 0) {
+    }
+    if (connected) {
+        if (cl->connected_once && reconnecting(cl))
+            fprintf(stderr, "rdv: connected to %s again\n", cl->o.server);
+        cl->connected_once = true;
+        if (cl->cmd->on_connected)
+            cl->cmd->on_connected(cl);
+        return;
+    }
+    if (cl->connected_once && reconnecting(cl) && rdv_client_reconnects(rc)) {
+        fprintf(stderr, "rdv: %s: %s; reconnecting (--no-reconnect to exit instead)\n",
+                cl->o.server, reason);
+        return;
+    }
+    if (strncmp(reason, "peer id mismatch", 16) == 0) {
         const char *want = strstr(cl->o.server, "/p2p/");
-        client_fail(cl, "%s: peer id mismatch: the peer there is %s, not %s: check the /p2p/ part (rendezvousd "
-                    "prints its address with its peer id at start)", cl->o.server, c->remote_text,
+        client_fail(cl, "%s: %s, not %s: check the /p2p/ part (rendezvousd prints its address "
+                    "with its peer id at start)", cl->o.server, reason,
                     want ? want + 5 : "the one asked for");
     } else if (strcmp(reason, strerror(ECONNREFUSED)) == 0) {
         client_fail(cl, "%s: connection refused: is rendezvousd running at that address? "
@@ -99,6 +127,14 @@ static void on_closed(struct conn *c, void *user, const char *reason)
     }
 }
 
+static void on_refused(rdv_client *rc, const char *request, int status, const char *text, void *arg)
+{
+    struct client *cl = arg;
+    (void)rc;
+    (void)request;
+    client_fail(cl, "%s (status %d)", text, status);
+}
+
 static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct client *cl = w->data;
@@ -107,12 +143,55 @@ static void on_deadline(struct ev_loop *loop, ev_timer *w, int revents)
     client_fail(cl, "timed out talking to %s", cl->o.server);
 }
 
+static void on_close_deadline(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)w;
+    (void)revents;
+    ev_break(loop, EVBREAK_ALL);
+}
+
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     struct client *cl = w->data;
     (void)loop;
     (void)revents;
     client_finish(cl, 0); /* interrupting a long-running command is its normal end */
+}
+
+/* The default identity's path into out; its folder is created (0700). NULL
+ * if there is no home to put it in. */
+static const char *default_identity(char *out, size_t cap)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    char dir[PATH_MAX];
+
+    if (xdg && xdg[0] == '/')
+        snprintf(dir, sizeof dir, "%s/rdv", xdg);
+    else if (home && home[0])
+        snprintf(dir, sizeof dir, "%s/.config/rdv", home);
+    else
+        return NULL;
+    /* The parent (~/.config) may be missing too. */
+    char *slash = strrchr(dir, '/');
+    *slash = '\0';
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return NULL;
+    *slash = '/';
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+        return NULL;
+    if ((size_t)snprintf(out, cap, "%s/identity.key", dir) >= cap)
+        return NULL;
+    return out;
+}
+
+/* --key, $RDV_KEY or the default identity; NULL: a fresh identity. */
+static const char *identity_file(struct rdv_opts *o, char *buf, size_t cap)
+{
+    const char *env = getenv("RDV_KEY");
+    const char *k = o->key_given ? o->key_file : env && env[0] ? env : NULL;
+    if (k)
+        return strcmp(k, "-") == 0 ? NULL : k;
+    return default_identity(buf, cap);
 }
 
 static void usage_options(FILE *f);
@@ -150,7 +229,9 @@ static void usage_options(FILE *f)
     fprintf(f,
             "\nOptions:\n"
             "  -s, --server MULTIADDR   the peer, e.g. /ip4/127.0.0.1/tcp/8000/p2p/12D3KooW...\n"
-            "  -k, --key FILE           identity key file (default: a new identity per run)\n"
+            "  -k, --key FILE           identity key file (default: $RDV_KEY, else\n"
+            "                           $XDG_CONFIG_HOME/rdv/identity.key, created on first\n"
+            "                           use; - or RDV_KEY=-: a new identity for this run)\n"
             "  -d, --dialect D          push (default for watch), standard or waku\n"
             "      --protocol ID        override the dialect's protocol id\n"
             "  -c, --count N            ping: round trips (1)\n"
@@ -165,6 +246,8 @@ static void usage_options(FILE *f)
             "                           (a display name...) sent with the registration;\n"
             "                           members' metadata is printed as metadata=\"...\"\n"
             "  -r, --register           watch: also register in NS\n"
+            "      --no-reconnect       watch: exit when the connection is lost (default:\n"
+            "                           reconnect, register and subscribe again)\n"
             "  -j, --json               one JSON object per line\n"
             "  -t, --timeout SECONDS    give up after this long (10)\n"
             "      --keepalive SECONDS  watch, register: ping the server this often so it\n"
@@ -185,7 +268,8 @@ static int parse_u64(const char *s, uint64_t *out)
 
 static int parse_args(int argc, char **argv, struct rdv_opts *o)
 {
-    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE, OPT_METADATA };
+    enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE, OPT_NO_RECONNECT,
+           OPT_METADATA };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},  {"count", required_argument, NULL, 'c'},
         {"key", required_argument, NULL, 'k'},     {"timeout", required_argument, NULL, 't'},
@@ -194,6 +278,7 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         {"protocol", required_argument, NULL, OPT_PROTOCOL},
         {"addr", required_argument, NULL, OPT_ADDR},
         {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
+        {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
         {"metadata", required_argument, NULL, OPT_METADATA},
         {"register", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
@@ -208,11 +293,12 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
     while ((ch = getopt_long(argc, argv, "s:c:k:t:d:n:rjvh", longopts, NULL)) != -1) {
         switch (ch) {
         case 's': o->server = optarg; break;
-        case 'k': o->key_file = optarg; break;
+        case 'k': o->key_file = optarg; o->key_given = true; break;
+        case OPT_NO_RECONNECT: o->no_reconnect = true; break;
+        case OPT_METADATA: o->metadata = optarg; break;
         case 'd': o->dialect = optarg; break;
         case OPT_COOKIE: o->cookie = optarg; break;
         case OPT_PROTOCOL: o->protocol = optarg; break;
-        case OPT_METADATA: o->metadata = optarg; break;
         case OPT_KEEPALIVE:
             o->keepalive = atof(optarg);
             if (!(o->keepalive > 0)) {
@@ -271,12 +357,25 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
     return 0;
 }
 
+/* The protocol id --protocol overrides: the dialect's. */
+static void protocol_override(const struct rdv_opts *o, rdv_client_options *opt)
+{
+    const char *d = o->dialect;
+    if (o->protocol == NULL)
+        return;
+    if (d && strcmp(d, "waku") == 0)
+        opt->waku_protocol = o->protocol;
+    else if ((d && strcmp(d, "standard") == 0) || (d == NULL && (o->has_ttl || o->cookie)))
+        opt->standard_protocol = o->protocol;
+    else
+        opt->push_protocol = o->protocol;
+}
+
 int main(int argc, char **argv)
 {
     struct client cl;
-    static const struct conn_events events = {.on_ready = on_ready, .on_closed = on_closed};
     const struct command *cmd = NULL;
-    char err[256];
+    char err[512], keybuf[PATH_MAX];
     int rc;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -301,6 +400,10 @@ int main(int argc, char **argv)
     memset(&cl, 0, sizeof(cl));
     if ((rc = parse_args(argc, argv, &cl.o)) != 0)
         return rc;
+    if (!cl.o.key_given || strcmp(cl.o.key_file, "-") != 0)
+        cl.o.key_file = identity_file(&cl.o, keybuf, sizeof keybuf);
+    else
+        cl.o.key_file = NULL;
     if (cmd->offline && (rc = cmd->offline(&cl.o)) >= 0)
         return rc;
     if (cl.o.server == NULL) {
@@ -311,57 +414,63 @@ int main(int argc, char **argv)
         fprintf(stderr, "rdv: %s needs a namespace argument\n", cmd->name);
         return 2;
     }
-    if (sodium_init() < 0)
-        return 1;
     signal(SIGPIPE, SIG_IGN);
-    log_init(&cl.log, cl.o.verbose ? LOG_DEBUG : LOG_ERROR, LOG_TEXT, stderr);
-
-    struct privkey key;
-    if (cl.o.key_file) {
-        int created;
-        if (keyfile_load_or_create(cl.o.key_file, &key, &created, err, sizeof(err)) < 0) {
-            fprintf(stderr, "rdv: %s\n", err); /* it names the file */
-            return 1;
-        }
-    } else {
-        privkey_generate(&key);
-    }
-    struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
-    host_init(&cl.host, loop, &cl.log, &key, NULL);
-    privkey_wipe(&key);
-    host_handle(&cl.host, &identify_protocol);
-    host_handle(&cl.host, &ping_protocol);
-
+    cl.loop = ev_default_loop(EVFLAG_AUTO);
     cl.cmd = cmd;
-    cl.conn = host_dial(&cl.host, cl.o.server, &events, &cl, err, sizeof(err));
-    if (cl.conn == NULL) {
-        fprintf(stderr, "rdv: cannot dial %s\n", err);
-        host_free(&cl.host);
+    rdv_client_options opt = {
+        .server = cl.o.server,
+        .key_file = cl.o.key_file,
+        .on_state = on_state,
+        .on_refused = on_refused,
+        .arg = &cl,
+        .keepalive_s = cl.o.keepalive,
+        .connect_timeout_s = cl.o.timeout,
+        .log_file = cl.o.verbose ? stderr : NULL,
+        .verbose = cl.o.verbose,
+    };
+    if (reconnecting(&cl)) {
+        opt.reconnect_min_s = 0.5;
+        opt.reconnect_max_s = 30;
+    }
+    protocol_override(&cl.o, &opt);
+    cl.rc = rdv_client_new(cl.loop, &opt, err, sizeof err);
+    if (cl.rc == NULL) {
+        /* A key file's reason names the file; an address's does not. */
+        if (cl.o.key_file && strstr(err, cl.o.key_file))
+            fprintf(stderr, "rdv: %s\n", err);
+        else
+            fprintf(stderr, "rdv: cannot dial %s\n", err);
         return 1;
     }
     ev_timer_init(&cl.deadline, on_deadline, cl.o.timeout, 0);
     cl.deadline.data = &cl;
-    ev_timer_start(loop, &cl.deadline);
+    ev_timer_start(cl.loop, &cl.deadline);
     ev_signal_init(&cl.sigint, on_signal, SIGINT);
     ev_signal_init(&cl.sigterm, on_signal, SIGTERM);
     cl.sigint.data = cl.sigterm.data = &cl;
-    ev_signal_start(loop, &cl.sigint);
-    ev_signal_start(loop, &cl.sigterm);
-    ev_unref(loop);
-    ev_unref(loop);
-    ev_run(loop, 0);
+    ev_signal_start(cl.loop, &cl.sigint);
+    ev_signal_start(cl.loop, &cl.sigterm);
+    cmd->start(&cl);
+    if (!cl.done)
+        ev_run(cl.loop, 0);
 
-    /* Let the close (and its Go Away) reach the socket before exiting. */
-    ev_timer_stop(loop, &cl.deadline);
-    host_drain(&cl.host, 1.0);
-    ev_run(loop, 0);
-    ev_ref(loop);
-    ev_ref(loop);
-    ev_signal_stop(loop, &cl.sigint);
-    ev_signal_stop(loop, &cl.sigterm);
-    host_free(&cl.host);
+    ev_timer_stop(cl.loop, &cl.deadline);
+    ev_signal_stop(cl.loop, &cl.sigint);
+    ev_signal_stop(cl.loop, &cl.sigterm);
+    cl.done = true; /* what the client reports while it goes is not ours to print */
+    /* A clean end (the server sees our sessions end, not a lost
+     * connection), for at most a second. */
+    if (rdv_client_close(cl.rc) == 0) {
+        cl.closing = true;
+        ev_timer_init(&cl.deadline, on_close_deadline, 1.0, 0);
+        cl.deadline.data = &cl;
+        ev_timer_start(cl.loop, &cl.deadline);
+        ev_run(cl.loop, 0);
+        ev_timer_stop(cl.loop, &cl.deadline);
+    }
+    rdv_client_free(cl.rc);
     if (cmd->on_exit)
         cmd->on_exit(&cl);
-    ev_loop_destroy(loop);
+    ev_loop_destroy(cl.loop);
     return cl.exit_code;
 }
