@@ -401,6 +401,16 @@ static void discover_flood_one_stream(void **state)
     lpm_free(&cl.in);
 }
 
+/* Stops e and frees it with the n client streams of a test. */
+static void env_end(struct env *e, struct cli *cl, size_t n)
+{
+    env_stop(e);
+    free(e);
+    for (size_t i = 0; i < n; i++)
+        lpm_free(&cl[i].in);
+    free(cl);
+}
+
 /* 2 DISCOVERs on each of 255 streams, default window, no reading. */
 static void discover_flood_many_streams(void **state)
 {
@@ -423,11 +433,7 @@ static void discover_flood_many_streams(void **state)
     check_bounds(e, rss0);
     good_client_served(e, gc);
     check_bounds(e, rss0);
-    env_stop(e);
-    free(e);
-    for (size_t i = 0; i < S; i++)
-        lpm_free(&cl[i].in);
-    free(cl);
+    env_end(e, cl, S);
 }
 
 static bool conn_gone(void *arg) { return *(struct conn **)arg == NULL; }
@@ -527,11 +533,7 @@ static void mplex_flood_never_reading(void **state)
     assert_true(e->watch->in_held <= e->server->limits.max_in);
     good_client_served(e, gc);
     check_bounds(e, rss0);
-    env_stop(e);
-    free(e);
-    for (size_t i = 0; i < S; i++)
-        lpm_free(&cl[i].in);
-    free(cl);
+    env_end(e, cl, S);
 }
 
 int main(void)
