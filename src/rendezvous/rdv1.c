@@ -63,14 +63,6 @@ enum { RDV1_F_REGISTER = 2, RDV1_F_UNREGISTER = 4, RDV1_F_DISCOVER = 5, RDV1_F_N
 
 /* ---- answers ------------------------------------------------------------- */
 
-/* Appends uvarint(len) ‖ msg to out. */
-static void rdv1__frame(struct buf *out, const Rendezvous__Message *m)
-{
-    size_t len = rendezvous__message__get_packed_size(m);
-    buf_append_uvarint(out, len);
-    buf_commit(out, rendezvous__message__pack(m, buf_reserve(out, len)));
-}
-
 static void rdv1__register_reply(struct records_req *rq, const struct records_answer *a)
 {
     Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
@@ -89,7 +81,7 @@ static void rdv1__register_reply(struct records_req *rq, const struct records_an
         rr.statustext = (char *)a->text; /* only read by pack */
         rq->svc->stats.errors[RDV_DIALECT_STANDARD]++;
     }
-    rdv1__frame(rq->out, &m);
+    records_frame(rq->out, &m.base, 0);
 }
 
 /* An OK answer carries the page's entries and a cookie; an error only
@@ -117,7 +109,8 @@ static void rdv1__discover_reply(struct records_req *rq, Rendezvous__Message__Re
         dr.statustext = (char *)text;
         rq->svc->stats.errors[RDV_DIALECT_STANDARD]++;
     }
-    rdv1__frame(rq->out, &m);
+    /* The page's bound covers an OK answer (RDV1_RESPONSE_OVERHEAD). */
+    records_frame(rq->out, &m.base, status == ST_OK ? p->bound : 0);
 }
 
 static ProtobufCMessage *rdv1__entry(struct records_page *p, size_t i, const struct rdv_reg *r,
@@ -228,7 +221,7 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
      * mean all namespaces to registry_list). */
     const struct rdv_ns *nsp = ns ? registry_ns(&s->reg, ns, ns_len) : NULL;
     struct records_page p;
-    records_page_init(&p, limit);
+    records_page_init(&p, limit, rq->arena);
     if (!ns || nsp)
         p.count = registry_list(&s->reg, nsp, after, p.regs, (size_t)limit);
     records_page_build(&p, rdv1__entry, sizeof(Rendezvous__Message__Register), rq->now,
@@ -242,13 +235,13 @@ static void rdv1__discover(struct records_req *rq, const Rendezvous__Message__Di
     uint8_t cookie[COOKIE_MAX];
     size_t clen = cookie_encode(cookie, next, ns, ns_len);
     rdv1__discover_reply(rq, ST_OK, NULL, &p, cookie, clen);
-    records_page_free(&p);
 }
 
 /* One request (records_dialect.request). */
 static int rdv1__request(struct records_req *rq, const uint8_t *msg, size_t len)
 {
-    Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
+    /* Decoded into the request's arena: released with it, no free_unpacked. */
+    Rendezvous__Message *m = rendezvous__message__unpack(&rq->arena->pb, len, msg);
     if (m == NULL)
         return -1;
     /* proto3 senders omit type 0, which is REGISTER. */
@@ -274,7 +267,6 @@ static int rdv1__request(struct records_req *rq, const uint8_t *msg, size_t len)
         type = -1; /* a response, or a type this protocol does not have */
         break;
     }
-    rendezvous__message__free_unpacked(m, NULL);
     return type;
 }
 

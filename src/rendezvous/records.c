@@ -1,12 +1,14 @@
 #include "rendezvous/records.h"
 
 #include <inttypes.h>
+#include <stdalign.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/lpm.h"
+#include "base/varint.h"
 #include "base/mem.h"
 #include "crypto/record.h"
 
@@ -18,11 +20,16 @@ int records_handle(const struct records_dialect *d, struct rdv_service *s,
 {
     double t0 = ev_time();
     uint64_t errors0 = s->stats.errors[d->dialect];
+    /* Most requests decode, and most pages build, within this: no malloc. */
+    alignas(max_align_t) uint8_t mem[RECORDS_ARENA_BYTES];
+    struct arena arena;
+    arena_init(&arena, mem, sizeof mem);
     struct records_req rq = {
         .svc = s, .dialect = d->dialect, .remote = remote, .now = now, .out = out,
-        .log = {.status = -1},
+        .arena = &arena, .log = {.status = -1},
     };
     int type = d->request(&rq, msg, len);
+    arena_free(&arena);
     *added = rq.added;
     if (log_enabled(s->log, LOG_DEBUG)) {
         const ProtobufCEnumValue *tv = type >= 0 ? protobuf_c_enum_descriptor_get_value(d->types, type) : NULL;
@@ -404,20 +411,51 @@ static uint64_t records__ttl_left(const struct rdv_reg *r, double now, uint64_t 
     return secs < r->ttl ? secs : r->ttl;
 }
 
-void records_page_init(struct records_page *p, uint64_t limit)
+/* n elements of size bytes from a, zeroed; n is at most discover_max. */
+static void *records__zalloc(struct arena *a, size_t n, size_t size)
 {
-    *p = (struct records_page){.regs = xcalloc((size_t)limit, sizeof *p->regs)};
+    if (size != 0 && n > SIZE_MAX / size)
+        abort();
+    void *p = arena_alloc(a, n * size);
+    return memset(p, 0, n * size);
+}
+
+void records_page_init(struct records_page *p, uint64_t limit, struct arena *a)
+{
+    *p = (struct records_page){.regs = records__zalloc(a, (size_t)limit, sizeof *p->regs), .arena = a};
+}
+
+void records_frame(struct buf *out, const ProtobufCMessage *m, size_t bound)
+{
+    if (bound == 0) {
+        size_t len = protobuf_c_message_get_packed_size(m);
+        buf_append_uvarint(out, len);
+        buf_commit(out, protobuf_c_message_pack(m, buf_reserve(out, len)));
+        return;
+    }
+    /* Packed after room for the longest prefix, then moved up to the real
+     * one: a length prefix must be the shortest varint. */
+    size_t room = uvarint_size(bound);
+    uint8_t *at = buf_reserve(out, room + bound);
+    size_t len = protobuf_c_message_pack(m, at + room);
+    if (len > bound)
+        abort(); /* a wrong bound has already written past the reservation */
+    size_t n = uvarint_put(at, len);
+    if (n < room)
+        memmove(at + n, at + room, len);
+    buf_commit(out, n + len);
 }
 
 void records_page_build(struct records_page *p, records_entry_fn *entry, size_t item_size,
                         double now, uint64_t session_ttl, size_t overhead)
 {
+    p->bound = overhead;
     if (p->count == 0)
         return;
-    p->items = xcalloc(p->count, item_size);
+    p->items = records__zalloc(p->arena, p->count, item_size);
     /* All pointers to structures share one representation, so this array
      * holds the dialect's Register pointers as well as any. */
-    p->ptrs = xcalloc(p->count, sizeof(ProtobufCMessage *));
+    p->ptrs = records__zalloc(p->arena, p->count, sizeof(ProtobufCMessage *));
     size_t used = overhead;
     for (p->n = 0; p->n < p->count; p->n++) {
         const struct rdv_reg *r = p->regs[p->n];
@@ -428,12 +466,5 @@ void records_page_build(struct records_page *p, records_entry_fn *entry, size_t 
             break; /* the ones before it make the answer */
         used += sz;
     }
-}
-
-void records_page_free(struct records_page *p)
-{
-    free(p->ptrs);
-    free(p->items);
-    free(p->regs);
-    *p = (struct records_page){0};
+    p->bound = used;
 }

@@ -16,12 +16,16 @@
 
 #include <protobuf-c/protobuf-c.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "rendezvous/service.h"
 
 /* rust-libp2p refuses messages over 1 MiB; keeping the message a little
  * under it also keeps the frame (length prefix included) within 1 MiB. */
 #define RECORDS_MAX_RESPONSE ((size_t)(1u << 20) - 16)
+/* Stack room for one request's decoding and DISCOVER page (more comes from
+ * the heap): a REGISTER with a typical signed record, or a page of 10. */
+#define RECORDS_ARENA_BYTES 4096
 
 /* One request being handled. */
 struct records_req {
@@ -30,6 +34,7 @@ struct records_req {
     const struct peer_id *remote;  /* the authenticated peer */
     double now;                    /* the clock TTLs are measured on */
     struct buf *out;               /* framed answers are appended here */
+    struct arena *arena;           /* the request's decoded message and page, freed after it */
     bool added;                    /* a TTL registration was stored */
     struct rdv_request_log log;    /* namespace and status, for the debug line */
 };
@@ -124,6 +129,8 @@ struct records_page {
     size_t n;                     /* of those, how many fit in the answer */
     void *items;                  /* count Register messages of the dialect's type */
     void *ptrs;                   /* pointers to them: the answer's repeated field */
+    struct arena *arena;          /* where the three arrays come from */
+    size_t bound;                 /* the answer's size is at most this (overhead included) */
 };
 
 /* Fills entry i of p (items and ptrs) for r with ttl seconds left; returns
@@ -131,13 +138,17 @@ struct records_page {
 typedef ProtobufCMessage *records_entry_fn(struct records_page *p, size_t i,
                                            const struct rdv_reg *r, uint64_t ttl);
 
-void records_page_init(struct records_page *p, uint64_t limit);
+/* Appends uvarint(len) ‖ m to out. A bound (not 0) is at least m's packed
+ * size, e.g. a page's bound: m is then packed without being sized first. */
+void records_frame(struct buf *out, const ProtobufCMessage *m, size_t bound);
+
+/* The page's arrays come from a (the request's arena): nothing to free. */
+void records_page_init(struct records_page *p, uint64_t limit, struct arena *a);
 /* Encodes regs[0..count) in order while the answer stays within
  * RECORDS_MAX_RESPONSE, counting `overhead` bytes for the rest of it; sets
  * p->n. Each entry's TTL is the time left at now, rounded up, at least 1,
  * or session_ttl for a session-bound registration. */
 void records_page_build(struct records_page *p, records_entry_fn *entry, size_t item_size,
                         double now, uint64_t session_ttl, size_t overhead);
-void records_page_free(struct records_page *p);
 
 #endif

@@ -55,13 +55,6 @@ enum { WAKU_F_REGISTER = 2, WAKU_F_DISCOVER = 4, WAKU_F_NS = 1 };
 
 /* ---- answers ------------------------------------------------------------- */
 
-static void waku__frame(struct buf *out, const Waku__Message *m)
-{
-    size_t len = waku__message__get_packed_size(m);
-    buf_append_uvarint(out, len);
-    buf_commit(out, waku__message__pack(m, buf_reserve(out, len)));
-}
-
 /* int64 on this wire; TTLs never come near its top, but stay in range. */
 static int64_t waku__seconds(uint64_t secs)
 {
@@ -86,7 +79,7 @@ static void waku__register_reply(struct records_req *rq, const struct records_an
         rr.statustext = (char *)a->text; /* only read by pack */
         rq->svc->stats.errors[RDV_DIALECT_WAKU]++;
     }
-    waku__frame(rq->out, &m);
+    records_frame(rq->out, &m.base, 0);
 }
 
 /* An OK answer carries the page's entries; an error status and text. */
@@ -109,7 +102,8 @@ static void waku__discover_reply(struct records_req *rq, Waku__Message__Response
         dr.statustext = (char *)text; /* only read by pack */
         rq->svc->stats.errors[RDV_DIALECT_WAKU]++;
     }
-    waku__frame(rq->out, &m);
+    /* The page's bound covers an OK answer (WAKU_RESPONSE_OVERHEAD). */
+    records_frame(rq->out, &m.base, status == WST_OK ? p->bound : 0);
 }
 
 static ProtobufCMessage *waku__entry(struct records_page *p, size_t i, const struct rdv_reg *r,
@@ -180,20 +174,20 @@ static void waku__discover(struct records_req *rq, const Waku__Message__Discover
 
     const struct rdv_ns *nsp = registry_ns(&s->reg, ns, ns_len);
     struct records_page p;
-    records_page_init(&p, limit);
+    records_page_init(&p, limit, rq->arena);
     if (nsp)
         p.count = registry_sample(&s->reg, nsp, p.regs, (size_t)limit);
     /* a sample has no order: when the cap cuts it, fewer is as good */
     records_page_build(&p, waku__entry, sizeof(Waku__Message__Register), rq->now,
                        s->cfg.waku_ttl_max, WAKU_RESPONSE_OVERHEAD);
     waku__discover_reply(rq, WST_OK, NULL, &p);
-    records_page_free(&p);
 }
 
 /* One request (records_dialect.request). */
 static int waku__request(struct records_req *rq, const uint8_t *msg, size_t len)
 {
-    Waku__Message *m = waku__message__unpack(NULL, len, msg);
+    /* Decoded into the request's arena: released with it, no free_unpacked. */
+    Waku__Message *m = waku__message__unpack(&rq->arena->pb, len, msg);
     if (m == NULL)
         return -1;
     int type = m->has_type ? (int)m->type : WAKU__MESSAGE__MESSAGE_TYPE__REGISTER;
@@ -214,7 +208,6 @@ static int waku__request(struct records_req *rq, const uint8_t *msg, size_t len)
         type = -1;
         break;
     }
-    waku__message__free_unpacked(m, NULL);
     return type;
 }
 

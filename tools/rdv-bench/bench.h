@@ -20,6 +20,7 @@
 
 #include <ev.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 
 #define BENCH_MAX_WORKERS 16
@@ -227,14 +228,6 @@ int fan_drive(struct fan_driver *d);
 void fan_collect(const struct fan_shm *shm, int nworkers, struct fan_wstats *out);
 
 /* ---- push codec (client side of /rendezvous/legacy/1.0.0) ---------------- */
-
-struct arena {
-    uint8_t *base;
-    size_t used, cap;
-};
-
-void arena_init(struct arena *a, size_t cap);
-void arena_free(struct arena *a);
 
 /* Framed Messages appended to out. addr may be NULL. */
 void pushc_register(struct buf *out, const char *ns, const uint8_t *addr, size_t addr_len);

@@ -24,6 +24,7 @@ struct registrant {
     struct stream *s;
     struct lpm rd;
     struct arena arena;
+    uint8_t arena_mem[4096]; /* the registrant decodes small answers */
     struct buf out;
     bool ready, failed;
     uint64_t refused;
@@ -127,7 +128,7 @@ static void registrant_init(struct registrant *r, struct ev_loop *loop)
     host_init(&r->host, loop, &r->log, &k, &lim);
     privkey_wipe(&k);
     lpm_init(&r->rd, 1u << 20);
-    arena_init(&r->arena, 1u << 20);
+    arena_init(&r->arena, r->arena_mem, sizeof(r->arena_mem));
 }
 
 static void registrant_free(struct registrant *r)

@@ -23,6 +23,9 @@
 #include "host/host.h"
 #include "psess.h"
 
+/* Where each received push message is decoded (one at a time). */
+#define PSESS_ARENA_BYTES (64u << 10)
+
 #define DIAL_INFLIGHT 64
 #define SESSIONS_PER_IDENTITY 500 /* idle: below the server's registrations per peer */
 #define MAX_MSG (1u << 20)
@@ -58,6 +61,7 @@ struct pw {
     struct pw_sess *sess;
     int nsess, nready;
     struct arena arena;
+    uint8_t *arena_mem;
     struct fan_counter fc;
     struct fan_wstats *st;
     ev_timer tick;
@@ -289,7 +293,8 @@ int psess_worker(int idx, int wfd, void *arg)
     w->st->sessions = (uint64_t)w->nsess;
     w->sess = xcalloc((size_t)w->nsess, sizeof(*w->sess));
     w->conns = xcalloc((size_t)w->nconns, sizeof(*w->conns));
-    arena_init(&w->arena, 2u << 20);
+    w->arena_mem = xmalloc(PSESS_ARENA_BYTES);
+    arena_init(&w->arena, w->arena_mem, PSESS_ARENA_BYTES);
     fan_counter_init(&w->fc, cfg->shm, idx, wfd, (uint32_t)w->nsess);
 
     w->loop = ev_loop_new(EVBACKEND_EPOLL);
@@ -350,6 +355,7 @@ int psess_worker(int idx, int wfd, void *arg)
     free(w->sess);
     free(w->conns);
     arena_free(&w->arena);
+    free(w->arena_mem);
     fan_counter_free(&w->fc);
     ev_loop_destroy(w->loop);
     int rc = w->failed ? 1 : 0;

@@ -11,36 +11,6 @@
 
 #define PUSHC_MAX_MSG 1024
 
-void arena_init(struct arena *a, size_t cap)
-{
-    a->base = xmalloc(cap);
-    a->used = 0;
-    a->cap = cap;
-}
-
-void arena_free(struct arena *a)
-{
-    free(a->base);
-    a->base = NULL;
-    a->cap = a->used = 0;
-}
-
-static void *arena_alloc(void *data, size_t n)
-{
-    struct arena *a = data;
-    size_t at = (a->used + 15) & ~(size_t)15;
-    if (at > a->cap || a->cap - at < n)
-        return NULL; /* protobuf-c reports the message as undecodable */
-    a->used = at + n;
-    return a->base + at;
-}
-
-static void arena_release(void *data, void *p)
-{
-    (void)data;
-    (void)p; /* everything goes at the next reset */
-}
-
 static void pushc_emit(struct buf *out, const Push__Message *m)
 {
     uint8_t tmp[PUSHC_MAX_MSG];
@@ -149,10 +119,9 @@ static void peer_seq(const Push__Message__Peer *p, struct pushc_msg *out)
 
 int pushc_decode(struct arena *a, const uint8_t *msg, size_t n, struct pushc_msg *out)
 {
-    ProtobufCAllocator alloc = {.alloc = arena_alloc, .free = arena_release, .allocator_data = a};
     memset(out, 0, sizeof(*out));
-    a->used = 0;
-    Push__Message *m = push__message__unpack(&alloc, n, msg);
+    arena_free(a); /* the previous message's */
+    Push__Message *m = push__message__unpack(&a->pb, n, msg);
     if (m == NULL) {
         out->kind = PC_ERROR;
         return -1;
