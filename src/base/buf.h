@@ -32,6 +32,8 @@ void buf_append_u8(struct buf *b, uint8_t v);
 void buf_append_be16(struct buf *b, uint16_t v);
 void buf_append_be32(struct buf *b, uint32_t v);
 void buf_append_uvarint(struct buf *b, uint64_t v);
+/* Keeps the first n bytes (n <= buf_size). */
+static inline void buf_truncate(struct buf *b, size_t n) { b->len = b->off + n; }
 /* Removes n bytes from the front (n <= buf_size). */
 void buf_consume(struct buf *b, size_t n);
 /* Releases memory of a large, now empty buffer (idle connections stay small). */

@@ -82,6 +82,13 @@ enum reg__event_kind { REG__EV_REGISTER, REG__EV_REFRESH, REG__EV_UNREGISTER };
 static struct reg__ns *reg__ns_w(struct rdv_ns *ns) { return (struct reg__ns *)ns; }
 static struct reg__sub *reg__sub_w(struct rdv_sub *s) { return (struct reg__sub *)s; }
 
+/* A registration's block and what hangs off it. */
+static void reg__free_block(struct rdv_reg *g)
+{
+    free(g->wire);
+    free(g);
+}
+
 /* ---- limits, validation ---------------------------------------------- */
 
 void registry_limits_default(struct registry_limits *l)
@@ -195,7 +202,7 @@ void registry_free(struct registry *r)
         DL_FOREACH_SAFE2(ns->regs, g, gtmp, ns_next) {
             if (g->owner)
                 g->owner->regs = NULL;
-            free(g);
+            reg__free_block(g);
         }
         free(ns->dense);
         free(ns->signed_seq.v);
@@ -638,6 +645,13 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     return RDV_OK;
 }
 
+void registry_set_wire(const struct rdv_reg *g, uint8_t *wire)
+{
+    struct rdv_reg *w = (struct rdv_reg *)g; /* the registry's own block */
+    free(w->wire);
+    w->wire = wire;
+}
+
 /* g's seq (q's own when restored or applied from a log, else the next one),
  * TTL and deadline. */
 static void reg__stamp(struct registry *r, struct rdv_reg *g, const struct rdv_register *q)
@@ -761,7 +775,7 @@ static void reg__remove(struct registry *r, struct rdv_reg *g)
     w->pins++;
     reg__event(r, REG__EV_UNREGISTER, g);
     w->pins--;
-    free(g);
+    reg__free_block(g);
     reg__ns_gc(r, ns);
 }
 
@@ -858,7 +872,7 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     struct rdv_reg *g = reg__build(r, req, block);
     if (old) {
         reg__replace(r, old, g);
-        free(old);
+        reg__free_block(old);
     } else {
         if (!ns)
             ns = reg__ns_create(r, req->ns, req->ns_len);

@@ -95,6 +95,7 @@ struct rdv_reg {
     struct rdv_addr *addrs;    /* in the order registered, byte-exact */
     uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
     size_t envelope_len;
+    uint8_t *wire;             /* registry_wire: a dialect's cached encoding, or NULL */
     /* The metadata (push mode), opaque, is the block's tail: no field of its
      * own beyond the length, so registrations without it pay nothing. */
     /* links (registry-private) */
@@ -256,6 +257,14 @@ const uint8_t *registry_metadata(const struct rdv_reg *g);
 const struct rdv_reg *registry_find(const struct registry *r, const char *ns, size_t ns_len,
                                     const struct peer_id *peer);
 struct rdv_ns *registry_ns(const struct registry *r, const char *ns, size_t ns_len);
+/* A dialect's encoding of g, kept with it: NULL until set, then the bytes
+ * given to registry_set_wire, which the registration owns and frees with
+ * its block. Any change to a registration builds a new block, so the
+ * encoding never outlives what it encodes; a refresh keeps it. It is a
+ * cache, not part of the registration's value, so a const g may take it.
+ * One dialect uses it (push); the bytes start with their uvarint length. */
+static inline const uint8_t *registry_wire(const struct rdv_reg *g) { return g->wire; }
+void registry_set_wire(const struct rdv_reg *g, uint8_t *wire);
 
 /* Sessions (push mode). */
 void registry_session_init(struct rdv_session *s, const struct peer_id *peer, void *user);

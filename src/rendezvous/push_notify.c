@@ -297,12 +297,19 @@ static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct
     push_buf_unref(b);
 }
 
-/* Nothing is encoded for a namespace nobody watches. */
+/* Nothing is announced in a namespace nobody watches; in a big one the
+ * entry is still packed now (and kept, see PUSH_WIRE_CACHE_MIN), so that
+ * the next subscriber's snapshot does not encode every member at once. */
 static void push__on_register(void *ctx, const struct rdv_reg *r)
 {
     struct push_state *st = ((struct rdv_service *)ctx)->push_state;
-    if (r->ns->subs == NULL)
+    if (r->ns->subs == NULL) {
+        if (r->ns->nregs >= PUSH_WIRE_CACHE_MIN) {
+            push_batch_add(&st->batch, r);
+            push_batch_clear(&st->batch);
+        }
         return;
+    }
     push_batch_add(&st->batch, r);
     push__fan_out(st, r, push_batch_take(&st->batch, true));
 }

@@ -29,19 +29,24 @@ struct push_buf *push_wire_pack(const Push__Message *m, bool announcement);
 void push_buf_unref(struct push_buf *b);
 
 /* A REGISTER Message under construction (snapshots, DISCOVER answers and
- * register announcements). Reused: it only ever grows to the largest
- * Message built, which the registry's limits bound. */
-struct push_entry;
+ * register announcements): its entries, already packed. Reused: it only
+ * ever grows to the largest Message built, which the registry's limits
+ * bound. */
 struct push_batch {
-    struct push_entry *e;
-    Push__Message__Register **ptrs;
-    size_t n, cap;
-    ProtobufCBinaryData *addrs;
-    size_t naddrs, addrs_cap;
+    struct buf entries;      /* packed entries, each as field 2 of a Message */
+    size_t n;
     size_t size;             /* packed bytes of the entries so far */
+    size_t last;             /* where the last entry added starts */
 };
 
-/* Adds r as an entry (r must outlive the batch's next take). */
+/* A registration in a namespace of at least this many keeps its packed
+ * entry (registry_wire), made when it is first sent: a subscriber joining a
+ * big namespace then costs a copy per member, not a peer id encoding (base58)
+ * and a protobuf pack. Smaller namespaces are cheap to encode each time and
+ * pay no memory for it. */
+#define PUSH_WIRE_CACHE_MIN 64
+
+/* Adds r as an entry. */
 void push_batch_add(struct push_batch *b, const struct rdv_reg *r);
 /* Removes the last entry added (it did not fit). */
 void push_batch_drop_last(struct push_batch *b);

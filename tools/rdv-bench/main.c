@@ -27,6 +27,8 @@ static void usage(FILE *f)
             "  requests    /rendezvous/1.0.0 REGISTER + DISCOVER loops\n"
             "  discover    DISCOVER and Waku sampling cost, in process, with and\n"
             "              without 50,000 push registrations in the namespace\n"
+            "  join        loop time of a push subscriber joining a namespace of\n"
+            "              10,000 members (its snapshot), in process\n"
             "  startup     rendezvousd start-up on a data directory of 1,000,000 stored\n"
             "              registrations (quick: 100,000): load time and RSS\n"
             "  cluster     nodes sharing one redis-server (--cluster): announcement latency\n"
@@ -44,7 +46,7 @@ static void usage(FILE *f)
             "  -W, --window N       fanout/redis: events in flight\n"
             "      --rate N         paced: deliveries/s (50000)\n"
             "      --streams N      fanout/idle: sessions per connection (1)\n"
-            "  -N, --sessions N     idle: sessions (10000; quick 2000)\n"
+            "  -N, --sessions N     idle: sessions (10000; quick 2000); join: members (10000)\n"
             "  -C, --clients N      requests: clients (64)\n"
             "      --data-dir DIR   requests: run the daemon with --data-dir DIR (use a\n"
             "                       fresh one); adds commits/s and changes per commit\n"
@@ -53,7 +55,7 @@ static void usage(FILE *f)
 }
 
 static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
-                                        "discover", "startup", "cluster"};
+                                        "discover", "join", "startup", "cluster"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -188,6 +190,8 @@ int main(int argc, char **argv)
             failures += run_requests(&o, &t) != 0;
         } else if (strcmp(s, "discover") == 0) {
             failures += run_discover(&o, &t) != 0;
+        } else if (strcmp(s, "join") == 0) {
+            failures += run_join(&o, &t) != 0;
         } else if (strcmp(s, "startup") == 0) {
             failures += run_startup(&o, &t) != 0;
         } else if (strcmp(s, "cluster") == 0) {

@@ -605,6 +605,105 @@ static void snapshot_batches(void **state)
     env_stop(&e);
 }
 
+/* Drains f's queue: every Message must re-pack (protobuf-c) to exactly the
+ * bytes sent; its lines go to f->got. */
+static void fake_read_canonical(struct fake *f)
+{
+    const struct push_buf *b;
+    while ((b = push_session_peek(f->ps)) != NULL) {
+        uint64_t len;
+        int h = uvarint_get(b->bytes, b->len, &len);
+        Push__Message *m = push__message__unpack(NULL, len, b->bytes + h);
+        assert_non_null(m);
+        uint8_t *again = xmalloc(len);
+        assert_int_equal(push__message__get_packed_size(m), len);
+        push__message__pack(m, again);
+        assert_memory_equal(again, b->bytes + h, len);
+        free(again);
+        lines_message(&f->got, m);
+        push__message__free_unpacked(m, NULL);
+        push_session_pop(f->ps);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A namespace of PUSH_WIRE_CACHE_MIN members or more keeps each member's
+ * packed entry; snapshots built from them are what protobuf-c packs, and a
+ * member that re-registers with other addresses is never sent stale. */
+static void big_namespace_entries_kept(void **state)
+{
+    enum { N = PUSH_WIRE_CACHE_MIN + 6 };
+    struct env e;
+    struct fake *peers = xcalloc(N, sizeof(*peers)), s1, s2, few[2], fs;
+    char addr[N][48], meta[N][48], *want[N];
+    (void)state;
+
+    env_start(&e, NULL, false);
+    for (int i = 0; i < N; i++) {
+        snprintf(addr[i], sizeof(addr[i]), "/ip4/10.0.%d.%d/tcp/1", i / 256, i % 256);
+        /* every other one with presence metadata, which the entry carries */
+        snprintf(meta[i], sizeof(meta[i]), i % 2 ? " m=status-%d" : "", i);
+        const char *a[] = {addr[i], NULL};
+        fake_open(&e, &peers[i]);
+        assert_int_equal(fake_register_meta(&peers[i], "crowd", peers[i].text, a, i % 2 ? meta[i] + 3 : NULL), 0);
+    }
+    /* Packed as they came once the namespace was big, not before. */
+    assert_null(registry_wire(registry_find(&e.svc.reg, "crowd", 5, &peers[0].id)));
+    assert_non_null(registry_wire(registry_find(&e.svc.reg, "crowd", 5, &peers[N - 1].id)));
+    fake_open(&e, &s1);
+    assert_int_equal(RENDEZVOUS(&s1, "crowd"), 0);
+    fake_read_canonical(&s1);
+    assert_int_equal(s1.got.n, N);
+    for (int i = 0; i < N; i++)
+        assert_string_equal(s1.got.v[i], want[i] = fmt("+crowd %s %s%s", peers[i].text, addr[i], meta[i]));
+    free_all(want, N);
+    lines_free(&s1.got);
+    /* Now every member's entry is kept. */
+    assert_non_null(registry_wire(registry_find(&e.svc.reg, "crowd", 5, &peers[0].id)));
+
+    const char *moved[] = {"/ip4/10.9.9.9/tcp/9", NULL};
+    assert_int_equal(fake_register(&peers[5], "crowd", moved), 0);
+    EXPECT(&s1, fmt("+crowd %s /ip4/10.9.9.9/tcp/9", peers[5].text));
+    fake_open(&e, &s2);
+    assert_int_equal(RENDEZVOUS(&s2, "crowd"), 0);
+    fake_read_canonical(&s2);
+    assert_int_equal(s2.got.n, N);
+    for (int i = 0; i < N; i++)
+        want[i] = fmt("+crowd %s %s%s", peers[i].text, i == 5 ? moved[0] : addr[i], i == 5 ? "" : meta[i]);
+    qsort(want, N, sizeof(*want), cmp_str);
+    qsort(s2.got.v, s2.got.n, sizeof(*s2.got.v), cmp_str);
+    for (int i = 0; i < N; i++)
+        assert_string_equal(s2.got.v[i], want[i]);
+    free_all(want, N);
+    lines_free(&s2.got);
+
+    /* A small namespace keeps nothing. */
+    const char *fa[] = {"/ip4/10.1.1.1/tcp/1", NULL};
+    fake_open(&e, &few[0]);
+    fake_open(&e, &few[1]);
+    assert_int_equal(fake_register(&few[0], "few", fa), 0);
+    assert_int_equal(fake_register(&few[1], "few", fa), 0);
+    fake_open(&e, &fs);
+    assert_int_equal(RENDEZVOUS(&fs, "few"), 0);
+    EXPECT(&fs, fmt("+few %s /ip4/10.1.1.1/tcp/1", few[0].text),
+           fmt("+few %s /ip4/10.1.1.1/tcp/1", few[1].text));
+    assert_null(registry_wire(registry_find(&e.svc.reg, "few", 3, &few[0].id)));
+
+    fake_close(&fs);
+    fake_close(&few[0]);
+    fake_close(&few[1]);
+    fake_close(&s1);
+    fake_close(&s2);
+    for (int i = 0; i < N; i++)
+        fake_close(&peers[i]);
+    free(peers);
+    env_stop(&e);
+}
+
 /* Every rejection has its status; the session carries on after each. */
 static void rejections(void **state)
 {
@@ -1529,6 +1628,7 @@ int main(void)
         cmocka_unit_test(subscriptions),
         cmocka_unit_test(takeover),
         cmocka_unit_test(snapshot_batches),
+        cmocka_unit_test(big_namespace_entries_kept),
         cmocka_unit_test(rejections),
         cmocka_unit_test(other_dialects),
         cmocka_unit_test(limits_raised),
