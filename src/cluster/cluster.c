@@ -14,6 +14,7 @@
 #include "base/mem.h"
 #include "cluster/entry.h"
 #include "cluster/scripts.h"
+#include "codec/multiaddr.h"
 #include "cluster/url.h"
 
 #define CLUSTER_TICK 1.0           /* heartbeat, reap and expiry every second */
@@ -146,8 +147,15 @@ static void cluster__add(struct cluster *c, const struct cluster_change *ch)
         c->addrs = xrealloc(c->addrs, b->n_addrs * sizeof *c->addrs);
         c->addrs_cap = b->n_addrs;
     }
-    for (size_t i = 0; i < b->n_addrs; i++)
+    for (size_t i = 0; i < b->n_addrs; i++) {
+        /* checked by the node that took it; Redis is not trusted to keep them so */
+        if (multiaddr_validate(b->addrs[i].data, b->addrs[i].len) != 0) {
+            LOGW(c->log, "cluster: a log entry with an invalid address: skipped");
+            c->stats.redis_errors++;
+            return;
+        }
         c->addrs[i] = (struct rdv_addr){b->addrs[i].data, b->addrs[i].len};
+    }
     uint64_t ttl = b->has_ttl ? b->ttl : 0;
     struct rdv_register q = {
         .ns = ch->ns,

@@ -47,6 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         off += n;
     }
     struct cluster_change c;
+    memset(&c, 0, sizeof c); /* freed below whether or not a decoder ran */
     switch (data[0] & 3) {
     case 0:
         if (ns >= 1 && cluster_change_decode(&c, s[0], s + 1, ns - 1) == 0)

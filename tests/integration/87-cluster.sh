@@ -24,6 +24,40 @@ expect_usage --cluster redis://127.0.0.1:6379 --data-dir "$TMP/d"
 out=$("$BIN/rendezvousd" --cluster redis://:secret@127.0.0.1:6379/2 --check-config) || fail "$out"
 [ "$out" = "config ok" ] || fail "check-config: $out"
 
+# --- redis:// over TCP: a password (in the URL or apart), a database; a wrong one -----
+# (redis-server cannot pick its own port: take a free one, again if another
+# process takes it first)
+for _ in 1 2 3 4 5; do
+    TPORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    redis-server --port "$TPORT" --bind 127.0.0.1 --requirepass s3cret --save '' --appendonly no \
+        --dir "$TMP" >"$TMP/redis-tcp.log" 2>&1 &
+    TCP_PID=$!
+    retry 5 redis-cli -p "$TPORT" -a s3cret --no-auth-warning ping >/dev/null 2>&1 && break
+    kill "$TCP_PID" 2>/dev/null; wait "$TCP_PID" 2>/dev/null || true
+    TCP_PID=
+done
+[ -n "$TCP_PID" ] || fail "redis-server on TCP did not start: $(cat "$TMP/redis-tcp.log")"
+DPIDS+=("$TCP_PID")
+start_daemon t1 --cluster "redis://:s3cret@127.0.0.1:$TPORT/3" --metrics off
+wait_log t1 'cluster: in sync with 127.0.0.1:'"$TPORT"' db 3'
+T1=$DADDR
+start_daemon t2 --cluster "redis://127.0.0.1:$TPORT/3" --cluster-password s3cret --metrics off
+wait_log t2 'cluster: in sync'
+T2=$DADDR; T2PID=$DPID
+out=$("${RDV[@]}" register --dialect standard --ttl 600 --server "$T1" tcp) || fail "over TCP: $out"
+out=$("${RDV[@]}" discover --dialect standard --server "$T2" tcp)
+grep -q ' tcp 600 ' <<<"$out" || fail "t2 does not see t1's registration: $out"
+[ "$(redis-cli -p "$TPORT" -a s3cret --no-auth-warning -n 3 exists '{rdv}:log')" = 1 ] || fail "not in db 3"
+[ "$(redis-cli -p "$TPORT" -a s3cret --no-auth-warning -n 0 exists '{rdv}:log')" = 0 ] || fail "in db 0"
+! grep -q s3cret "$TMP/t1.err" "$TMP/t2.err" || fail "the password was logged"
+start_daemon t3 --cluster "redis://:wrong@127.0.0.1:$TPORT/3" --metrics off
+wait_log t3 'cluster: 127.0.0.1:'"$TPORT"' db 3: .*(WRONGPASS|invalid|denied).*writes are refused'
+out=$("${RDV[@]}" register --dialect standard --ttl 600 --server "$DADDR" tcp 2>&1) && fail "with a wrong password: $out"
+grep -q 'status 400' <<<"$out" || fail "wrong password: $out"
+stop_daemon
+DPID=$T2PID
+stop_daemon
+
 start_redis
 start_node a --cluster-node-timeout 2
 start_node b --cluster-node-timeout 2

@@ -3,7 +3,8 @@
 # sessions' registrations again - everybody sees them back, its own
 # subscribers see no change at all; Redis stopped and restarted (AOF): the
 # nodes answer E_UNAVAILABLE meanwhile, keep their sessions, reconnect,
-# reload, and every subscriber's member list equals the registry after.
+# reload, and every subscriber's member list equals the registry after;
+# the scripts flushed from Redis are loaded again.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/push_lib.sh"
 source "$(dirname "$0")/cluster_lib.sh"
@@ -72,5 +73,19 @@ for w in a c; do
 done
 # writes work again
 out=$("${RDV[@]}" register --dialect standard --server "$ADDR_a" --ttl 600 std) || fail "after the restart: $out"
+
+# --- the scripts flushed from Redis (SCRIPT FLUSH, a failover to a fresh primary) -----
+redis script flush
+# the first node whose script call fails loads them again (for everybody:
+# Redis's script cache is one)
+flushed() { grep -q 'cluster: .*scripts were flushed' "$TMP/a.err" "$TMP/c.err"; }
+retry 10 flushed || fail "no node noticed the scripts were flushed"
+retry 10 "${RDV[@]}" register --dialect standard --server "$ADDR_a" --ttl 600 std >/dev/null 2>&1 ||
+    fail "no registration after the scripts were flushed"
+barrier a room wa wc
+for w in a c; do
+    [ "$(members "$TMP/w$w.out")" = "$(listed "$w" room)" ] ||
+        fail "after the flush, w$w's members differ from the registry"
+done
 
 echo 'ALL CHECKS PASSED'
