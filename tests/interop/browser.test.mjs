@@ -13,17 +13,14 @@
 import './lib/polyfill.mjs'
 
 import assert from 'node:assert/strict'
-import { constants as fsConstants } from 'node:fs'
-import { access, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import path from 'node:path'
 import { before, test } from 'node:test'
 
-import { chromium } from 'playwright-core'
-
+import { launchChromium, openPage } from './lib/browser.mjs'
 import { INTEROP_DIR, startDaemon, tempDir, withTimeout } from './lib/daemon.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
 const EXAMPLE_DIR = path.resolve(INTEROP_DIR, '../../examples/browser')
 const T = { timeout: 60_000 }
 /** Bound for anything a page is waited for. */
@@ -49,34 +46,7 @@ async function serveExample (t) {
   return `http://127.0.0.1:${server.address().port}`
 }
 
-/** Headless Debian Chromium; closed after the test. */
-async function launch (t) {
-  try {
-    await access(CHROMIUM, fsConstants.X_OK)
-  } catch {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (tools/install-deps.sh does)`)
-  }
-  const browser = await withTimeout(chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: PAGE_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic']
-  }), PAGE_MS + 1000, 'launching chromium')
-  t.after(() => withTimeout(browser.close(), 10_000, 'closing chromium').catch(() => {}))
-  return browser
-}
-
-/** A new page at `url` whose console and errors are kept for failure messages. */
-async function openPage (browser, url) {
-  const page = await browser.newPage()
-  const lines = []
-  page.on('console', (m) => lines.push(`[console.${m.type()}] ${m.text()}`))
-  page.on('pageerror', (e) => lines.push(`[pageerror] ${e.message}`))
-  page.output = () => lines.join('\n')
-  await page.goto(url, { timeout: PAGE_MS })
-  return page
-}
+const launch = (t) => launchChromium(t, { timeout: PAGE_MS })
 
 /** Waits for `fn(arg)` to be truthy in the page; the page's log goes into the error. */
 async function waitIn (page, what, fn, arg) {

@@ -11,19 +11,16 @@
 import './lib/polyfill.mjs'
 
 import assert from 'node:assert/strict'
-import { constants as fsConstants } from 'node:fs'
-import { access, copyFile, readFile } from 'node:fs/promises'
+import { copyFile, readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import path from 'node:path'
 import { test } from 'node:test'
 
-import { chromium } from 'playwright-core'
-
+import { launchChromium, openPage } from './lib/browser.mjs'
 import { INTEROP_DIR, startDaemon, tempDir, withTimeout } from './lib/daemon.mjs'
 
-const CHROMIUM = '/usr/bin/chromium'
 const PAGE_DIR = path.join(INTEROP_DIR, 'relay-page')
-const PAGE_MS = 20_000
+const PAGE_MS = 30_000
 
 /** Bundles the page into dir (page.js) and copies its HTML. */
 async function buildPage (dir) {
@@ -58,34 +55,8 @@ async function serve (t, dir) {
   return `http://127.0.0.1:${server.address().port}`
 }
 
-async function launch (t) {
-  try {
-    await access(CHROMIUM, fsConstants.X_OK)
-  } catch {
-    throw new Error(`${CHROMIUM} is missing: install Debian's chromium package (tools/install-deps.sh does)`)
-  }
-  const browser = await withTimeout(chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: PAGE_MS,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic',
-      // host ICE candidates as plain addresses: no mDNS on this loopback
-      '--disable-features=WebRtcHideLocalIpsWithMdns']
-  }), PAGE_MS + 1000, 'launching chromium')
-  t.after(() => withTimeout(browser.close(), 10_000, 'closing chromium').catch(() => {}))
-  return browser
-}
-
-async function openPage (browser, url) {
-  const page = await browser.newPage()
-  const lines = []
-  page.on('console', (m) => lines.push(`[console.${m.type()}] ${m.text()}`))
-  page.on('pageerror', (e) => lines.push(`[pageerror] ${e.message}`))
-  page.output = () => lines.join('\n')
-  await page.goto(url, { timeout: PAGE_MS })
-  return page
-}
+/** Host ICE candidates as plain addresses: no mDNS on this loopback. */
+const launch = (t) => launchChromium(t, { timeout: PAGE_MS, args: ['--disable-features=WebRtcHideLocalIpsWithMdns'] })
 
 /** page.evaluate with the page's log in the error. */
 async function inPage (page, what, fn, arg) {
@@ -96,7 +67,7 @@ async function inPage (page, what, fn, arg) {
   }
 }
 
-test('two browser pages use rendezvousd as rendezvous point and relay, then go direct over WebRTC', { timeout: 90_000 }, async (t) => {
+test('two browser pages use rendezvousd as rendezvous point and relay, then go direct over WebRTC', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir(t)
   const built = buildPage(dir)
   const daemon = await startDaemon(t, ['--listen', '/ip4/127.0.0.1/tcp/0/ws', '--key', path.join(dir, 'server.key'), '--relay'])
@@ -106,8 +77,8 @@ test('two browser pages use rendezvousd as rendezvous point and relay, then go d
   const browser = await launch(t)
   const ns = 'relay-browser-room'
 
-  const pa = await openPage(browser, `${site}/index.html`)
-  const pb = await openPage(browser, `${site}/index.html`)
+  const pa = await openPage(browser, `${site}/index.html`, PAGE_MS)
+  const pb = await openPage(browser, `${site}/index.html`, PAGE_MS)
   const a = await inPage(pa, 'page A starting', ([s, n]) => window.relayTest.start(s, n), [server, ns])
   const b = await inPage(pb, 'page B starting', ([s, n]) => window.relayTest.start(s, n), [server, ns])
   for (const p of [a, b]) {

@@ -20,7 +20,7 @@ const log = (...a) => console.log('[relay-page]', ...a)
 
 /** Sends text on a new CHAT stream to `ma` and resolves with the answer. */
 async function say (node, ma, text) {
-  const stream = await node.dialProtocol(multiaddr(ma), CHAT, { runOnLimitedConnection: true, signal: AbortSignal.timeout(15000) })
+  const stream = await node.dialProtocol(multiaddr(ma), CHAT, { runOnLimitedConnection: true, signal: AbortSignal.timeout(30000) })
   const answer = new Promise((resolve, reject) => {
     stream.addEventListener('message', (evt) => resolve(new TextDecoder().decode(evt.data.subarray())))
     stream.addEventListener('close', (evt) => reject(evt.error ?? new Error('closed without an answer')))
