@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # make bench: every rdv-bench scenario at quick sizes (well under 5 minutes),
-# printed as one table. Full sizes and the latest figures: BENCHMARKS.md.
+# printed as one table, then the circuit relay figures (tools/relay-bench.mjs,
+# js-libp2p ends). Full sizes and the latest figures: BENCHMARKS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-exec timeout 290 "$BUILD/rdv-bench" --quick --daemon "$BUILD/rendezvousd" "$@"
+timeout 230 "$BUILD/rdv-bench" --quick --daemon "$BUILD/rendezvousd" "$@"
+echo
+exec timeout 60 node tools/relay-bench.mjs --quick --daemon "$BUILD/rendezvousd"
