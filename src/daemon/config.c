@@ -897,6 +897,16 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
                  "registry through Redis)", where);
         return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
     }
+    /* A reservation lives in the worker that holds its connection; the
+     * kernel would hand the source's connection to any worker. */
+    if (c->workers > 1 && c->relay.enabled) {
+        int slot = config__find("relay");
+        char where[300];
+        config__where(c, slot, where, sizeof(where));
+        snprintf(err, errlen, "%s: the relay needs one worker (a reservation lives in the worker "
+                 "that holds its connection; a source may reach any other)", where);
+        return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+    }
     return config__check_protocol_ids(c, err, errlen);
 }
 

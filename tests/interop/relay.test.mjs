@@ -25,7 +25,7 @@ import { RecordEnvelope } from '@libp2p/peer-record'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 
-import { createNode, deadline, nextEvent, startDaemon, tcpAddr, tempDir, withTimeout, OP_TIMEOUT_MS } from './lib/daemon.mjs'
+import { binPath, createNode, deadline, nextEvent, run, startDaemon, tcpAddr, tempDir, withTimeout, OP_TIMEOUT_MS } from './lib/daemon.mjs'
 import { PushSession } from './lib/push-client.mjs'
 import {
   concat, decodeFields, encodeFields, openMsgStream, rdv1Register, request,
@@ -421,4 +421,10 @@ test('a reservation that expires while its connection stays refuses new circuits
   const sp = await PushSession.open(src.conn, deadline())
   assert.deepEqual((await sp.list('expiry-room')).map((e) => e[0]), [target.node.peerId.toString()])
   assert.equal((await metrics(daemon)).rendezvousd_relay_reservations, 0)
+})
+
+test('the relay is refused with more than one worker (reservations live in one process)', TT, async () => {
+  const r = await run(binPath('rendezvousd'), ['--relay', '--workers', '2', '--cluster', 'redis://127.0.0.1:1', '--listen', '/ip4/127.0.0.1/tcp/0'])
+  assert.equal(r.code, 2)
+  assert.match(r.stderr, /--relay: the relay needs one worker/)
 })
