@@ -300,11 +300,11 @@ static void relay__reserve(struct relay_circuit *c)
         v = v->next;
     if (v == NULL) { /* a new one, not a refresh */
         enum relay_refusal why = RELAY_REFUSE_REASONS;
-        struct relay_ip *ip = relay__ip(r, conn, false);
         if (r->stats.reservations >= r->cfg.max_reservations) {
             relay__sweep_all(r);
             p = relay__peer(r, &conn->remote, true); /* the sweep may have freed it */
         }
+        struct relay_ip *ip = relay__ip(r, conn, false); /* after the sweep: it may free it */
         if (p->nrsvps >= r->cfg.max_reservations_per_peer)
             why = RELAY_REFUSE_PEER_RESERVATIONS;
         else if (ip && ip->n >= r->cfg.max_reservations_per_ip)

@@ -428,3 +428,22 @@ test('the relay is refused with more than one worker (reservations live in one p
   assert.equal(r.code, 2)
   assert.match(r.stderr, /--relay: the relay needs one worker/)
 })
+
+test('reservations in all: refused at the limit, until expired ones make room', TT, async (t) => {
+  const daemon = await startDaemon(t, relayArgs('--relay-max-reservations', '2', '--relay-reservation-ttl', '5'))
+  const nodes = []
+  for (let i = 0; i < 3; i++) nodes.push(await plainNode(t, daemon))
+  assert.equal((await hop(nodes[0].conn, reserve())).ans.status, RS.OK)
+  assert.equal((await hop(nodes[1].conn, reserve())).ans.status, RS.OK)
+  assert.equal((await hop(nodes[2].conn, reserve())).ans.status, RS.RESERVATION_REFUSED)
+  let st = RS.RESERVATION_REFUSED
+  const t0 = Date.now()
+  while (st !== RS.OK && Date.now() - t0 < 20_000) {
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    st = (await hop(nodes[2].conn, reserve())).ans.status
+  }
+  assert.equal(st, RS.OK)
+  const m = await metrics(daemon)
+  assert.equal(m.rendezvousd_relay_reservations, 1)
+  assert.ok(m['rendezvousd_relay_refusals_total{reason="reservations"}'] >= 1)
+})
