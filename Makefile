@@ -65,11 +65,13 @@ DAEMON_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard src/daemon/*.c))
 RDV      := $(BUILD)/rdv
 RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
 BENCH    := $(BUILD)/rdv-bench
-BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c))
+# What rdv-bench and rdv-attack share (reading /proc about the daemon).
+TOOLS_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/lib/*.c))
+BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c)) $(TOOLS_LIB_OBJ)
 PROBE    := $(BUILD)/tests/rdv-probe
 PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
 ATTACK   := $(BUILD)/rdv-attack
-ATTACK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/adversarial/*.c))
+ATTACK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/adversarial/*.c)) $(TOOLS_LIB_OBJ)
 # Unit tests mirror the tree (tests/unit/<layer>/test_*.c); each binary is
 # $(BUILD)/tests/test_* whatever its folder.
 UNIT_SRC := $(wildcard tests/unit/test_*.c tests/unit/*/test_*.c)
@@ -100,11 +102,11 @@ $(BUILD)/src/%.o: src/%.c | $(GEN_H)
 
 $(BUILD)/tests/%.o: tests/%.c | $(GEN_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INTERNAL) -Itests/unit $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INTERNAL) -Itests/unit -Itools/lib $(CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c | $(GEN_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INTERNAL) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INTERNAL) -Itools/lib $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

@@ -718,6 +718,16 @@ static int client__submit(rdv_client *c, struct op *op)
     return RDV_CLIENT_OK;
 }
 
+/* A standard or Waku request's stream: one request, one answer. */
+static void op__std_proto(struct op *op, const char *id)
+{
+    op->proto = (struct protocol){
+        .id = id, .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
+        .on_close = op__stream_close,
+    };
+    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+}
+
 static struct op *op__new(rdv_client *c, enum op_kind kind, rdv_result_cb cb, void *arg)
 {
     struct op *op = xcalloc(1, sizeof(*op));
@@ -1243,12 +1253,7 @@ RDV_CLIENT_API int rdv_client_discover(rdv_client *c, rdv_client_dialect dialect
         op->rq.cookie = op->cookie;
         op->rq.cookie_len = cookie_len;
     }
-    op->proto = (struct protocol){
-        .id = dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol,
-        .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
-        .on_close = op__stream_close,
-    };
-    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    op__std_proto(op, dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol);
     return client__submit(c, op);
 }
 
@@ -1276,12 +1281,7 @@ RDV_CLIENT_API int rdv_client_std_register(rdv_client *c, rdv_client_dialect dia
             op->addrs[i] = xstrdup(addrs[i]);
         op->naddrs = naddrs;
     }
-    op->proto = (struct protocol){
-        .id = dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol,
-        .on_open = op__std_open, .on_data = op__std_data, .on_eof = op__std_eof,
-        .on_close = op__stream_close,
-    };
-    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    op__std_proto(op, dialect == RDV_CLIENT_WAKU ? c->waku_protocol : c->std_protocol);
     return client__submit(c, op);
 }
 
@@ -1293,11 +1293,7 @@ RDV_CLIENT_API int rdv_client_std_unregister(rdv_client *c, const char *ns, rdv_
     struct op *op = op__new(c, OP_STD, cb, arg);
     op->ns = xstrdup(ns);
     op->rq = (struct wire_request){.op = WIRE_UNREGISTER, .ns = op->ns};
-    op->proto = (struct protocol){
-        .id = c->std_protocol, .on_open = op__std_open, .on_data = op__std_data,
-        .on_eof = op__std_eof, .on_close = op__stream_close,
-    };
-    lpm_init(&op->in, WIRE_RDV1_MAX_MESSAGE);
+    op__std_proto(op, c->std_protocol);
     return client__submit(c, op);
 }
 

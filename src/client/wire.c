@@ -56,7 +56,7 @@ void wire_reg_free(struct wire_reg *r)
 
 /* ---- standard and Waku ---------------------------------------------------- */
 
-void wire_request_encode(const struct wire_request *rq, struct buf *out)
+static void wire__request(const struct wire_request *rq, bool framed, struct buf *out)
 {
     size_t len;
     if (rq->waku) {
@@ -81,7 +81,8 @@ void wire_request_encode(const struct wire_request *rq, struct buf *out)
             disc.limit = rq->limit > INT64_MAX ? INT64_MAX : (int64_t)rq->limit;
         }
         len = waku__message__get_packed_size(&m);
-        buf_append_uvarint(out, len);
+        if (framed)
+            buf_append_uvarint(out, len);
         buf_commit(out, waku__message__pack(&m, buf_reserve(out, len)));
         return;
     }
@@ -118,8 +119,19 @@ void wire_request_encode(const struct wire_request *rq, struct buf *out)
         break;
     }
     len = rendezvous__message__get_packed_size(&m);
-    buf_append_uvarint(out, len);
+    if (framed)
+        buf_append_uvarint(out, len);
     buf_commit(out, rendezvous__message__pack(&m, buf_reserve(out, len)));
+}
+
+void wire_request_encode(const struct wire_request *rq, struct buf *out)
+{
+    wire__request(rq, true, out);
+}
+
+void wire_request_body(const struct wire_request *rq, struct buf *out)
+{
+    wire__request(rq, false, out);
 }
 
 /* A registration from its signed record: the peer and addresses are the

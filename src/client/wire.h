@@ -72,6 +72,8 @@ struct wire_push {
 
 /* Appends the length-prefixed request to out. */
 void wire_request_encode(const struct wire_request *rq, struct buf *out);
+/* The request's Message alone, without its length prefix. */
+void wire_request_body(const struct wire_request *rq, struct buf *out);
 /* Decodes one standard or Waku Message (without its length prefix) as the
  * answer to op. -1 if it does not decode or is not that answer. */
 int wire_answer_decode(bool waku, enum wire_op op, const uint8_t *msg, size_t len,

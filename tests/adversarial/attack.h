@@ -22,6 +22,7 @@
 
 #include <ev.h>
 
+#include "proc.h"   /* proc_rss, proc_cpu, raise_nofile: shared with rdv-bench */
 #include "base/buf.h"
 #include "base/lpm.h"
 #include "crypto/key.h"
@@ -112,10 +113,7 @@ extern const struct scenario scen_noise_flood;
 /* ---- harness.c: processes, /proc, time --------------------------------- */
 
 double mono_s(void);
-long long proc_rss_kb(pid_t pid);          /* VmRSS, -1 if gone */
-double proc_cpu_s(pid_t pid);              /* utime + stime */
 bool proc_alive(pid_t pid);                /* not exited (reaps it if it has) */
-void nofile_raise(void);
 /* Runs a scenario end to end; prints its result line; 0 if it passed. */
 int attack_run(const struct attack_opts *o, const struct scenario *sc);
 

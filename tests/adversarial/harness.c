@@ -46,52 +46,17 @@ double mono_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-long long proc_rss_kb(pid_t pid)
+/* The daemon's resident set in KiB (-1: gone). */
+static long long rss_kb(pid_t pid)
 {
-    char path[64], line[256];
-    long long kb = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmRSS: %lld", &kb) == 1)
-            break;
-    fclose(f);
-    return kb;
-}
-
-double proc_cpu_s(pid_t pid)
-{
-    char path[64], b[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    size_t n = fread(b, 1, sizeof(b) - 1, f);
-    fclose(f);
-    b[n] = 0;
-    char *p = strrchr(b, ')'); /* the command name may hold spaces */
-    unsigned long long ut, st;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
-                            &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+    long long b = proc_rss(pid);
+    return b < 0 ? -1 : b / 1024;
 }
 
 bool proc_alive(pid_t pid)
 {
     int st;
     return pid > 0 && waitpid(pid, &st, WNOHANG) == 0;
-}
-
-void nofile_raise(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 }
 
 /* ---- role side -------------------------------------------------------------- */
@@ -189,7 +154,7 @@ static int daemon_start(struct attack_ctx *x, const struct scenario *sc, const c
     if (pid < 0)
         return -1;
     if (pid == 0) {
-        nofile_raise();
+        raise_nofile();
         if (ATTACK_SANITIZED) {
             const char *old = getenv("ASAN_OPTIONS");
             char opts[512];
@@ -293,7 +258,7 @@ static pid_t child_start(struct attack_ctx *x, int role, int (*fn)(struct attack
     pid_t pid = fork();
     if (pid == 0) {
         signal(SIGPIPE, SIG_IGN);
-        nofile_raise();
+        raise_nofile();
         struct attack_ctx mine = *x;
         mine.role = role;
         int rc = fn(&mine);
@@ -464,7 +429,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         usleep(TICK_US);
     }
     double setup_s = mono_s() - t;
-    long long rss0 = proc_rss_kb(x.daemon_pid), peak = rss0;
+    long long rss0 = rss_kb(x.daemon_pid), peak = rss0;
     long long log0 = file_size(dir, "daemon.log");
     bool setup_ok = !daemon_died && children_poll(kids, nkids, kst) == nkids &&
                     !atomic_load(&x.shm->failed) && mono_s() <= end;
@@ -483,7 +448,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         atomic_store(&x.shm->phase, AP_ATTACK);
         t_attack = mono_s();
         for (end = t_attack + attack_s; mono_s() < end && !daemon_died;) {
-            long long r = proc_rss_kb(x.daemon_pid);
+            long long r = rss_kb(x.daemon_pid);
             if (r > peak)
                 peak = r;
             daemon_died = !proc_alive(x.daemon_pid);
@@ -504,7 +469,7 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         attack_len = mono_s() - t_attack;
         atomic_store(&x.shm->phase, AP_STOP);
         for (end = mono_s() + (early ? 0 : CHECK_TIMEOUT); mono_s() < end && !daemon_died;) {
-            long long r = proc_rss_kb(x.daemon_pid);
+            long long r = rss_kb(x.daemon_pid);
             if (r > peak)
                 peak = r;
             daemon_died = !proc_alive(x.daemon_pid);

@@ -71,7 +71,7 @@ int main(int argc, char **argv)
     if (sodium_init() < 0)
         return 1;
     signal(SIGPIPE, SIG_IGN);
-    nofile_raise();
+    raise_nofile();
 
     const struct scenario *run[NSCEN];
     size_t nrun = 0;

@@ -11,6 +11,7 @@
 
 #include "attack.h"
 #include "base/mem.h"
+#include "client/wire.h"
 #include "crypto/record.h"
 #include "host/internal.h"
 #include "rendezvous.pb-c.h"
@@ -107,80 +108,35 @@ void peer_envelope(const struct privkey *k, bool large, struct buf *out)
 
 /* ---- requests ----------------------------------------------------------- */
 
-static void frame_rdv1(struct buf *out, const Rendezvous__Message *m)
-{
-    size_t n = rendezvous__message__get_packed_size(m);
-    buf_append_uvarint(out, n);
-    buf_commit(out, rendezvous__message__pack(m, buf_reserve(out, n)));
-}
-
-static void frame_waku(struct buf *out, const Waku__Message *m)
-{
-    size_t n = waku__message__get_packed_size(m);
-    buf_append_uvarint(out, n);
-    buf_commit(out, waku__message__pack(m, buf_reserve(out, n)));
-}
-
+/* Encoded by the client library's wire layer (src/client/wire.c), as
+ * rdv-bench's are. */
 void rdv1_register(struct buf *out, const char *ns, const struct buf *env, uint64_t ttl)
 {
-    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
-    Rendezvous__Message__Register r = RENDEZVOUS__MESSAGE__REGISTER__INIT;
-    m.has_type = 1;
-    m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER;
-    m.register_ = &r;
-    r.ns = (char *)ns;
-    r.has_signedpeerrecord = 1;
-    r.signedpeerrecord.data = buf_head(env);
-    r.signedpeerrecord.len = buf_size(env);
-    r.has_ttl = 1;
-    r.ttl = ttl;
-    frame_rdv1(out, &m);
+    struct wire_request rq = {.op = WIRE_REGISTER, .ns = ns, .record = buf_head(env),
+                              .record_len = buf_size(env), .ttl = ttl};
+    wire_request_encode(&rq, out);
 }
 
 void rdv1_discover(struct buf *out, const char *ns, uint64_t limit, const uint8_t *cookie,
                    size_t cookie_len)
 {
-    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
-    Rendezvous__Message__Discover d = RENDEZVOUS__MESSAGE__DISCOVER__INIT;
-    m.has_type = 1;
-    m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    m.discover = &d;
-    d.ns = (char *)ns;
-    d.has_limit = 1;
-    d.limit = limit;
-    if (cookie_len) {
-        d.has_cookie = 1;
-        d.cookie.data = (uint8_t *)cookie;
-        d.cookie.len = cookie_len;
-    }
-    frame_rdv1(out, &m);
+    struct wire_request rq = {.op = WIRE_DISCOVER, .ns = ns, .limit = limit,
+                              .cookie = cookie_len ? cookie : NULL, .cookie_len = cookie_len};
+    wire_request_encode(&rq, out);
 }
 
 void waku_register(struct buf *out, const char *ns, const struct buf *env)
 {
-    Waku__Message m = WAKU__MESSAGE__INIT;
-    Waku__Message__Register r = WAKU__MESSAGE__REGISTER__INIT;
-    m.has_type = 1;
-    m.type = WAKU__MESSAGE__MESSAGE_TYPE__REGISTER;
-    m.register_ = &r;
-    r.ns = (char *)ns;
-    r.has_signedpeerrecord = 1;
-    r.signedpeerrecord.data = buf_head(env);
-    r.signedpeerrecord.len = buf_size(env);
-    frame_waku(out, &m);
+    struct wire_request rq = {.op = WIRE_REGISTER, .waku = true, .ns = ns,
+                              .record = buf_head(env), .record_len = buf_size(env)};
+    wire_request_encode(&rq, out);
 }
 
 void waku_discover(struct buf *out, const char *ns, int64_t limit)
 {
-    Waku__Message m = WAKU__MESSAGE__INIT;
-    Waku__Message__Discover d = WAKU__MESSAGE__DISCOVER__INIT;
-    m.has_type = 1;
-    m.type = WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    m.discover = &d;
-    d.ns = (char *)ns;
-    d.has_limit = 1;
-    d.limit = limit;
-    frame_waku(out, &m);
+    struct wire_request rq = {.op = WIRE_DISCOVER, .waku = true, .ns = ns,
+                              .limit = limit > 0 ? (uint64_t)limit : 0};
+    wire_request_encode(&rq, out);
 }
 
 int rdv1_answer(const uint8_t *m, size_t n, bool discover, int *status, size_t *nregs,

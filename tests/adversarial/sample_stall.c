@@ -434,11 +434,11 @@ static double ss_measure(struct ss_meas *me, int kind, const char *ns, double se
     me->expect = expect[kind];
     me->answered = me->sent = me->received = 0;
     me->running = true;
-    double cpu0 = proc_cpu_s(me->x->daemon_pid);
+    double cpu0 = proc_cpu(me->x->daemon_pid);
     for (int i = 0; i < SS_IN_FLIGHT; i++)
         ss_send_one(me);
     attack_loop_until(me->x, me->loop, NULL, NULL, AP_STOP, seconds);
-    double cpu = proc_cpu_s(me->x->daemon_pid) - cpu0;
+    double cpu = proc_cpu(me->x->daemon_pid) - cpu0;
     uint64_t n = me->answered;
     me->running = false;
     /* Let what is in flight drain before the next loop starts. */

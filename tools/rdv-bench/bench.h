@@ -20,6 +20,7 @@
 
 #include <ev.h>
 
+#include "proc.h"
 #include "base/arena.h"
 #include "base/buf.h"
 
@@ -78,15 +79,6 @@ uint64_t now_ns(void);
 double now_s(void);
 /* Sum of per-worker counters in shared memory. */
 uint64_t shm_sum(_Atomic uint64_t *a, int n);
-void raise_nofile(void);
-/* Resident set size in bytes of pid (-1 on error). */
-long long proc_rss(pid_t pid);
-/* User + system CPU seconds used by pid and its live children (a master's
- * workers) so far (-1 on error). */
-double proc_cpu(pid_t pid);
-/* Read and write system calls made by pid and its live children so far
- * (/proc/PID/io). */
-int proc_io(pid_t pid, unsigned long long *syscr, unsigned long long *syscw);
 
 /* ---- latency histogram (log-linear, ~6 % buckets) ----------------------- */
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "client/wire.h"
 #include "rendezvous.pb-c.h"
 #include "rendezvous/cookie.h"
 #include "rendezvous/records.h"
@@ -77,38 +78,20 @@ static uint64_t disc_fill(struct disc *d, const char *ns, uint32_t first, size_t
     return gap;
 }
 
-static size_t disc_rdv1(uint8_t *out, size_t cap, const char *ns, uint64_t limit,
-                        const uint8_t *cookie, size_t clen)
+/* A DISCOVER Message (no length prefix) into out; 0 if it does not fit.
+ * Encoded by the client library's wire layer, as rdv-attack's are. */
+static size_t disc_request(uint8_t *out, size_t cap, bool waku, const char *ns, uint64_t limit,
+                           const uint8_t *cookie, size_t clen)
 {
-    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
-    Rendezvous__Message__Discover dm = RENDEZVOUS__MESSAGE__DISCOVER__INIT;
-    m.has_type = 1;
-    m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    m.discover = &dm;
-    dm.ns = (char *)ns;
-    dm.has_limit = 1;
-    dm.limit = limit;
-    if (cookie) {
-        dm.has_cookie = 1;
-        dm.cookie.data = (uint8_t *)cookie;
-        dm.cookie.len = clen;
-    }
-    size_t n = rendezvous__message__get_packed_size(&m);
-    return n <= cap ? rendezvous__message__pack(&m, out) : 0;
-}
-
-static size_t disc_waku(uint8_t *out, size_t cap, const char *ns, uint64_t limit)
-{
-    Waku__Message m = WAKU__MESSAGE__INIT;
-    Waku__Message__Discover dm = WAKU__MESSAGE__DISCOVER__INIT;
-    m.has_type = 1;
-    m.type = WAKU__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    m.discover = &dm;
-    dm.ns = (char *)ns;
-    dm.has_limit = 1;
-    dm.limit = (int64_t)limit;
-    size_t n = waku__message__get_packed_size(&m);
-    return n <= cap ? waku__message__pack(&m, out) : 0;
+    struct wire_request rq = {.op = WIRE_DISCOVER, .waku = waku, .ns = ns, .limit = limit,
+                              .cookie = clen ? cookie : NULL, .cookie_len = clen};
+    struct buf b = BUF_INIT;
+    wire_request_body(&rq, &b);
+    size_t n = buf_size(&b) <= cap ? buf_size(&b) : 0;
+    if (n)
+        memcpy(out, buf_head(&b), n);
+    buf_free(&b);
+    return n;
 }
 
 /* Entries in the one framed answer in out (0 if it is not OK). */
@@ -220,12 +203,12 @@ int run_discover(const struct bench_opts *o, struct bench_table *t)
             const struct records_dialect *dl = &rdv1_dialect;
             if (rows[i].kind == 2) {
                 dl = &waku_dialect;
-                len = disc_waku(msg, sizeof(msg), names[n], rows[i].limit);
+                len = disc_request(msg, sizeof(msg), true, names[n], rows[i].limit, NULL, 0);
             } else if (rows[i].kind == 1) {
                 size_t clen = cookie_encode(cookie, d->gap_seq[n], names[n], strlen(names[n]));
-                len = disc_rdv1(msg, sizeof(msg), names[n], rows[i].limit, cookie, clen);
+                len = disc_request(msg, sizeof(msg), false, names[n], rows[i].limit, cookie, clen);
             } else {
-                len = disc_rdv1(msg, sizeof(msg), names[n], rows[i].limit, NULL, 0);
+                len = disc_request(msg, sizeof(msg), false, names[n], rows[i].limit, NULL, 0);
             }
             /* first page and sample: every signed one; after the gap
              * (just past the first): the others */
