@@ -11,12 +11,8 @@ static void ping_done(rdv_client *rc, const rdv_result *r, void *arg)
     struct client *cl = arg;
     int *received = cl->state;
     (void)rc;
-    if (cl->done)
+    if (!client_result_ok(cl, r))
         return;
-    if (r->error) {
-        client_fail_result(cl, r);
-        return;
-    }
     if (cl->o.json)
         printf("{\"peer\":\"%s\",\"rtt_ms\":%.3f}\n", client_server_id(cl), r->rtt_ms);
     else

@@ -75,12 +75,8 @@ static void pushc__on_list(rdv_client *rc, const rdv_result *r, void *arg)
 {
     struct client *cl = arg;
     (void)rc;
-    if (cl->done)
+    if (!client_result_ok(cl, r))
         return;
-    if (r->error) {
-        client_fail_result(cl, r);
-        return;
-    }
     for (size_t i = 0; i < r->nregs; i++) {
         const rdv_registration *g = &r->regs[i];
         if (cl->o.json) {

@@ -54,14 +54,12 @@ static void rdv1c__print_cookie(const struct client *cl, const uint8_t *c, size_
 
 static bool rdv1c__ok(struct client *cl, const rdv_result *r)
 {
-    if (cl->done)
-        return false;
-    if (r->error == 0)
-        return true;
-    if (r->error == RDV_CLIENT_ERR_PROTOCOL && strstr(r->status_text, "sees us at"))
+    if (cl->done || r->error != RDV_CLIENT_ERR_PROTOCOL)
+        return client_result_ok(cl, r);
+    if (strstr(r->status_text, "sees us at"))
         client_fail(cl, "no --addr, and %s did not say which address it sees us at: pass --addr "
                     "MULTIADDR, the address other peers should dial", client_server_id(cl));
-    else if (r->error == RDV_CLIENT_ERR_PROTOCOL && strstr(r->status_text, "identify"))
+    else if (strstr(r->status_text, "identify"))
         client_fail(cl, "no --addr, and %s did not answer identify: pass --addr MULTIADDR, the "
                     "address other peers should dial", client_server_id(cl));
     else

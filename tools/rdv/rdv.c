@@ -58,6 +58,17 @@ void client_fail_result(struct client *cl, const rdv_result *r)
         client_fail(cl, "%s", r->status_text);
 }
 
+bool client_result_ok(struct client *cl, const rdv_result *r)
+{
+    if (cl->done)
+        return false;
+    if (r->error) {
+        client_fail_result(cl, r);
+        return false;
+    }
+    return true;
+}
+
 void client_json_string(const char *s, size_t n)
 {
     putchar('"');

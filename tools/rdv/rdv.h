@@ -74,6 +74,9 @@ void client_fail(struct client *cl, const char *fmt, ...) __attribute__((format(
 /* Fails with a library error code or result ("<text> (status N)" for a
  * refusal). */
 void client_fail_result(struct client *cl, const rdv_result *r);
+/* For a completion callback: true if the command goes on with r; false if
+ * it is over, or r is an error (then reported: client_fail_result). */
+bool client_result_ok(struct client *cl, const rdv_result *r);
 /* Commands that run until interrupted call this once set up. */
 void client_no_deadline(struct client *cl);
 /* The server's peer id: the /p2p/ part of --server. */
