@@ -233,11 +233,8 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
             snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                      "; %s %.0f%% CPU", o->watch_name ? o->watch_name : "watched", d.watch_cpu * 100);
         hist_format(&sum.lat, row->latency, sizeof(row->latency), true);
-        if (rate <= 0) {
-            double target = subs <= 1000 ? 1.0e6 : 350e3;
-            snprintf(row->target, sizeof(row->target), "%.2fx of %.0f k/s", rate_done / target,
-                     target / 1e3);
-        }
+        if (rate <= 0) /* the ratio to redis from the same run goes in the last column */
+            snprintf(row->target, sizeof(row->target), ">= 1.00x redis");
         rc = drc == 0 && sum.lost == 0 && sum.dup == 0 ? 0 : -1;
     }
     if (o->verbose)

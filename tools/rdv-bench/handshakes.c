@@ -264,7 +264,8 @@ int run_handshakes(const struct bench_opts *o, struct bench_table *t)
         snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                  "; %llu failed", (unsigned long long)(f1 - f0));
     hist_format(&lat, row->latency, sizeof(row->latency), false);
-    snprintf(row->target, sizeof(row->target), "%.2fx of 4000/s/core", per_core / 4000.0);
+    snprintf(row->target, sizeof(row->target), "%.0f%% of the bound (>= 90%%)",
+             100 * per_core / bound);
 out:
     atomic_store(&shm->stop, 1);
     workers_wait(&ws, 20);
