@@ -167,9 +167,11 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
     prom_scalar(b, P "sent_bytes_total", "counter", "Bytes written to sockets.", hs->bytes_out);
     prom_family(b, P "buffered_bytes", "gauge",
                 "Bytes buffered: input held by handlers (partial or unanswered requests), "
-                "and output not yet written to sockets.");
+                "output not yet written to sockets, and output queued for streams that "
+                "could not take it yet (push subscribers' backlogs).");
     prom_u64(b, P "buffered_bytes", "direction=\"in\"", h->mem_in);
     prom_u64(b, P "buffered_bytes", "direction=\"out\"", h->mem_out);
+    prom_u64(b, P "buffered_bytes", "direction=\"queued\"", h->mem_queued);
     prom_scalar(b, P "memory_budget_bytes", "gauge",
                 "max-memory: buffered bytes past which new connections and requests are "
                 "refused (0 = no limit).", h->limits.max_memory);

@@ -828,8 +828,18 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
 
+    /* Reads draw on the pass's budget (HOST_READ_BUDGET, all connections
+     * together), so that a burst from many connections cannot make one
+     * pass of the loop long: once it is spent, each ready connection still
+     * reads HOST_READ_MIN (nobody starves, whatever the order), and what is
+     * left waits in its socket for the next pass. */
     for (int i = 0; i < CONN_READS_PER_EVENT && !c->closing; i++) {
-        ssize_t r = read(c->fd, rbuf, sizeof(h->rbuf));
+        size_t want = sizeof(h->rbuf);
+        if (i > 0 && h->read_budget == 0)
+            break;
+        if (want > h->read_budget)
+            want = h->read_budget > HOST_READ_MIN ? h->read_budget : HOST_READ_MIN;
+        ssize_t r = read(c->fd, rbuf, want);
         if (r == 0) {
             conn_close(c, "closed by peer");
             break;
@@ -842,6 +852,7 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
             break;
         }
         h->stats.bytes_in += (uint64_t)r;
+        h->read_budget -= (size_t)r < h->read_budget ? (size_t)r : h->read_budget;
         conn_touch(c);
         if (c->ws) {
             conn_ws_input(c, rbuf, (size_t)r);
@@ -855,7 +866,7 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
         }
         if (buf_size(&c->in) == 0)
             buf_free(&c->in);
-        if ((size_t)r < sizeof(h->rbuf))
+        if ((size_t)r < want)
             break;
     }
     conn_mark_dirty(c);

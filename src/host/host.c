@@ -102,6 +102,7 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         c->dirty = false;
         conn_flush(c);
     }
+    h->read_budget = HOST_READ_BUDGET; /* for the reads after the coming poll */
     if (h->draining && h->nconns == 0)
         ev_break(loop, EVBREAK_ALL);
 }
@@ -132,6 +133,7 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
         h->limits = *limits;
     else
         host_limits_default(&h->limits);
+    h->read_budget = HOST_READ_BUDGET;
     ev_prepare_init(&h->flush, host_on_prepare);
     h->flush.data = h;
     ev_prepare_start(loop, &h->flush);

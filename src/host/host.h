@@ -158,8 +158,8 @@ struct host_limits {
     size_t max_in;              /* per connection: input its handlers may hold, all
                                  * streams together (partial or unanswered requests) */
     size_t max_memory;          /* all connections: input held and output buffered
-                                 * (mem_in + mem_out); past it new connections and new
-                                 * requests are refused. 0 = no limit */
+                                 * (mem_in + mem_out + mem_queued); past it new
+                                 * connections and new requests are refused. 0 = no limit */
     double handshake_rate;      /* new connections per second from one source address */
     double handshake_burst;     /* ... and how many may come at once */
     size_t max_handshakes;      /* handshakes in progress; past it accepting pauses */
@@ -223,6 +223,14 @@ struct host_stats {
     uint64_t read_pauses;                          /* connections that stopped being read */
 };
 
+/* Socket bytes all connections together read in one pass of the loop
+ * (beyond it, HOST_READ_MIN each, so that nobody starves whatever the order
+ * they are served in): a burst is spread over several passes instead of
+ * making one long, which would delay everybody's answers. One connection
+ * alone reads as much per pass as it may per readiness event. */
+#define HOST_READ_BUDGET (512u << 10)
+#define HOST_READ_MIN (16u << 10)
+
 struct host {
     struct ev_loop *loop;
     struct log *log;
@@ -268,6 +276,9 @@ struct host {
     struct host_stats stats;
     size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
                                  * every connection (as of its last write or flush) */
+    size_t read_budget;         /* socket bytes left to read in this loop pass */
+    size_t mem_queued;          /* output handlers hold for streams that could not take
+                                 * it yet (push backlogs), each buffer counted once */
     struct log_limit conn_lines; /* open/close/refused lines: rate-limited */
     struct buf scratch;         /* negotiation output, used and emptied at once */
     /* Told when an established connection goes (optional; the relay drops
@@ -322,11 +333,12 @@ struct conn *host_dial(struct host *h, const char *ma, const struct conn_events 
  * the loop ends when all are gone or after `grace` seconds. */
 void host_drain(struct host *h, double grace);
 
-/* True while the buffers the host counts (mem_in + mem_out) are past
- * limits.max_memory. */
+/* True while the buffers the host counts (mem_in + mem_out + mem_queued)
+ * are past limits.max_memory. */
 static inline bool host_memory_full(const struct host *h)
 {
-    return h->limits.max_memory && h->mem_in + h->mem_out >= h->limits.max_memory;
+    return h->limits.max_memory &&
+           h->mem_in + h->mem_out + h->mem_queued >= h->limits.max_memory;
 }
 /* For a handler about to take on a new request (one that may hold memory:
  * a registration, an answer): false while the memory budget is spent, the

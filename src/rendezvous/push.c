@@ -15,6 +15,23 @@
  *  - A Peer.id that is not the connection's peer is refused (E_NOT_AUTHORIZED
  *    if it is a valid id, E_INVALID_PEER if not); an empty one means "me".
  *
+ * A Message's refused entries are answered together, by one status Message
+ * after everything its other entries produced: the first refusal's status,
+ * and a text that says how many entries were refused and which was first.
+ * A peer that sends Messages of many entries it may not make (over its
+ * rate, say) so gets one answer per Message, not per entry. DISCOVER is the
+ * exception: each of its entries gets exactly one answer, its list or its
+ * status.
+ *
+ * Request entries are handled within a budget per pass of the loop, all
+ * sessions together (PUSH_PASS_ENTRIES; each session that has a Message
+ * gets at least one handled per pass): a peer that sends Messages of many
+ * entries as fast as it can cannot make one pass long. The rest waits, held
+ * from the peer's window, for a zero timer (the next pass). A Message that
+ * the peer's registration rate refused makes the session's next Messages
+ * wait until a token is due (1 / register-rate): retrying at once would be
+ * refused again, and would cost the loop as much.
+ *
  * A session answers requests only while its backlog (what its stream could
  * not take) is under PUSH_SERVE_BACKLOG: the other requests wait in the
  * reader, withheld from the peer's window, until the stream takes the
@@ -33,6 +50,7 @@
 
 #define PUSH_TYPES 4         /* REGISTER, UNREGISTER, RENDEZVOUS, DISCOVER */
 #define PUSH_SERVE_BACKLOG (64u << 10) /* queued bytes above which requests wait */
+#define PUSH_PASS_ENTRIES 500 /* request entries handled per pass of the loop (~0.5 ms) */
 
 static struct push_state *push__state(const struct rdv_service *s) { return s->push_state; }
 
@@ -42,11 +60,21 @@ static void push__status(struct push_session *ps, Push__Message__MessageType typ
                          Push__Message__ResponseStatus status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* Sends a rejection; the session carries on. */
+/* The refused entries of one Message: how many, and the first one's entry
+ * (from 0), status and text. */
+struct push_refusals {
+    size_t n, entry, first;
+    Push__Message__ResponseStatus status;
+    char text[160];
+};
+
+/* Sends a rejection, or keeps it for the Message's one answer; the session
+ * carries on. */
 static void push__status(struct push_session *ps, Push__Message__MessageType type,
                          Push__Message__ResponseStatus status, const char *fmt, ...)
 {
-    char text[160];
+    struct push_refusals *rf = ps->st->refused;
+    char text[sizeof(rf->text)];
     va_list ap;
 
     va_start(ap, fmt);
@@ -54,7 +82,32 @@ static void push__status(struct push_session *ps, Push__Message__MessageType typ
     va_end(ap);
     ps->st->req.status = (int)status;
     ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
+    if (rf) {
+        if (rf->n++ == 0) {
+            rf->first = rf->entry;
+            rf->status = status;
+            memcpy(rf->text, text, sizeof(text));
+        }
+        return;
+    }
     struct push_buf *b = push_wire_status(type, status, text);
+    push_notify_send(ps, b);
+    push_buf_unref(b);
+}
+
+/* The one answer to the refused entries of a Message of n entries. */
+static void push__status_refused(struct push_session *ps, Push__Message__MessageType type,
+                                 const struct push_refusals *rf, size_t n)
+{
+    char text[sizeof(rf->text) + 128];
+    if (rf->n == 0 || ps->cut || ps->ended)
+        return;
+    if (n == 1)
+        snprintf(text, sizeof(text), "%s", rf->text);
+    else
+        snprintf(text, sizeof(text), "%zu of %zu entries refused, the first (entry %zu): %s", rf->n,
+                 n, rf->first + 1, rf->text);
+    struct push_buf *b = push_wire_status(type, rf->status, text);
     push_notify_send(ps, b);
     push_buf_unref(b);
 }
@@ -136,6 +189,7 @@ static void push__limit_status(struct push_session *ps, Push__Message__MessageTy
         push__status(ps, type, busy, "the server holds as many registrations or namespaces as it may");
         break;
     case RDV_E_RATE_LIMIT:
+        ps->st->rate_limited = true;
         push__status(ps, type, busy, "registration changes too frequent for this peer, retry later");
         break;
     case RDV_E_UNAVAILABLE:
@@ -301,7 +355,8 @@ static void push__log_ns(struct push_session *ps, const Push__Message *m, int ty
         rdv_request_log_ns(&ps->st->req, ps->st->svc, (const char *)ns->data, ns->len);
 }
 
-/* One Message: each entry of its type in order. */
+/* One Message: each entry of its type in order. Returns the number of
+ * entries (at least 1), or -1 if it is not a Message. */
 static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
 {
     struct rdv_service *s = ps->st->svc;
@@ -312,9 +367,11 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
         return -1;
     int type = m->has_type ? (int)m->type : PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
     size_t counts[PUSH_TYPES] = {m->n_register_, m->n_unregister, m->n_rendezvous, m->n_discovery};
-    size_t kinds = 0;
-    for (size_t i = 0; i < PUSH_TYPES; i++)
+    size_t kinds = 0, entries = 1;
+    for (size_t i = 0; i < PUSH_TYPES; i++) {
         kinds += counts[i] > 0;
+        entries += counts[i];
+    }
 
     s->stats.requests[RDV_DIALECT_PUSH][type >= 0 && type < 8 ? type : 7]++;
     ps->st->req = (struct rdv_request_log){.status = -1};
@@ -337,7 +394,11 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
         push__status(ps, (Push__Message__MessageType)type,
                      PUSH__MESSAGE__RESPONSE_STATUS__E_UNAVAILABLE, "%s", RDV_MEMORY_FULL_TEXT);
     } else {
+        struct push_state *st = ps->st;
+        struct push_refusals rf = {0}, *outer = st->refused;
+        st->refused = type != PUSH__MESSAGE__MESSAGE_TYPE__DISCOVER ? &rf : NULL;
         for (size_t i = 0; i < counts[type] && !ps->cut && !ps->ended; i++) {
+            rf.entry = i;
             switch (type) {
             case PUSH__MESSAGE__MESSAGE_TYPE__REGISTER: push__register(ps, m->register_[i]); break;
             case PUSH__MESSAGE__MESSAGE_TYPE__UNREGISTER: push__unregister(ps, m->unregister[i]); break;
@@ -345,6 +406,8 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
             default: push__discover(ps, m->discovery[i]); break;
             }
         }
+        st->refused = outer;
+        push__status_refused(ps, (Push__Message__MessageType)type, &rf, counts[type]);
     }
     push__message__free_unpacked(m, NULL);
     if (log_enabled(s->log, LOG_DEBUG)) {
@@ -360,7 +423,7 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
         rdv_request_log_write(s, RDV_DIALECT_PUSH, rl, &ps->rs.peer, t0);
     }
     rdv_stats_request(&s->stats, RDV_DIALECT_PUSH, type, errors0, t0);
-    return 0;
+    return entries > INT32_MAX ? INT32_MAX : (int)entries;
 }
 
 /* ---- sessions ------------------------------------------------------------ */
@@ -378,20 +441,109 @@ struct push_session *push_session_open(struct rdv_service *s, const struct peer_
     return ps;
 }
 
+/* Entries left in this pass's budget (a new pass starts with a full one). */
+static size_t push__pass_left(struct push_state *st)
+{
+    struct ev_loop *loop = st->svc->host->loop;
+    if (ev_now(loop) != st->pass_stamp) {
+        st->pass_stamp = ev_now(loop);
+        st->pass_left = PUSH_PASS_ENTRIES;
+    }
+    return st->pass_left;
+}
+
+/* Arms the timer for the earliest deferred session. */
+static void push__arm(struct push_state *st)
+{
+    struct ev_loop *loop = st->svc->host->loop;
+    ev_timer_stop(loop, &st->resume);
+    if (st->ndeferred == 0)
+        return;
+    double at = st->deferred[0].at;
+    for (size_t i = 1; i < st->ndeferred; i++)
+        if (st->deferred[i].at < at)
+            at = st->deferred[i].at;
+    double after = at - ev_now(loop);
+    ev_timer_set(&st->resume, after > 0 ? after : 0., 0.);
+    ev_timer_start(loop, &st->resume);
+}
+
+/* The session's next Messages wait until `at` (ev_now time; now: the next
+ * pass). */
+static void push__defer(struct push_session *ps, double at)
+{
+    struct push_state *st = ps->st;
+    if (ps->deferred)
+        return;
+    if (st->ndeferred == st->deferred_cap) {
+        st->deferred_cap = st->deferred_cap ? st->deferred_cap * 2 : 16;
+        st->deferred = xrealloc(st->deferred, st->deferred_cap * sizeof(*st->deferred));
+    }
+    st->deferred[st->ndeferred++] = (struct push_deferred){ps, at};
+    ps->deferred = true;
+    push__arm(st);
+}
+
+static void push__undefer(struct push_session *ps)
+{
+    struct push_state *st = ps->st;
+    if (!ps->deferred)
+        return;
+    ps->deferred = false;
+    for (size_t i = 0; i < st->ndeferred; i++) {
+        if (st->deferred[i].ps == ps) {
+            st->ndeferred--;
+            memmove(st->deferred + i, st->deferred + i + 1,
+                    (st->ndeferred - i) * sizeof(*st->deferred));
+            return;
+        }
+    }
+}
+
+/* How long a session waits after a Message that its peer's registration
+ * rate refused: until a token is due (at most a second). 0: no rate. */
+static double push__rate_pause(const struct push_state *st)
+{
+    double rate = st->svc->reg.limits.register_rate;
+    return rate > 0 ? (rate >= 1 ? 1 / rate : 1) : 0;
+}
+
 int push_session_serve(struct push_session *ps)
 {
     const uint8_t *msg;
     size_t len;
     int rc = 0;
+    bool budget = ps->stream != NULL && ps->st->svc->host != NULL, handled = false;
 
     if (ps->serving) /* a request's own output woke the stream */
         return 0;
     ps->serving = true;
-    while (!ps->cut && !ps->ended && (ps->stream == NULL || ps->queued < PUSH_SERVE_BACKLOG) &&
-           (rc = lpm_next(&ps->in, &msg, &len)) == 1) {
-        if (push__handle(ps, msg, len) < 0) {
+    while (!ps->cut && !ps->ended && (ps->stream == NULL || ps->queued < PUSH_SERVE_BACKLOG)) {
+        struct push_state *st = ps->st;
+        if (ps->deferred) /* the timer resumes it */
+            break;
+        if (budget && handled && push__pass_left(st) == 0 && ps->in.whole > 0) {
+            push__defer(ps, ev_now(st->svc->host->loop));
+            break;
+        }
+        if ((rc = lpm_next(&ps->in, &msg, &len)) != 1)
+            break;
+        st->rate_limited = false;
+        int entries = push__handle(ps, msg, len);
+        if (entries < 0) {
             rc = -1;
             break;
+        }
+        handled = true;
+        if (budget) {
+            size_t left = push__pass_left(st);
+            st->pass_left = left > (size_t)entries ? left - (size_t)entries : 0;
+            /* Refused for its rate: what it sends next waits until the
+             * peer may change something again, held from its window. */
+            if (st->rate_limited && push__rate_pause(st) > 0) {
+                push__defer(ps, ev_now(st->svc->host->loop) + push__rate_pause(st));
+                break;
+            }
         }
     }
     ps->serving = false;
@@ -429,6 +581,7 @@ void push_session_refused(void *ctx, struct rdv_session *s, enum rdv_status st)
 
 void push_session_free(struct push_session *ps)
 {
+    push__undefer(ps);
     push_session_end(ps);
     push_notify_drop(ps);
     lpm_free(&ps->in);
@@ -500,6 +653,28 @@ static void push__writable(struct stream *s)
         push__finish(s);
 }
 
+/* The sessions whose Messages waited (for the next pass, or for their
+ * peer's rate) and may go on now do, oldest first; those that spend the
+ * budget again wait anew. */
+static void push__resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    struct push_state *st = w->data;
+    double now = ev_now(loop);
+    size_t n = st->ndeferred, i = 0;
+    (void)revents;
+    for (size_t k = 0; k < n && i < st->ndeferred; k++) {
+        struct push_session *ps = st->deferred[i].ps;
+        if (st->deferred[i].at > now) {
+            i++;
+            continue;
+        }
+        push__undefer(ps);
+        if (ps->stream)
+            push__writable(ps->stream);
+    }
+    push__arm(st);
+}
+
 static void push__close(struct stream *s)
 {
     struct push_session *ps = s->state;
@@ -513,6 +688,8 @@ void push_init(struct rdv_service *s)
     struct push_state *st = xcalloc(1, sizeof(*st));
 
     push_notify_init(st, s);
+    ev_timer_init(&st->resume, push__resume, 0., 0.);
+    st->resume.data = st;
     s->push_state = st;
     s->push = (struct protocol){
         .id = s->cfg.push_protocol_id ? s->cfg.push_protocol_id : PUSH_PROTOCOL_ID,
@@ -531,6 +708,9 @@ void push_free(struct rdv_service *s)
     if (st == NULL)
         return;
     /* host_free ended every session. */
+    if (s->host)
+        ev_timer_stop(s->host->loop, &st->resume);
+    free(st->deferred);
     push_notify_free(st);
     free(st);
     s->push_state = NULL;

@@ -63,6 +63,7 @@ struct push_session {
     bool serving;             /* inside push_session_serve */
     bool blocked;             /* its stream had no room for the queue: waiting for
                                * on_writable, announcements are coalesced */
+    bool deferred;            /* Messages wait for the next pass's entry budget */
 };
 
 /* A session of the authenticated peer on stream st (which may be NULL). */

@@ -23,6 +23,11 @@
  * not dropped with it: the subscriber may have seen an earlier REGISTER of
  * that pair, and an UNREGISTER of a member it does not know is harmless.
  *
+ * Memory: a Message waiting in at least one queue counts once, whatever the
+ * number of queues, in the host's mem_queued, which the daemon-wide memory
+ * budget (--max-memory) includes: past it new requests and connections are
+ * refused before anything held is cut.
+ *
  * Output limits (redis' client-output-buffer-limit): a session whose queue
  * holds more than out_hard_limit bytes, or more than out_soft_limit for
  * out_soft_seconds, is cut: its queue is dropped, its stream reset, and the
@@ -39,6 +44,24 @@
 #define PUSH_IOV 64          /* Messages gathered into one write */
 
 static size_t push__min(size_t a, size_t b) { return a < b ? a : b; }
+
+/* A queue takes or drops its reference to b: the first and the last one
+ * account for b's bytes in the host's memory budget. */
+static void push__qref(struct push_session *ps, struct push_buf *b)
+{
+    struct host *h = ps->st->svc->host;
+    b->refs++;
+    if (b->queues++ == 0 && h)
+        h->mem_queued += b->len;
+}
+
+static void push__qunref(struct push_session *ps, struct push_buf *b)
+{
+    struct host *h = ps->st->svc->host;
+    if (--b->queues == 0 && h)
+        h->mem_queued -= b->len;
+    push_buf_unref(b);
+}
 
 static struct push_buf **push__slot(struct push_session *ps, uint64_t pos)
 {
@@ -65,7 +88,7 @@ static void push__drop_head(struct push_session *ps)
     ps->qhead = (ps->qhead + 1) % ps->qcap;
     ps->qlen--;
     ps->qbase++;
-    push_buf_unref(b);
+    push__qunref(ps, b);
 }
 
 void push_notify_pop(struct push_session *ps)
@@ -147,9 +170,9 @@ static bool push__coalesce(struct push_session *ps, struct push_buf *b)
         return false;
     struct push_buf **slot = push__slot(ps, p->pos);
     ps->queued = ps->queued - (*slot)->len + b->len;
-    push_buf_unref(*slot);
+    push__qunref(ps, *slot);
     *slot = b;
-    b->refs++;
+    push__qref(ps, b);
     ps->st->svc->stats.announcements_coalesced++;
     return true;
 }
@@ -184,7 +207,7 @@ static void push__append(struct push_session *ps, struct push_buf *b)
     uint64_t pos = ps->qbase + ps->qlen;
     ps->q[(ps->qhead + ps->qlen) % ps->qcap] = b;
     ps->qlen++;
-    b->refs++;
+    push__qref(ps, b);
     ps->queued += b->len;
     if (!b->announcement)
         ps->qbarrier = pos + 1;

@@ -15,6 +15,24 @@ struct push_state {
     size_t addrs_cap;
     uint8_t key[crypto_generichash_KEYBYTES]; /* for push_buf.key */
     struct rdv_request_log req;  /* the Message being handled, for its debug line */
+    /* Where the refusals of the Message being handled are collected, when
+     * they are answered together (push.c); NULL: each is sent at once. */
+    struct push_refusals *refused;
+    /* Request entries all sessions may still have handled in this pass of
+     * the loop (push.c), the pass it is for (ev_now), and the sessions
+     * whose Messages wait (for the next pass, or for their peer's rate),
+     * resumed by a timer. */
+    size_t pass_left;
+    double pass_stamp;
+    struct push_deferred *deferred;
+    size_t ndeferred, deferred_cap;
+    ev_timer resume;
+    bool rate_limited;           /* the Message being handled hit register-rate */
+};
+
+struct push_deferred {
+    struct push_session *ps;
+    double at;                   /* ev_now time from which it may go on */
 };
 
 /* Sends b to the session after everything before it: a reference to b is

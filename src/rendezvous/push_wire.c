@@ -19,6 +19,7 @@ static struct push_buf *push__buf_new(size_t n, bool announcement)
     size_t h = uvarint_size(n);
     struct push_buf *b = xmalloc(sizeof(*b) + h + n);
     b->refs = 1;
+    b->queues = 0;
     b->announcement = announcement;
     b->key = 0;
     b->made = announcement ? ev_time() : 0;

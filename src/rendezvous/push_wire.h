@@ -16,6 +16,7 @@
  * pair, so a queue can replace an older announcement of it not yet sent. */
 struct push_buf {
     size_t refs;
+    size_t queues;            /* how many of the refs are session queues' */
     size_t len;
     bool announcement;        /* a registry change (counted in the stats) */
     uint64_t key;             /* announcements: keyed hash of (peer, namespace) */

@@ -10,7 +10,9 @@
  *  - input held on one connection (partial requests on many streams) is
  *    bounded by max_in: the streams that pass it are reset;
  *  - a peer that makes us answer at the muxer level (pings) without reading
- *    stops being read while the answers wait. */
+ *    stops being read while the answers wait;
+ *  - a burst from several connections is read over several passes of the
+ *    loop, each within the pass's read budget. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -55,6 +57,8 @@ struct env {
     ev_timer tick;
     size_t max_out_seen;      /* server's buffered output, highest seen */
     size_t max_in_seen;       /* server's held input, highest seen */
+    uint64_t bytes_in;        /* server's bytes read, at the last sample */
+    size_t max_read_pass;     /* ... and the most in one pass of the loop */
 };
 
 static void srv_serve(struct stream *s)
@@ -197,6 +201,10 @@ static void sample(void *arg)
         e->max_out_seen = e->server.mem_out;
     if (e->server.mem_in > e->max_in_seen)
         e->max_in_seen = e->server.mem_in;
+    size_t pass = (size_t)(e->server.stats.bytes_in - e->bytes_in);
+    if (pass > e->max_read_pass)
+        e->max_read_pass = pass;
+    e->bytes_in = e->server.stats.bytes_in;
 }
 
 static bool run_until(struct env *e, bool (*done)(void *), void *arg, double secs)
@@ -344,6 +352,52 @@ static void partial_input_budget(void **state)
     env_stop(&e);
 }
 
+struct want_held {
+    struct env *e;
+    size_t n;
+};
+
+static bool srv_holds(void *arg)
+{
+    struct want_held *w = arg;
+    return w->e->server.mem_in >= w->n;
+}
+
+/* 4 connections each send 512 KiB at once: the server reads them over
+ * several passes of its loop, never more in one than the pass's budget
+ * plus HOST_READ_MIN per connection, and gets everything. */
+static void read_budget_per_pass(void **state)
+{
+    enum { C = 4, PARTS = 8 };
+    struct env e;
+    struct cli cl[C];
+    struct conn *c[C];
+    static uint8_t part[65536];
+    (void)state;
+
+    env_start(&e, 16u << 20, 16u << 20);
+    e.srv.partial = true;
+    for (size_t i = 0; i < C; i++) {
+        c[i] = dial(&e);
+        open_cli(&e, c[i], &cl[i]);
+    }
+    run_until(&e, loop_never, NULL, 0.05);
+    e.max_read_pass = 0;
+    for (size_t i = 0; i < C; i++)
+        for (size_t k = 0; k < PARTS; k++)
+            stream_write(cl[i].s, part, sizeof(part));
+    struct want_held w = {&e, C * PARTS * sizeof(part)};
+    assert_true(run_until(&e, srv_holds, &w, 20));
+    assert_int_equal(e.server.mem_in, C * PARTS * sizeof(part));
+    assert_true(e.max_read_pass <= HOST_READ_BUDGET + C * HOST_READ_MIN);
+    assert_true(e.max_read_pass > HOST_READ_MIN); /* it did read in bulk */
+    for (size_t i = 0; i < C; i++)
+        stream_reset(cl[i].s);
+    for (size_t i = 0; i < C; i++)
+        assert_true(run_until(&e, cli_closed, &cl[i], 10));
+    env_stop(&e);
+}
+
 /* A peer that sends pings and never reads the answers: the server stops
  * reading its socket while the pongs wait, instead of queueing past its
  * output limit. */
@@ -376,6 +430,7 @@ int main(void)
         cmocka_unit_test(held_requests_close_the_window),
         cmocka_unit_test(partial_input_budget),
         cmocka_unit_test(ping_flood_pauses_reading),
+        cmocka_unit_test(read_budget_per_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -960,6 +960,146 @@ static void metadata(void **state)
     env_stop(&e);
 }
 
+/* Push backlogs count in the daemon's memory budget (--max-memory), each
+ * queued Message once however many queues hold it: past the budget new
+ * requests are refused; once the subscribers take their backlog, served
+ * again. */
+static void backlog_in_memory_budget(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake a, w1, w2, x;
+    const char *one[] = {"/ip4/10.0.0.1/tcp/1", NULL};
+    const char *two[] = {"/ip4/10.0.0.2/tcp/2", NULL};
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.limits.register_rate = 0;
+    env_start(&e, &cfg, false);
+    e.server.limits.max_memory = 20000;
+    fake_open(&e, &a);
+    fake_open(&e, &w1);
+    fake_open(&e, &w2);
+    fake_open(&e, &x);
+    assert_int_equal(RENDEZVOUS(&w1, "r"), 0);
+    assert_int_equal(RENDEZVOUS(&w2, "r"), 0);
+    assert_int_equal(e.server.mem_queued, 0);   /* empty snapshots: nothing queued */
+    size_t n = 0;
+    while (!host_memory_full(&e.server) && n < 10000)
+        assert_int_equal(fake_register(&a, "r", n++ & 1 ? one : two), 0);
+    assert_true(host_memory_full(&e.server));
+    assert_true(n > 100);
+    assert_int_equal(w1.ps->queued, w2.ps->queued);
+    assert_int_equal(e.server.mem_queued, w1.ps->queued); /* once, not twice */
+    uint64_t refused = e.server.stats.requests_refused_memory;
+    assert_int_equal(DISCOVER(&x, "r", 0), 0);
+    assert_int_equal(fake_register(&x, "r", one), 0);
+    EXPECT(&x, fmt("!400 3 %s", RDV_MEMORY_FULL_TEXT), fmt("!400 0 %s", RDV_MEMORY_FULL_TEXT));
+    assert_true(e.server.stats.requests_refused_memory == refused + 2);
+    /* one subscriber takes its backlog: the other still holds it all */
+    fake_read(&w1);
+    assert_int_equal(w1.got.n, n);
+    assert_int_equal(e.server.mem_queued, w2.ps->queued);
+    fake_read(&w2);
+    assert_int_equal(e.server.mem_queued, 0);
+    assert_int_equal(DISCOVER(&x, "r", 0), 0);
+    int last = (n - 1) & 1 ? 1 : 2;
+    EXPECT(&x, fmt("+r %s /ip4/10.0.0.%d/tcp/%d", a.text, last, last));
+    assert_int_equal(e.server.mem_queued, 0);
+    /* a cut or freed session gives its part back */
+    assert_int_equal(fake_register(&a, "r", one), 0);
+    assert_int_equal(fake_register(&a, "r", two), 0);
+    assert_true(e.server.mem_queued > 0);
+    fake_close(&w1);
+    assert_true(e.server.mem_queued > 0);
+    fake_close(&w2);
+    assert_int_equal(e.server.mem_queued, 0);
+    fake_close(&a);
+    fake_close(&x);
+    env_stop(&e);
+}
+
+/* A Message's refused entries get one status Message (after what its other
+ * entries produced) naming how many and the first; DISCOVER entries keep
+ * one answer each. */
+static void one_status_per_message(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake a, b, w;
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.limits.max_subs_per_session = 2;
+    env_start(&e, &cfg, false);
+    fake_open(&e, &a);
+    fake_open(&e, &b);
+    fake_open(&e, &w);
+    assert_int_equal(RENDEZVOUS(&w, "ok"), 0);
+
+    Push__Message m = PUSH__MESSAGE__INIT;
+    Push__Message__Register r[5], *rp[5];
+    Push__Message__Peer p[5];
+    const char *ns[5] = {"ok", "", "ok2", "ok3", NULL};
+    for (int i = 0; i < 5; i++) {
+        push__message__register__init(&r[i]);
+        push__message__peer__init(&p[i]);
+        r[i].has_ns = ns[i] != NULL;
+        r[i].ns = text(ns[i] ? ns[i] : "");
+        r[i].peer = &p[i];
+        rp[i] = &r[i];
+    }
+    p[3].has_id = 1;
+    p[3].id = text(b.text);     /* somebody else's id */
+    m.n_register_ = 5;
+    m.register_ = rp;
+    uint64_t errors = e.svc.stats.errors[RDV_DIALECT_PUSH];
+    assert_int_equal(fake_send(&a, &m), 0);
+    EXPECT(&a, fmt("!100 0 3 of 5 entries refused, the first (entry 2): missing namespace"));
+    assert_true(e.svc.stats.errors[RDV_DIALECT_PUSH] == errors + 3); /* counted per entry */
+    EXPECT(&w, fmt("+ok %s ", a.text));
+    assert_int_equal(e.svc.reg.stats.regs, 2);     /* ok and ok2 */
+
+    /* RENDEZVOUS: the snapshots of the accepted ones, then the one status */
+    Push__Message__Rendezvous z[3], *zp[3];
+    const char *zn[3] = {"ok", "ok2", "s3"};
+    for (int i = 0; i < 3; i++) {
+        push__message__rendezvous__init(&z[i]);
+        z[i].has_ns = 1;
+        z[i].ns = text(zn[i]);
+        zp[i] = &z[i];
+    }
+    m = (Push__Message)PUSH__MESSAGE__INIT;
+    m.has_type = 1;
+    m.type = TY(RENDEZVOUS);
+    m.n_rendezvous = 3;
+    m.rendezvous = zp;
+    assert_int_equal(fake_send(&b, &m), 0);
+    EXPECT(&b, fmt("+ok %s ", a.text), fmt("+ok2 %s ", a.text),
+           fmt("!400 2 1 of 3 entries refused, the first (entry 3): at most 2 subscriptions per session"));
+
+    /* DISCOVER: one answer per entry, refused or not */
+    Push__Message__Discover d[3], *dp[3];
+    const char *dn[3] = {"", "ok", NULL};
+    for (int i = 0; i < 3; i++) {
+        push__message__discover__init(&d[i]);
+        d[i].has_ns = dn[i] != NULL;
+        d[i].ns = text(dn[i] ? dn[i] : "");
+        dp[i] = &d[i];
+    }
+    m = (Push__Message)PUSH__MESSAGE__INIT;
+    m.has_type = 1;
+    m.type = TY(DISCOVER);
+    m.n_discovery = 3;
+    m.discovery = dp;
+    assert_int_equal(fake_send(&w, &m), 0);
+    EXPECT(&w, fmt("!100 3 missing namespace"), fmt("+ok %s ", a.text), fmt("!100 3 missing namespace"));
+    fake_close(&a);
+    fake_close(&b);
+    fake_close(&w);
+    env_stop(&e);
+}
+
 /* A queue past the hard limit, or past the soft limit for too long, is cut:
  * dropped, counted, and nothing more is queued to it. */
 static void output_limits(void **state)
@@ -1634,6 +1774,8 @@ int main(void)
         cmocka_unit_test(limits_raised),
         cmocka_unit_test(unchanged_and_rate_limited),
         cmocka_unit_test(metadata),
+        cmocka_unit_test(backlog_in_memory_budget),
+        cmocka_unit_test(one_status_per_message),
         cmocka_unit_test(output_limits),
         cmocka_unit_test(bad_streams),
         cmocka_unit_test(session_ends),
