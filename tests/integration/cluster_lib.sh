@@ -45,6 +45,16 @@ watch_on() {
 # count FILE REGEX: lines of FILE matching REGEX.
 count() { grep -Ec -- "$2" "$1" 2>/dev/null || true; }
 
+# wait_count FILE REGEX N [SECONDS]: until at least N lines of FILE match.
+wait_count() {
+    local f=$1 re=$2 n=$3 secs=${4:-$WAIT} i
+    for ((i = 0; i < secs * 20; i++)); do
+        [ "$(count "$f" "$re")" -ge "$n" ] && return 0
+        sleep 0.05
+    done
+    fail "fewer than $n lines matching /$re/ in $(basename "$f") after ${secs}s: $(cat "$f" 2>/dev/null)"
+}
+
 # members FILE: the member set a subscriber's `rdv watch` lines describe
 # ("+ ID ADDRS" adds or replaces, "- ID" removes), sorted ids.
 members() {
