@@ -768,6 +768,17 @@ static enum config_result config__cross_fail(const struct daemon_config *c, cons
     return c->source[s] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
 }
 
+/* Refuses option `name` for `why`, naming where it was set. */
+static enum config_result config__refuse(const struct daemon_config *c, const char *name,
+                                         const char *why, char *err, size_t errlen)
+{
+    int slot = config__find(name);
+    char where[300];
+    config__where(c, slot, where, sizeof(where));
+    snprintf(err, errlen, "%s: %s", where, why);
+    return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+}
+
 static bool config__explicit(const struct daemon_config *c, const char *name)
 {
     return c->source[config__find(name)] != CONFIG_DEFAULT;
@@ -877,36 +888,24 @@ static enum config_result config__cross_check(struct daemon_config *c, char *err
         return config__cross_fail(c, "tls-cert", "tls-key", "given with", err, errlen);
     if (c->cluster) {
         struct cluster_url u;
-        char why[400], where[300];
-        if (cluster_url_parse(&u, c->cluster, why, sizeof(why)) != 0) {
-            int slot = config__find("cluster");
-            config__where(c, slot, where, sizeof(where));
-            snprintf(err, errlen, "%s: %s", where, why);
-            return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
-        }
+        char why[400];
+        if (cluster_url_parse(&u, c->cluster, why, sizeof(why)) != 0)
+            return config__refuse(c, "cluster", why, err, errlen);
         if (c->data_dir)
             return config__cross_fail(c, "data-dir", "cluster", "not given with", err, errlen);
     }
     if (c->workers > 1 && c->cluster == NULL) {
         /* Separate registries would answer differently depending on which
          * worker the kernel hands a connection to. */
-        int slot = config__find("workers");
-        char where[300];
-        config__where(c, slot, where, sizeof(where));
-        snprintf(err, errlen, "%s: more than one worker needs --cluster (the workers share one "
-                 "registry through Redis)", where);
-        return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
+        return config__refuse(c, "workers", "more than one worker needs --cluster (the workers "
+                              "share one registry through Redis)", err, errlen);
     }
     /* A reservation lives in the worker that holds its connection; the
      * kernel would hand the source's connection to any worker. */
-    if (c->workers > 1 && c->relay.enabled) {
-        int slot = config__find("relay");
-        char where[300];
-        config__where(c, slot, where, sizeof(where));
-        snprintf(err, errlen, "%s: the relay needs one worker (a reservation lives in the worker "
-                 "that holds its connection; a source may reach any other)", where);
-        return c->source[slot] == CONFIG_FILE ? CONFIG_INVALID : CONFIG_USAGE;
-    }
+    if (c->workers > 1 && c->relay.enabled)
+        return config__refuse(c, "relay", "the relay needs one worker (a reservation lives in the "
+                              "worker that holds its connection; a source may reach any other)",
+                              err, errlen);
     return config__check_protocol_ids(c, err, errlen);
 }
 
