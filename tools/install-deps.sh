@@ -35,9 +35,9 @@ if ((${#missing[@]})); then
 fi
 
 # The interop tests' packages, the canvas-js client's (js-libp2p 2, in its
-# own tree), and the JavaScript client's (its tests and the examples build
-# with them).
-for dir in tests/interop tests/interop/canvas clients/js; do
+# own tree), the JavaScript client's (its tests, and examples/browser builds
+# with them) and the relay example's (it links the client, so after it).
+for dir in tests/interop tests/interop/canvas clients/js examples/relay-bootstrap; do
     [ -f "$dir/package.json" ] || continue
     # canvas: better-sqlite3 is the canvas server's store, which the client
     # never loads; no native build for it.

@@ -2,67 +2,34 @@
 // headless Chromium driven by playwright-core (no browser download), the
 // pages served from 127.0.0.1 and talking to rendezvousd over /ws.
 //
-//  * push mode: two pages join one namespace, each sees the other arrive;
-//    one page closes and the other sees it leave.
-//  * the seed 001 flow with /rendezvous/1.0.0: a listener page registers a
-//    signed peer record, a dialer page discovers it.
+//  * presence (push mode): two pages join one room with display names, each
+//    lists the other by name; one renames itself and the other shows the
+//    new name; one leaves (no error on its own page) and the other sees it
+//    go; a closed page is seen leaving too.
+//  * register and discover with /rendezvous/1.0.0: a listener page registers
+//    a signed peer record, a dialer page discovers it.
 //
-// Needs /usr/bin/chromium (tools/install-deps.sh installs the `chromium`
-// package); without it the tests fail rather than skip.
+// Needs /usr/bin/chromium (lib/chromium.mjs).
 
 import './lib/polyfill.mjs'
 
 import assert from 'node:assert/strict'
-import { readFile } from 'node:fs/promises'
-import { createServer } from 'node:http'
 import path from 'node:path'
 import { before, test } from 'node:test'
 
-import { launchChromium, openPage } from './lib/browser.mjs'
+import { launch, openPage, serveDir, waitIn } from './lib/chromium.mjs'
 import { INTEROP_DIR, startDaemon, tempDir, withTimeout } from './lib/daemon.mjs'
 
 const EXAMPLE_DIR = path.resolve(INTEROP_DIR, '../../examples/browser')
 const T = { timeout: 60_000 }
-/** Bound for anything a page is waited for. */
-const PAGE_MS = 15_000
-
-const TYPES = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.map': 'application/json' }
-
-/** Serves examples/browser on 127.0.0.1 (ephemeral port); closed after the test. */
-async function serveExample (t) {
-  const server = createServer(async (req, res) => {
-    const rel = decodeURIComponent(new URL(req.url, 'http://x').pathname).replace(/^\/+/, '') || 'index.html'
-    const file = path.resolve(EXAMPLE_DIR, rel)
-    if (!file.startsWith(EXAMPLE_DIR + path.sep)) { res.writeHead(403).end(); return }
-    try {
-      const body = await readFile(file)
-      res.writeHead(200, { 'content-type': TYPES[path.extname(file)] ?? 'application/octet-stream' }).end(body)
-    } catch {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise((resolve, reject) => server.listen(0, '127.0.0.1', resolve).once('error', reject))
-  t.after(() => new Promise((resolve) => { server.closeAllConnections(); server.close(resolve) }))
-  return `http://127.0.0.1:${server.address().port}`
-}
-
-const launch = (t) => launchChromium(t, { timeout: PAGE_MS })
-
-/** Waits for `fn(arg)` to be truthy in the page; the page's log goes into the error. */
-async function waitIn (page, what, fn, arg) {
-  try {
-    return await (await page.waitForFunction(fn, arg, { timeout: PAGE_MS, polling: 50 })).jsonValue()
-  } catch (err) {
-    throw new Error(`${what}: ${err.message.split('\n')[0]}\n--- page log ---\n${page.output()}`)
-  }
-}
 
 /** The page's own peer id, once its node has started. */
 const selfId = (page) => waitIn(page, 'the page node starting',
   () => /^12D3KooW/.test(document.getElementById('self').textContent) && document.getElementById('self').textContent)
 
-/** The members list as [{ peer, addrs }]. */
-const members = (page) => page.$$eval('#members li', (lis) => lis.map((li) => ({ peer: li.dataset.peer, addrs: li.dataset.addrs })))
+/** The members list as [{ peer, name }]. */
+const members = (page) => page.$$eval('#members li', (lis) => lis.map((li) => ({ peer: li.dataset.peer, name: li.dataset.name })))
+const logLines = (page) => page.$$eval('#log div', (ds) => ds.map((d) => d.textContent))
 
 before(async () => {
   const { build } = await import(path.join(EXAMPLE_DIR, 'build.mjs'))
@@ -74,51 +41,56 @@ async function setup (t) {
   const daemon = await startDaemon(t, ['--listen', '/ip4/127.0.0.1/tcp/0/ws', '--key', path.join(dir, 'server.key')])
   const ws = daemon.addrs.find((a) => a.toString().includes('/ws/'))
   assert.ok(ws, `daemon printed no /ws address: ${daemon.addrs.join(', ')}`)
-  const site = await serveExample(t)
+  const site = await serveDir(t, EXAMPLE_DIR)
   const browser = await launch(t)
   return { daemon, server: ws.toString(), site, browser }
 }
 
-test('browser, push mode: two pages see each other join, then one leave', T, async (t) => {
+test('browser, presence: join, members with short ids, leave without error, close', T, async (t) => {
   const { server, site, browser } = await setup(t)
-  const ns = 'browser-room'
-
-  const join = async () => {
-    const page = await openPage(browser, `${site}/index.html`)
-    await page.fill('#server', server)
-    await page.fill('#ns', ns)
+  const join = async (name) => {
+    const page = await openPage(browser, `${site}/index.html?server=${encodeURIComponent(server)}&ns=browser-room&name=${encodeURIComponent(name)}`)
     await page.click('#join')
     const id = await selfId(page)
-    await waitIn(page, 'joining', (n) => document.body.dataset.joined === n, ns)
-    return { page, id }
+    await waitIn(page, `${name} joining`, () => document.body.dataset.joined === 'browser-room' || document.body.dataset.status === 'error')
+    assert.equal(await page.evaluate(() => document.body.dataset.status), 'connected')
+    return { page, id, name }
   }
-  const a = await join()
-  const b = await join()
-  assert.notEqual(a.id, b.id)
+  const short = (id) => `${id.slice(0, 8)}…${id.slice(-4)}`
+  const a = await join('Alice')
+  const b = await join('Bob')
+  const c = await join('Carol')
 
-  // A was there first: it hears B's REGISTER announced; B gets A in the snapshot.
-  for (const [me, other] of [[a, b], [b, a]]) {
-    await waitIn(me.page, `page ${me.id} seeing ${other.id} arrive`,
-      (id) => document.querySelector(`#members li[data-peer="${id}"]`) != null, other.id)
-    assert.deepEqual((await members(me.page)).map((m) => m.peer), [other.id], 'nobody else (and not itself) is listed')
-    const log = await me.page.$$eval('#log div', (ds) => ds.map((d) => d.textContent))
-    assert.ok(log.includes(`+ ${other.id}`), `no REGISTER line for ${other.id} in ${JSON.stringify(log)}`)
+  for (const me of [a, b, c]) {
+    const others = [a, b, c].filter((o) => o !== me)
+    await waitIn(me.page, `${me.name} listing the others`, (n) => document.querySelectorAll('#members li').length === n, others.length)
+    assert.deepEqual((await members(me.page)).map((m) => m.peer).sort(), others.map((o) => o.id).sort(), `${me.name}'s list (never itself)`)
+    const text = await me.page.$$eval('#members li', (lis) => lis.map((li) => li.textContent))
+    for (const o of others) assert.ok(text.some((x) => x.endsWith(`(${short(o.id)})`)), JSON.stringify(text))
   }
+  assert.ok((await logLines(a.page)).some((l) => l.startsWith('+ ') && l.endsWith(`(${short(b.id)})`)))
 
-  // B's tab goes away: its connection ends, the server unregisters it and tells A.
+  // Carol leaves: her own page says so without any error, Alice sees her go.
+  await c.page.click('#leave')
+  await waitIn(c.page, 'Carol leaving', () => document.body.dataset.status === 'left')
+  await waitIn(a.page, 'Alice seeing Carol leave', (id) => document.querySelector(`#members li[data-peer="${id}"]`) == null, c.id)
+  const carolLog = await logLines(c.page)
+  assert.ok(!carolLog.some((l) => /error|ended/i.test(l)), JSON.stringify(carolLog))
+  assert.deepEqual(await members(c.page), [])
+
+  // Bob's tab goes away: his connection ends and Alice sees him leave.
   await b.page.close()
-  await waitIn(a.page, `page ${a.id} seeing ${b.id} leave`,
-    (id) => document.querySelector(`#members li[data-peer="${id}"]`) == null &&
-      [...document.querySelectorAll('#log div')].some((d) => d.textContent === `- ${id}`), b.id)
+  await waitIn(a.page, 'Alice seeing Bob leave', (id) => document.querySelector(`#members li[data-peer="${id}"]`) == null &&
+    [...document.querySelectorAll('#log div')].some((d) => d.textContent === `- ${id.slice(0, 8)}…${id.slice(-4)}`), b.id)
   assert.deepEqual(await members(a.page), [])
 })
 
-test('browser, seed 001 flow: a listener page registers a signed record, a dialer page discovers it', T, async (t) => {
+test('browser, register and discover: a listener page registers a signed record, a dialer page discovers it', T, async (t) => {
   const { daemon, server, site, browser } = await setup(t)
   // The listener advertises an address through a relay, as a browser holding a
   // circuit reservation would (here the relay is the rendezvous server's id).
   const circuit = `${server}/p2p-circuit`
-  const q = (role, extra = '') => `${site}/rendezvous.html?role=${role}&server=${encodeURIComponent(server)}${extra}`
+  const q = (role, extra = '') => `${site}/register-discover.html?role=${role}&server=${encodeURIComponent(server)}${extra}`
 
   const listener = await openPage(browser, q('listener', `&addr=${encodeURIComponent(circuit)}`))
   const listenerId = await selfId(listener)

@@ -132,3 +132,40 @@ test('reconnect across a daemon restart: only the difference becomes events', T,
   assert.deepEqual(new Set(roomA.members.keys()), new Set([id(stays), id(arrives)]))
   assert.equal(a.services.presence.status, 'connected')
 })
+
+test('a limited (relayed) connection to the server is used only when asked for', T, async () => {
+  // No relay in front of a daemon here: the connection manager is a stand-in
+  // that hands out a limited connection and records how it is used.
+  const { PushRendezvous, LimitedConnectionError } = await import('../src/index.js')
+  const opened = []
+  const components = (peerId) => ({
+    peerId,
+    events: new EventTarget(),
+    addressManager: { getAddresses: () => [] },
+    connectionManager: {
+      openConnection: async () => ({
+        limits: { bytes: 1n << 17n, seconds: 120 },
+        newStream: async (protocol, options) => {
+          opened.push({ protocol, runOnLimitedConnection: options.runOnLimitedConnection })
+          throw new Error('stand-in: no stream')
+        }
+      })
+    }
+  })
+  const server = '/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWGRYZDHBembyGJQqQ6WgLqJWYNjnECGDuGvb6MXJtoVY5'
+  const id = { toString: () => '12D3KooWNvSZnPi3RrhrTwEY4LuuBeB6K6facKUCJcyWG1aoDd2p' }
+
+  const strict = new PushRendezvous(components(id), { servers: [server] })
+  strict.start()
+  const err = await strict.join('room').then(() => null, (e) => e)
+  assert.ok(err instanceof LimitedConnectionError, `got ${err}`)
+  assert.match(err.message, /runOnLimitedConnection: true/)
+  assert.deepEqual(opened, [], 'no stream was opened on the limited connection')
+
+  const relaxed = new PushRendezvous(components(id), { servers: [server], runOnLimitedConnection: true })
+  relaxed.start()
+  await assert.rejects(relaxed.join('room'), /stand-in: no stream/)
+  assert.deepEqual(opened, [{ protocol: '/rendezvous/legacy/1.0.0', runOnLimitedConnection: true }])
+  await strict.stop()
+  await relaxed.stop()
+})

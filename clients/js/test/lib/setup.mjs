@@ -17,11 +17,12 @@ export { startDaemon, tempDir, withTimeout }
 
 export const OP_MS = 10_000
 
-/** A daemon on an ephemeral loopback TCP port; returns it with `server` (its address text) and `port`. */
-export async function daemon (t, { key, port = 0, extra = [] } = {}) {
+/** A daemon on an ephemeral loopback TCP (or `transport: 'ws'`) port; returns it with `server` (its address text) and `port`. */
+export async function daemon (t, { key, port = 0, transport = 'tcp', extra = [] } = {}) {
   const keyFile = key ?? `${await tempDir(t)}/server.key`
-  const d = await startDaemon(t, ['--listen', `/ip4/127.0.0.1/tcp/${port}`, '--key', keyFile, ...extra])
-  const server = d.addrs.map(String).find((a) => a.startsWith('/ip4/127.0.0.1/tcp/'))
+  const ws = transport === 'ws' ? '/ws' : ''
+  const d = await startDaemon(t, ['--listen', `/ip4/127.0.0.1/tcp/${port}${ws}`, '--key', keyFile, ...extra])
+  const server = d.addrs.map(String).find((a) => a.startsWith('/ip4/127.0.0.1/tcp/') && a.includes(`${ws}/p2p/`))
   d.server = server
   d.port = Number(server.split('/')[4])
   d.key = keyFile
