@@ -31,7 +31,7 @@ export async function openStream (components, server, protocol, { runOnLimitedCo
 }
 
 /** Delay before reconnect attempt `n` (0, 1, ...): doubling from `min` up to `max`, ±20 % jitter. */
-export function backoffDelay (n, { min = 500, max = 15_000 } = {}) {
+export function backoffDelay (n, { min = 500, max = 10_000 } = {}) {
   const base = Math.min(max, min * 2 ** Math.min(n, 20))
   return Math.round(base * (0.8 + Math.random() * 0.4))
 }

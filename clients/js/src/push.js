@@ -324,9 +324,10 @@ export class PushRendezvous extends EventTarget {
     this.#opts = {
       runOnLimitedConnection: init.runOnLimitedConnection === true,
       timeout: init.timeout ?? 10_000,
-      backoff: { min: init.reconnectDelay ?? 500, max: init.maxReconnectDelay ?? 15_000 }
+      backoff: { min: init.reconnectDelay ?? 500, max: init.maxReconnectDelay ?? 10_000 }
     }
-    this.#opts.leaveGrace = init.leaveGrace ?? this.#opts.backoff.max + 5_000
+    // Longer than the largest reconnect delay (with its jitter) plus a connection set-up.
+    this.#opts.leaveGrace = init.leaveGrace ?? Math.round(this.#opts.backoff.max * 1.2) + 2_000
     this.status = 'idle' // 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'stopped'
   }
 

@@ -50,7 +50,7 @@ export class RendezvousClient extends EventTarget {
       timeout: init.timeout ?? 10_000,
       // Refresh when this share of the granted TTL has passed.
       refreshAt: init.refreshAt ?? 0.8,
-      backoff: { min: init.reconnectDelay ?? 500, max: init.maxReconnectDelay ?? 15_000 }
+      backoff: { min: init.reconnectDelay ?? 500, max: init.maxReconnectDelay ?? 10_000 }
     }
   }
 

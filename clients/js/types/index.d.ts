@@ -65,7 +65,7 @@ interface CommonInit {
   timeout?: number
   /** First reconnect (or refresh retry) delay, ms; it doubles up to maxReconnectDelay. Default 500. */
   reconnectDelay?: number
-  /** Largest reconnect delay, ms. Default 15 000. */
+  /** Largest reconnect delay, ms (±20 % jitter). Default 10 000. */
   maxReconnectDelay?: number
 }
 
@@ -75,7 +75,7 @@ export interface PushRendezvousInit extends CommonInit {
   /**
    * After a reconnect, a member missing from the server's new list stays
    * listed this long (ms) before its 'leave': after a server restart the
-   * others come back one by one. Default maxReconnectDelay + 5 000.
+   * others come back one by one. Default 1.2 × maxReconnectDelay + 2 000 (14 000).
    */
   leaveGrace?: number
 }
