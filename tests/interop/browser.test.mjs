@@ -46,7 +46,7 @@ async function setup (t) {
   return { daemon, server: ws.toString(), site, browser }
 }
 
-test('browser, presence: join, members with short ids, leave without error, close', T, async (t) => {
+test('browser, presence: names as metadata, join, rename, leave, close', T, async (t) => {
   const { server, site, browser } = await setup(t)
   const join = async (name) => {
     const page = await openPage(browser, `${site}/index.html?server=${encodeURIComponent(server)}&ns=browser-room&name=${encodeURIComponent(name)}`)
@@ -64,11 +64,18 @@ test('browser, presence: join, members with short ids, leave without error, clos
   for (const me of [a, b, c]) {
     const others = [a, b, c].filter((o) => o !== me)
     await waitIn(me.page, `${me.name} listing the others`, (n) => document.querySelectorAll('#members li').length === n, others.length)
-    assert.deepEqual((await members(me.page)).map((m) => m.peer).sort(), others.map((o) => o.id).sort(), `${me.name}'s list (never itself)`)
+    assert.deepEqual((await members(me.page)).sort((x, y) => x.name.localeCompare(y.name)),
+      others.map((o) => ({ peer: o.id, name: o.name })), `${me.name}'s list (never itself)`)
     const text = await me.page.$$eval('#members li', (lis) => lis.map((li) => li.textContent))
-    for (const o of others) assert.ok(text.some((x) => x.endsWith(`(${short(o.id)})`)), JSON.stringify(text))
+    for (const o of others) assert.ok(text.includes(`${o.name} (${short(o.id)})`), JSON.stringify(text))
   }
-  assert.ok((await logLines(a.page)).some((l) => l.startsWith('+ ') && l.endsWith(`(${short(b.id)})`)))
+  assert.ok((await logLines(a.page)).includes(`+ Bob (${short(b.id)})`))
+
+  // Bob renames himself: Alice sees the new name, as an update.
+  await b.page.fill('#name', 'Bob (away)')
+  await b.page.click('#rename')
+  await waitIn(a.page, 'Alice seeing the rename', (id) => document.querySelector(`#members li[data-peer="${id}"]`)?.dataset.name === 'Bob (away)', b.id)
+  assert.ok((await logLines(a.page)).includes(`~ Bob (away) (${short(b.id)})`))
 
   // Carol leaves: her own page says so without any error, Alice sees her go.
   await c.page.click('#leave')

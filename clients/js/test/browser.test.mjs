@@ -1,7 +1,7 @@
 // The package in Chromium (Debian's /usr/bin/chromium, driven by
 // playwright-core through the interop tests' helpers): two pages join one
-// namespace over /ws and see each other arrive; one closes and the other
-// sees it leave.
+// namespace over /ws with their names as metadata and see each other arrive
+// with them; one closes and the other sees it leave.
 
 import assert from 'node:assert/strict'
 import path from 'node:path'
@@ -25,7 +25,7 @@ async function waitPresence (page, what, fn, arg) {
   }
 }
 
-test('Chromium: two pages see each other arrive; one closes, the other sees it leave', { timeout: 90_000 }, async (t) => {
+test('Chromium: two pages see each other arrive with their names; one closes, the other sees it leave', { timeout: 90_000 }, async (t) => {
   const out = await tempDir(t, 'rdv-js-browser-')
   await withTimeout(build({
     entryPoints: [path.join(HERE, 'browser/page.js')],
@@ -40,17 +40,17 @@ test('Chromium: two pages see each other arrive; one closes, the other sees it l
   const joined = (page, who) => waitPresence(page, `${who} joining`, () => window.presence?.joined || window.presence?.error)
   const alice = await openPage(browser, url('Alice'))
   await joined(alice, 'Alice')
-  const bob = await openPage(browser, url('Bob'))
+  const bob = await openPage(browser, url('Bob ☕'))
   await joined(bob, 'Bob')
   const [a, b] = await Promise.all([alice, bob].map((p) => p.evaluate(() => window.presence)))
   assert.equal(a.error, null)
   assert.equal(b.error, null)
 
   // Bob found Alice already there; Alice hears Bob arrive.
-  assert.deepEqual(Object.keys(b.members), [a.self])
+  assert.deepEqual(b.members, { [a.self]: 'Alice' })
   await waitPresence(alice, 'Alice seeing Bob', (id) => window.presence.members[id] != null, b.self)
-  assert.deepEqual(Object.keys(await alice.evaluate(() => window.presence.members)), [b.self])
-  assert.deepEqual(await alice.evaluate(() => window.presence.events.map(([ty, p]) => [ty, p])), [['join', b.self]])
+  assert.deepEqual(await alice.evaluate(() => window.presence.members), { [b.self]: 'Bob ☕' })
+  assert.deepEqual(await alice.evaluate(() => window.presence.events), [['join', b.self, 'Bob ☕']])
 
   // Bob's tab closes: his session ends and Alice sees him leave.
   await bob.close()
