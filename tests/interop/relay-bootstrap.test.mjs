@@ -1,54 +1,42 @@
-// examples/relay-bootstrap as its README runs it: rendezvousd and the
-// example's circuit relay on loopback, two headless Chromium pages that
-// reserve a slot on the relay, join a room at rendezvousd with their
-// /p2p-circuit addresses, find each other and exchange a message through
-// the relay.
+// examples/relay-bootstrap as its README runs it: rendezvousd --relay on
+// loopback as the one well-known node, two headless Chromium pages that
+// reserve a slot on its relay, join a room at it with their /p2p-circuit
+// addresses, find each other and exchange a message through the relay
+// (within the default circuit limits: 2 minutes, 128 KiB each way).
 
 import './lib/polyfill.mjs'
 
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import path from 'node:path'
-import { createInterface } from 'node:readline'
 import { test } from 'node:test'
 
 import { launch, openPage, serveDir, waitIn } from './lib/chromium.mjs'
-import { INTEROP_DIR, startDaemon, tempDir, withTimeout } from './lib/daemon.mjs'
+import { INTEROP_DIR, deadline, startDaemon, tempDir, withTimeout } from './lib/daemon.mjs'
 
 const EXAMPLE_DIR = path.resolve(INTEROP_DIR, '../../examples/relay-bootstrap')
 
-/** Runs the example's relay.mjs; resolves with its printed /ws address. Stopped after the test. */
-async function startRelay (t) {
-  const proc = spawn(process.execPath, [path.join(EXAMPLE_DIR, 'relay.mjs')], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const output = []
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })))
-  t.after(async () => {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM')
-    const { code } = await withTimeout(exited, 10_000, 'the relay stopping').catch((err) => { proc.kill('SIGKILL'); throw err })
-    assert.equal(code, 0, `relay exit\n${output.join('\n')}`)
-  })
-  createInterface({ input: proc.stderr }).on('line', (l) => output.push(`[stderr] ${l}`))
-  const addr = new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout }).on('line', (l) => {
-      output.push(l)
-      if (l.startsWith('/') && l.includes('/ws/p2p/')) resolve(l.trim())
-    })
-    exited.then(({ code }) => reject(new Error(`relay exited (${code}) before printing its address\n${output.join('\n')}`)))
-  })
-  return withTimeout(addr, 15_000, 'the relay address')
+/** The value of one rendezvousd_relay_* series on the daemon's metrics page. */
+async function relayMetric (daemon, series) {
+  const url = daemon.output().match(/Metrics: (http:\/\/\S+)/)?.[1]
+  assert.ok(url, 'the daemon prints its metrics address')
+  const text = await (await fetch(url, { signal: deadline() })).text()
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
+  assert.ok(line != null, `${series} on the metrics page`)
+  return Number(line.slice(series.length + 1))
 }
 
-test('relay bootstrap: two browsers reserve on the relay, meet at rendezvousd and talk through the relay', { timeout: 90_000 }, async (t) => {
+test('relay bootstrap: two browsers reserve on rendezvousd --relay, meet there and talk through it', { timeout: 90_000 }, async (t) => {
   const { build } = await import(path.join(EXAMPLE_DIR, 'build.mjs'))
   await withTimeout(build({ minify: false }), 30_000, 'building the example bundle')
   const dir = await tempDir(t)
-  const daemon = await startDaemon(t, ['--listen', '/ip4/127.0.0.1/tcp/0/ws', '--key', path.join(dir, 'server.key')])
+  // As the README runs it: one daemon, relay and rendezvous point, default circuit limits.
+  const daemon = await startDaemon(t, ['--listen', '/ip4/127.0.0.1/tcp/0/ws', '--key', path.join(dir, 'server.key'),
+    '--relay', '--metrics', '127.0.0.1:0'])
   const server = daemon.addrs.map(String).find((a) => a.includes('/ws/p2p/'))
-  const relay = await startRelay(t)
-  const relayId = relay.split('/p2p/')[1]
+  const serverId = server.split('/p2p/')[1]
   const site = await serveDir(t, EXAMPLE_DIR)
   const browser = await launch(t)
-  const url = `${site}/index.html?relay=${encodeURIComponent(relay)}&server=${encodeURIComponent(server)}&ns=relayed-browsers&start=1`
+  const url = `${site}/index.html?server=${encodeURIComponent(server)}&ns=relayed-browsers&start=1`
 
   const open = async () => {
     const page = await openPage(browser, url)
@@ -58,7 +46,7 @@ test('relay bootstrap: two browsers reserve on the relay, meet at rendezvousd an
     const id = await page.evaluate(() => document.getElementById('self').textContent)
     const addrs = await page.evaluate(() => document.getElementById('addrs').textContent)
     // js-libp2p 3: the relayed address already ends in /p2p/<self>.
-    assert.equal(addrs, `${relay}/p2p-circuit/p2p/${id}`)
+    assert.equal(addrs, `${server}/p2p-circuit/p2p/${id}`)
     return { page, id }
   }
   const a = await open()
@@ -72,6 +60,13 @@ test('relay bootstrap: two browsers reserve on the relay, meet at rendezvousd an
     const got = await me.page.$eval(`#received li[data-peer="${other.id}"]`, (li) => ({ text: li.textContent, relayed: li.dataset.relayed }))
     assert.deepEqual(got, { text: `hello from ${other.id}`, relayed: 'true' })
     const listed = await me.page.$eval(`#members li[data-peer="${other.id}"]`, (li) => li.textContent)
-    assert.ok(listed.includes(`/p2p/${relayId}/p2p-circuit/p2p/${other.id}`), listed)
+    assert.ok(listed.includes(`/p2p/${serverId}/p2p-circuit/p2p/${other.id}`), listed)
+  }
+
+  // The hellos went through the daemon's relay, and its limits cut nothing.
+  assert.equal(await relayMetric(daemon, 'rendezvousd_relay_reservations'), 2)
+  assert.ok(await relayMetric(daemon, 'rendezvousd_relay_circuits_total') >= 1)
+  for (const reason of ['data', 'duration']) {
+    assert.equal(await relayMetric(daemon, `rendezvousd_relay_circuits_ended_total{reason="${reason}"}`), 0, reason)
   }
 })

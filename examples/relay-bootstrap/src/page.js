@@ -1,7 +1,8 @@
-// A browser that can be dialed by other browsers: it reserves a slot on a
-// circuit relay, joins a room at rendezvousd (its /p2p-circuit address is
-// what it registers, and registered again whenever it changes), and says
-// hello to every member through the relay.
+// A browser that can be dialed by other browsers: it reserves a slot on
+// rendezvousd's circuit relay (rendezvousd --relay), joins a room at the same
+// rendezvousd (its /p2p-circuit address is what it registers, and registered
+// again whenever it changes), and says hello to every member through the
+// relay. One well-known node is all it needs.
 
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -24,14 +25,15 @@ function logLine (line) {
   console.log(line)
 }
 
-async function start (relay, server, ns) {
+async function start (server, ns) {
   const node = await createLibp2p({
-    // Listening on <relay>/p2p-circuit makes a reservation on that relay.
-    addresses: { listen: [`${relay}/p2p-circuit`] },
+    // Listening on <server>/p2p-circuit makes a reservation on rendezvousd's
+    // relay, over the same connection the room uses.
+    addresses: { listen: [`${server}/p2p-circuit`] },
     transports: [webSockets(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    // The relay and the server are on 127.0.0.1 here; keep js-libp2p's
+    // rendezvousd is on 127.0.0.1 here; keep js-libp2p's
     // default gater for public addresses.
     connectionGater: { denyDialMultiaddr: () => false },
     services: {
@@ -41,8 +43,9 @@ async function start (relay, server, ns) {
   })
   $('self').textContent = node.peerId.toString()
 
-  // Relayed connections are "limited": a protocol runs on them only when it
-  // says so, on both sides.
+  // Relayed connections are "limited" (rendezvousd's defaults: 2 minutes and
+  // 128 KiB each way per circuit): a protocol runs on them only when it says
+  // so, on both sides. A hello is a few hundred bytes.
   await node.handle(HELLO, async (stream, connection) => {
     const chunks = []
     stream.addEventListener('message', (e) => chunks.push(e.data.subarray()))
@@ -58,7 +61,7 @@ async function start (relay, server, ns) {
   }, { runOnLimitedConnection: true })
 
   // getMultiaddrs() already ends every address in /p2p/<self>; the relayed
-  // one is <relay>/p2p-circuit/p2p/<self>.
+  // one is <server>/p2p-circuit/p2p/<self>.
   const circuit = () => node.getMultiaddrs().filter((ma) => ma.toString().includes('/p2p-circuit'))
   node.addEventListener('self:peer:update', () => {
     const addrs = circuit().map(String)
@@ -97,12 +100,11 @@ async function start (relay, server, ns) {
   logLine(`joined ${ns}`)
 }
 
-$('relay').value = q.get('relay') ?? ''
 $('server').value = q.get('server') ?? ''
 $('ns').value = q.get('ns') ?? 'relayed-browsers'
 $('start').addEventListener('click', () => {
   $('start').disabled = true
-  start($('relay').value.trim(), $('server').value.trim(), $('ns').value.trim()).catch((err) => {
+  start($('server').value.trim(), $('ns').value.trim()).catch((err) => {
     logLine(`error: ${err.message}`)
     document.body.dataset.error = err.message
   })
