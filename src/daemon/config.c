@@ -225,7 +225,7 @@ static const struct config__opt config__opts[] = {
      "N", "push subscriptions of one session"},
     {"register-rate", 0, T_RATE, OFF(rdv.limits.register_rate), O_RELOAD, 0, 1e9, NULL, "N",
      "registration changes per second of one peer (new or changed registrations, any "
-     "dialect; a REGISTER that changes nothing is free); 0 = no limit"},
+     "dialect; a REGISTER that changes nothing costs a tenth); 0 = no limit"},
     {"register-burst", 0, T_SIZE, OFF(rdv.limits.register_burst), O_RELOAD, 1, 1e9, NULL, "N",
      "... registration changes one peer may make at once"},
 

@@ -201,8 +201,8 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
                     "Push-mode subscriptions (one per subscribed session and namespace).", rs->subs);
         prom_scalar(b, P "registrations_expired_total", "counter", "Registrations whose TTL ran out.", rs->expired);
         prom_scalar(b, P "registrations_rate_limited_total", "counter",
-                    "REGISTERs refused because the peer changed its registrations faster "
-                    "than register-rate allows.", rs->rate_limited);
+                    "REGISTERs refused because the peer changed (or refreshed) its "
+                    "registrations faster than register-rate allows.", rs->rate_limited);
         prom_scalar(b, P "announcements_queued_total", "counter",
                     "Push announcements queued to subscribers (one per subscriber).", st->announcements_queued);
         prom_scalar(b, P "announcements_sent_total", "counter",

@@ -36,10 +36,13 @@
  * peer's last registration goes, the entry stays (on registry->idle_peers)
  * until the bucket has refilled, so that unregistering and registering
  * again does not start from a full bucket; registry_register and
- * registry_expire free the entries that are due. Only changes draw tokens:
- * a refresh is free, and removals are never refused (a peer can only take
- * back what it was allowed to add, so announcements stay within twice the
- * rate). */
+ * registry_expire free the entries that are due. A change draws a token, a
+ * refresh a tenth of one (REG__REFRESH_COST): it announces nothing, but a
+ * flood of them still costs the loop, so it gets a rate too - ten times the
+ * change rate, and a full bucket still refreshes all of max_regs_per_peer
+ * at once with the defaults (100 / 0.1 = 1000). Removals are never refused
+ * (a peer can only take back what it was allowed to add, so announcements
+ * stay within twice the rate). */
 #include "registry/registry.h"
 
 #include <assert.h>
@@ -434,10 +437,24 @@ static double reg__tokens(const struct registry *r, const struct rdv_peer *p, do
     return t < burst ? t : burst;
 }
 
-static void reg__take_token(struct registry *r, struct rdv_peer *p, double now)
+/* What a refresh (a re-register that changes nothing) costs, in tokens. */
+#define REG__REFRESH_COST 0.1
+
+static void reg__take_tokens(struct registry *r, struct rdv_peer *p, double now, double cost)
 {
-    p->tokens = reg__tokens(r, p, now) - 1.0;
+    p->tokens = reg__tokens(r, p, now) - cost;
     p->last = now;
+}
+
+/* Refuses a new request (not a restore: req->seq) of p that costs `cost`
+ * tokens when p's bucket has fewer. */
+static bool reg__over_rate(struct registry *r, const struct rdv_peer *p,
+                           const struct rdv_register *req, double cost)
+{
+    if (req->seq || !reg__rate_limited(r) || !p || reg__tokens(r, p, req->now) >= cost)
+        return false;
+    r->stats.rate_limited++;
+    return true;
 }
 
 /* The bucket of a peer without registrations is kept until it is full. */
@@ -858,17 +875,19 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     if (req->seq && !reg__restorable(r, ns, req->seq))
         return RDV_E_NOT_FOUND;
     if (old && reg__same(old, req)) {
+        if (reg__over_rate(r, p, req, REG__REFRESH_COST))
+            return RDV_E_RATE_LIMIT;
         reg__refresh(r, old, req);
+        if (!req->seq && reg__rate_limited(r))
+            reg__take_tokens(r, p, req->now, REG__REFRESH_COST);
         if (out)
             *out = old;
         reg__event(r, REG__EV_REFRESH, old);
         return RDV_OK;
     }
     /* a peer without an entry has a full bucket; restoring spends nothing */
-    if (!req->seq && reg__rate_limited(r) && p && reg__tokens(r, p, req->now) < 1.0) {
-        r->stats.rate_limited++;
+    if (reg__over_rate(r, p, req, 1.0))
         return RDV_E_RATE_LIMIT;
-    }
     struct rdv_reg *g = reg__build(r, req, block);
     if (old) {
         reg__replace(r, old, g);
@@ -879,7 +898,7 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
         reg__insert(r, ns, g, req->now);
     }
     if (!req->seq && reg__rate_limited(r))
-        reg__take_token(r, reg__peer_find(r, req->peer), req->now);
+        reg__take_tokens(r, reg__peer_find(r, req->peer), req->now, 1.0);
     if (out)
         *out = g;
     reg__event(r, REG__EV_REGISTER, g);

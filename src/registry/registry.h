@@ -18,7 +18,8 @@
  *
  * Registration changes (a new registration, or a re-register that changes
  * anything but the expiry) draw on a per-peer token bucket
- * (limits.register_rate, register_burst): past it, RDV_E_RATE_LIMIT.
+ * (limits.register_rate, register_burst), refreshes (a re-register that
+ * changes nothing) a tenth of a token each: past it, RDV_E_RATE_LIMIT.
  *
  * The registry does no I/O and knows no dialect. Every change is reported
  * to each listener (registry_events), once, after the registry is
@@ -54,7 +55,8 @@ enum rdv_status {
     RDV_E_TOTAL_LIMIT,     /* max_regs_total or max_namespaces reached */
     RDV_E_SUB_LIMIT,       /* the session has max_subs_per_session subscriptions */
     RDV_E_NOT_FOUND,
-    RDV_E_RATE_LIMIT,      /* the peer changes its registrations faster than
+    RDV_E_RATE_LIMIT,      /* the peer changes (or refreshes, at a tenth of
+                            * the cost) its registrations faster than
                             * register_rate (beyond register_burst) */
     RDV_E_UNAVAILABLE,     /* cluster mode: the shared registry cannot be reached */
     RDV_E_METADATA,        /* metadata longer than max_metadata */
@@ -70,8 +72,9 @@ struct registry_limits {
     size_t max_regs_total;        /* 1,000,000 */
     size_t max_namespaces;        /* 100,000 */
     size_t max_subs_per_session;  /* 1000 */
-    /* Token bucket per peer on registration changes: register_rate tokens
-     * a second, at most register_burst saved. 0 = no limit. */
+    /* Token bucket per peer on registration changes (a token each) and
+     * refreshes (a tenth): register_rate tokens a second, at most
+     * register_burst saved. 0 = no limit. */
     double register_rate;         /* 10 */
     size_t register_burst;        /* 100 */
 };

@@ -107,6 +107,7 @@ extern const struct scenario scen_discover_flood;
 extern const struct scenario scen_discover_streams;
 extern const struct scenario scen_park_partial;
 extern const struct scenario scen_push_amplify;
+extern const struct scenario scen_refresh_flood;
 extern const struct scenario scen_sample_stall;
 extern const struct scenario scen_noise_flood;
 

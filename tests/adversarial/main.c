@@ -14,7 +14,8 @@
 
 static const struct scenario *const scenarios[] = {
     &scen_discover_flood, &scen_discover_streams, &scen_park_partial,
-    &scen_push_amplify,   &scen_sample_stall,     &scen_noise_flood,
+    &scen_push_amplify,   &scen_refresh_flood,    &scen_sample_stall,
+    &scen_noise_flood,
 };
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 

@@ -5,7 +5,17 @@
  * addresses 200 times, the ones between change them on every entry.
  * Bound: no subscriber is cut, each ends with exactly the members a DISCOVER
  * lists once the flood is over (latest state, nothing stale, nothing
- * missing); RSS growth < 128 MB; an unrelated client's ping p99 < 50 ms. */
+ * missing); RSS growth < 128 MB; an unrelated client's ping p99 < 50 ms.
+ *
+ * refresh-flood: the same flooder, but every Message re-registers one
+ * unchanged (peer, namespace) 200 times: refreshes, never announced, so
+ * bounded only by their rate (a tenth of a token each). Bound: the
+ * well-behaved client's ping and DISCOVER as for every scenario, and the
+ * flood handled at a bounded rate - once the peer's bucket is empty every
+ * Message handled gets one refusal status and the session waits for the
+ * next token, so the refusals come at most RF_MAX_STATUS_RATE a second and
+ * the daemon's CPU during the flood stays under RF_MAX_CPU of a core
+ * (without a rate: a full core, entries handled as fast as sent). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +34,11 @@
 #define PA_MAX_VIEW 16
 #define PA_DIALS_IN_FLIGHT 32
 #define PA_FLOOD_PENDING (256u << 10)   /* the flooder's own unsent bytes kept below this */
+/* refresh-flood's bounds: register-rate 10 makes a refused session wait
+ * 0.1 s, so 10 refusals a second; twice that allows for the burst. CPU:
+ * the probe's own traffic and the handled Messages, well under a core. */
+#define RF_MAX_STATUS_RATE 20.0
+#define RF_MAX_CPU 0.25
 
 /* What one session believes the namespace holds. */
 struct pa_member {
@@ -337,10 +352,11 @@ struct pa_flood {
     struct host host;
     struct conn *c;
     struct push_client pc;
-    uint64_t sent, entries, refused, cuts;
+    uint64_t sent, entries, refused, cuts, answers;
     uint32_t next_port;
     double redial_at;
     bool open, ended;
+    bool refresh_only;              /* refresh-flood: no Message changes anything */
     Push__Message__Register reg[PA_ENTRIES], *regp[PA_ENTRIES];
     Push__Message__Peer peer[PA_ENTRIES];
     ProtobufCBinaryData addr[PA_ENTRIES];
@@ -352,6 +368,8 @@ static void pa_flood_message(struct push_client *pc, const Push__Message *m)
     struct pa_flood *f = pc->user;
     if (m->status != 0)
         f->refused++;
+    else if (m->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER)
+        f->answers++;   /* a DISCOVER's answer */
 }
 
 static void pa_flood_open(struct push_client *pc)
@@ -397,6 +415,28 @@ static bool pa_flood_open_done(void *arg)
     return f->open || f->ended;
 }
 
+/* One REGISTER Message of PA_ENTRIES entries. */
+static void pa_flood_send(struct pa_flood *f)
+{
+    bool change = !f->refresh_only && (f->sent & 1);
+    for (int i = 0; i < PA_ENTRIES; i++) {
+        uint16_t port = (uint16_t)(1 + f->next_port % 60000);
+        if (change)
+            f->next_port++;
+        uint8_t *ma = f->ma[i];
+        ma[0] = 0x04, ma[1] = 127, ma[2] = 0, ma[3] = 0, ma[4] = 1, ma[5] = 0x06;
+        ma[6] = (uint8_t)(port >> 8), ma[7] = (uint8_t)port;
+    }
+    Push__Message m = PUSH__MESSAGE__INIT;
+    m.has_type = 1;
+    m.type = PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
+    m.n_register_ = PA_ENTRIES;
+    m.register_ = f->regp;
+    push_client_send(&f->pc, &m);
+    f->sent++;
+    f->entries += PA_ENTRIES;
+}
+
 /* Keeps the flooder's own output full: a Message whenever less than
  * PA_FLOOD_PENDING waits on our side. Even Messages repeat one address 200
  * times (unchanged re-REGISTERs), odd ones change it on every entry. */
@@ -420,29 +460,36 @@ static bool pa_flood_pump(void *arg)
                         buf_size(&f->pc.stream->ys->pending);
         if (unsent > PA_FLOOD_PENDING)
             break;
-        bool change = f->sent & 1;
-        for (int i = 0; i < PA_ENTRIES; i++) {
-            uint16_t port = (uint16_t)(1 + f->next_port % 60000);
-            if (change)
-                f->next_port++;
-            uint8_t *ma = f->ma[i];
-            ma[0] = 0x04, ma[1] = 127, ma[2] = 0, ma[3] = 0, ma[4] = 1, ma[5] = 0x06;
-            ma[6] = (uint8_t)(port >> 8), ma[7] = (uint8_t)port;
-        }
-        Push__Message m = PUSH__MESSAGE__INIT;
-        m.has_type = 1;
-        m.type = PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
-        m.n_register_ = PA_ENTRIES;
-        m.register_ = f->regp;
-        push_client_send(&f->pc, &m);
-        f->sent++;
-        f->entries += PA_ENTRIES;
+        pa_flood_send(f);
     }
     atomic_store(&f->x->shm->ops, f->entries);
     return false;
 }
 
-static int pa_flood_role(struct attack_ctx *x)
+/* refresh-flood's figures, from the flooder to the judge. */
+struct rf_shm {
+    double secs, cpu;              /* attack duration; daemon CPU seconds in it */
+    uint64_t entries, refused;     /* entries sent; refusal statuses received */
+};
+
+static bool pa_flood_answered(void *arg)
+{
+    struct pa_flood *f = arg;
+    return f->answers > 0 || f->ended;
+}
+
+/* refresh-flood's setup: the registration the flood refreshes, made (the
+ * answer of a DISCOVER sent behind it says so) before the attack. */
+static int rf_register(struct pa_flood *f)
+{
+    pa_flood_send(f);           /* its first entry registers, the others refresh */
+    push_client_discover(&f->pc, PA_NS, 1);
+    if (!attack_loop_until(f->x, f->loop, pa_flood_answered, f, AP_STOP, 60) || f->ended)
+        return attack_fail(f->x, "the flooder's registration was not made");
+    return 0;
+}
+
+static int pa_flood_role(struct attack_ctx *x, bool refresh_only)
 {
     struct pa_flood *f = xcalloc(1, sizeof(*f));
     int rc = 0;
@@ -450,6 +497,7 @@ static int pa_flood_role(struct attack_ctx *x)
     if (sodium_init() < 0)
         return 1;
     f->x = x;
+    f->refresh_only = refresh_only;
     f->loop = ev_loop_new(EVBACKEND_EPOLL);
     log_init(&f->log, LOG_ERROR, LOG_TEXT, stderr);
     peer_host_init(&f->host, f->loop, &f->log);
@@ -470,11 +518,21 @@ static int pa_flood_role(struct attack_ctx *x)
         rc = attack_fail(x, "the flooder could not open its session");
         goto out;
     }
+    if (refresh_only && (rc = rf_register(f)) != 0)
+        goto out;
     attack_ready(x);
     attack_loop_until(x, f->loop, NULL, NULL, AP_ATTACK, 3600);
-    double t0 = mono_s();
+    double t0 = mono_s(), cpu0 = proc_cpu(x->daemon_pid);
+    f->refused = f->entries = 0;
     attack_loop_until(x, f->loop, pa_flood_pump, f, AP_STOP, 3600);
     double el = mono_s() - t0;
+    if (refresh_only) {
+        struct rf_shm *rf = (struct rf_shm *)x->shm->scen;
+        rf->secs = el;
+        rf->cpu = proc_cpu(x->daemon_pid) - cpu0;
+        rf->entries = f->entries;
+        rf->refused = f->refused;
+    }
     attack_note(x, "attack: %.0f REGISTER entries/s in Messages of %d, %llu refusals, "
                    "flooder cut %llu times (and back)", (double)f->entries / el, PA_ENTRIES,
                 (unsigned long long)f->refused, (unsigned long long)f->cuts);
@@ -490,7 +548,22 @@ out:
 
 static int pa_role(struct attack_ctx *x)
 {
-    return x->role == 0 ? pa_honest_role(x) : pa_flood_role(x);
+    return x->role == 0 ? pa_honest_role(x) : pa_flood_role(x, false);
+}
+
+static int rf_role(struct attack_ctx *x) { return pa_flood_role(x, true); }
+
+static int rf_judge(struct attack_ctx *x, double attack_s, char *out, size_t cap)
+{
+    const struct rf_shm *rf = (const struct rf_shm *)x->shm->scen;
+    double secs = rf->secs > 0 ? rf->secs : attack_s;
+    double status_rate = (double)rf->refused / secs, cpu = rf->cpu / secs;
+    bool ok = status_rate <= RF_MAX_STATUS_RATE && cpu <= RF_MAX_CPU && rf->refused > 0;
+    snprintf(out, cap, "%.0f entries/s sent, %.1f refusals/s (each a Message of %d entries "
+             "handled; bound %.0f), daemon CPU %.0f%% of a core (bound %.0f%%)%s",
+             (double)rf->entries / secs, status_rate, PA_ENTRIES, RF_MAX_STATUS_RATE, cpu * 100,
+             RF_MAX_CPU * 100, rf->refused ? "" : "; never refused");
+    return ok ? 0 : 1;
 }
 
 const struct scenario scen_push_amplify = {
@@ -502,4 +575,15 @@ const struct scenario scen_push_amplify = {
     .ping_absolute = true,
     .attack_s = 15,
     .attack_s_short = 3,
+};
+
+const struct scenario scen_refresh_flood = {
+    .name = "refresh-flood",
+    .what = "one peer re-registers one unchanged registration 200 times per Message, flat out",
+    .nroles = 1,
+    .role = rf_role,
+    .rss_bound_mb = 64,
+    .attack_s = 15,
+    .attack_s_short = 3,
+    .judge = rf_judge,
 };

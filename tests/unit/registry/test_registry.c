@@ -1205,10 +1205,21 @@ static void rate_limit(void **state)
     assert_int_equal(r.stats.rate_limited, 1);
     assert_null(find(&r, "n3", 1));
     assert_int_equal(reg_ttl(&r, "n3", 2, 60, 10.0, true, NULL), RDV_OK);
-    /* refreshes cost nothing, also with an empty bucket */
+    /* a refresh costs a tenth of a token: with an empty bucket it is
+     * refused too (nothing moves), and a token's worth of refill lets ten
+     * through */
+    assert_int_equal(reg_ttl(&r, "n0", 1, 60, 10.0, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.rate_limited, 2);
+    assert_int_equal(log->nrefresh, 0);
     for (unsigned k = 0; k < 10; k++)
-        assert_int_equal(reg_ttl(&r, "n0", 1, 60, 10.0, true, NULL), RDV_OK);
+        assert_int_equal(reg_ttl(&r, "n0", 1, 60, 10.5, true, NULL), RDV_OK);
     assert_int_equal(log->nrefresh, 10);
+    assert_int_equal(reg_ttl(&r, "n0", 1, 60, 10.5, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.rate_limited, 3);
+    /* peer 2 (a full bucket but one change) refreshes 20 times at once */
+    for (unsigned k = 0; k < 20; k++)
+        assert_int_equal(reg_ttl(&r, "n3", 2, 60, 10.5, true, NULL), RDV_OK);
+    assert_int_equal(log->nrefresh, 30);
     /* a changed re-register is a change */
     struct peer_id p1 = mkpeer(1);
     struct rdv_addr a = {ADDR2, sizeof ADDR2};
@@ -1217,13 +1228,15 @@ static void rate_limit(void **state)
                              .ttl = 60, .now = 10.0};
     assert_int_equal(registry_register(&r, &q, NULL), RDV_E_RATE_LIMIT);
     /* refill: 2 a second; half a second brings one token */
-    q.now = 10.49;
+    q.now = 10.99;
     assert_int_equal(registry_register(&r, &q, NULL), RDV_E_RATE_LIMIT);
-    q.now = 10.5;
+    q.now = 11.0;
     assert_int_equal(registry_register(&r, &q, NULL), RDV_OK);
-    assert_int_equal(registry_register(&r, &q, NULL), RDV_OK);   /* unchanged now */
-    assert_int_equal(reg_ttl(&r, "n4", 1, 60, 10.5, true, NULL), RDV_E_RATE_LIMIT);
-    assert_int_equal(r.stats.rate_limited, 4);
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_E_RATE_LIMIT); /* a refresh, no token */
+    q.now = 11.05;
+    assert_int_equal(registry_register(&r, &q, NULL), RDV_OK);   /* a tenth is enough for it */
+    assert_int_equal(reg_ttl(&r, "n4", 1, 60, 11.05, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(r.stats.rate_limited, 7);
     /* the clock stepping back refills nothing */
     assert_int_equal(reg_ttl(&r, "n4", 1, 60, 5.0, true, NULL), RDV_E_RATE_LIMIT);
     /* removals are never refused, and going to zero registrations keeps
@@ -1236,24 +1249,24 @@ static void rate_limit(void **state)
     assert_non_null(r.idle_peers);
     assert_int_equal(reg_ttl(&r, "n4", 1, 60, 10.6, true, NULL), RDV_E_RATE_LIMIT);
     /* once full again (1.5 s for 3 tokens) the entry is dropped */
-    assert_int_equal(registry_expire(&r, 11.9), 0);
+    assert_int_equal(registry_expire(&r, 12.5), 0);
     assert_non_null(r.idle_peers);
-    assert_int_equal(registry_expire(&r, 12.0), 0);  /* last change 10.5 */
+    assert_int_equal(registry_expire(&r, 12.6), 0);  /* last change 11.05 */
     assert_null(r.idle_peers);
     for (unsigned i = 0; i < 3; i++) {
         snprintf(ns, sizeof ns, "m%u", i);
-        assert_int_equal(reg_ttl(&r, ns, 1, 60, 12.5, true, NULL), RDV_OK);
+        assert_int_equal(reg_ttl(&r, ns, 1, 60, 13.0, true, NULL), RDV_OK);
     }
-    assert_int_equal(reg_ttl(&r, "m3", 1, 60, 12.5, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(reg_ttl(&r, "m3", 1, 60, 13.0, true, NULL), RDV_E_RATE_LIMIT);
     /* a peer that comes back while its entry is idle takes it up again */
     for (unsigned i = 0; i < 3; i++) {
         snprintf(ns, sizeof ns, "m%u", i);
         assert_int_equal(registry_unregister(&r, ns, 2, &p1, NULL), RDV_OK);
     }
     assert_non_null(r.idle_peers);
-    assert_int_equal(reg_ttl(&r, "m0", 1, 60, 13.0, true, NULL), RDV_OK);
+    assert_int_equal(reg_ttl(&r, "m0", 1, 60, 13.5, true, NULL), RDV_OK);
     assert_null(r.idle_peers);
-    assert_int_equal(reg_ttl(&r, "m1", 1, 60, 13.0, true, NULL), RDV_E_RATE_LIMIT);
+    assert_int_equal(reg_ttl(&r, "m1", 1, 60, 13.5, true, NULL), RDV_E_RATE_LIMIT);
     assert_int_equal(r.stats.peers, 2);
     /* limit off (a reload): everything passes, idle entries go */
     assert_int_equal(registry_unregister(&r, "m0", 2, &p1, NULL), RDV_OK);
@@ -1261,10 +1274,10 @@ static void rate_limit(void **state)
     r.limits.register_rate = 0;
     for (unsigned i = 0; i < 50; i++) {
         snprintf(ns, sizeof ns, "x%u", i);
-        assert_int_equal(reg_ttl(&r, ns, 1, 60, 13.0, true, NULL), RDV_OK);
+        assert_int_equal(reg_ttl(&r, ns, 1, 60, 13.5, true, NULL), RDV_OK);
     }
     assert_null(r.idle_peers);
-    assert_int_equal(r.stats.rate_limited, 8);
+    assert_int_equal(r.stats.rate_limited, 11);
     registry_free(&r);
     free(log);
 }
@@ -1548,7 +1561,8 @@ static void randomized_against_model(void **state)
                 tk += (now - m->last[p]) * l.register_rate;
             if (tk > (double)l.register_burst)
                 tk = (double)l.register_burst;
-            if (want == RDV_OK && !same && tk < 1.0)
+            double cost = same ? 0.1 : 1.0;   /* a refresh costs a tenth */
+            if (want == RDV_OK && tk < cost)
                 want = RDV_E_RATE_LIMIT;
             const struct rdv_reg *g;
             hit_status[want]++;
@@ -1559,8 +1573,9 @@ static void randomized_against_model(void **state)
                 assert_ptr_equal(log->refreshed, g);
                 want_refresh++;
                 want_reg--;      /* counted below, but reported as a refresh */
-            } else if (want == RDV_OK) {
-                m->tokens[p] = tk - 1.0;
+            }
+            if (want == RDV_OK) {
+                m->tokens[p] = tk - cost;
                 m->last[p] = now;
             }
             if (want == RDV_OK) {

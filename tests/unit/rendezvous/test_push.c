@@ -873,8 +873,8 @@ static void limits_raised(void **state)
 }
 
 /* A REGISTER that changes nothing is not announced again; changes draw on
- * the peer's token bucket, and past it REGISTER gets E_UNAVAILABLE with a
- * text while refreshes still pass. */
+ * the peer's token bucket, refreshes a tenth of a token each, and past it
+ * REGISTER gets E_UNAVAILABLE with a text. */
 static void unchanged_and_rate_limited(void **state)
 {
     struct rdv_config cfg;
@@ -886,26 +886,30 @@ static void unchanged_and_rate_limited(void **state)
 
     rdv_config_default(&cfg);
     cfg.limits.register_rate = 0.001; /* nothing refills during the test */
-    cfg.limits.register_burst = 3;
+    cfg.limits.register_burst = 4;
     env_start(&e, &cfg, false);
     fake_open(&e, &a);
     fake_open(&e, &w);
     assert_int_equal(RENDEZVOUS(&w, "r"), 0);
-    assert_int_equal(fake_register(&a, "r", one), 0);         /* change 1 */
-    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh */
-    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh */
-    assert_int_equal(fake_register(&a, "r", two), 0);         /* change 2 */
-    assert_int_equal(fake_register(&a, "s", one), 0);         /* change 3 */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* change 1: 3 tokens left */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh: 2.9 */
+    assert_int_equal(fake_register(&a, "r", one), 0);         /* refresh: 2.8 */
+    assert_int_equal(fake_register(&a, "r", two), 0);         /* change 2: 1.8 */
+    assert_int_equal(fake_register(&a, "s", one), 0);         /* change 3: 0.8 */
     assert_int_equal(fake_register(&a, "t", one), 0);         /* refused */
     assert_int_equal(fake_register(&a, "r", one), 0);         /* a change: refused */
-    assert_int_equal(fake_register(&a, "r", two), 0);         /* refresh: fine */
+    /* refreshes (a tenth of a token each) go on until the bucket is empty */
+    for (int i = 0; i < 7; i++)
+        assert_int_equal(fake_register(&a, "r", two), 0);     /* 0.7 ... 0.1 */
+    assert_int_equal(fake_register(&a, "r", two), 0);         /* a refresh: refused */
     EXPECT(&a, fmt("!400 0 registration changes too frequent for this peer, retry later"),
+           fmt("!400 0 registration changes too frequent for this peer, retry later"),
            fmt("!400 0 registration changes too frequent for this peer, retry later"));
     fake_read(&w);
     assert_int_equal(w.got.n, 2);
     assert_null(strstr(w.got.v[0], "10.0.0.2"));
     assert_non_null(strstr(w.got.v[1], "10.0.0.2"));
-    assert_true(e.svc.reg.stats.rate_limited == 2);
+    assert_true(e.svc.reg.stats.rate_limited == 3);
     /* removals are never refused */
     assert_int_equal(UNREGISTER(&a, "r"), 0);
     EXPECT_NOTHING(&a);
