@@ -46,6 +46,8 @@ static const char *const muxer_ids[] = {YAMUX_PROTOCOL_ID, MPLEX_PROTOCOL_ID};
 static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static const struct yamux_callbacks mux_callbacks;
+static void conn_seal(struct conn *c, struct buf *b);
+static bool conn_sealv(struct conn *c, const struct iovec *v, size_t n);
 static const struct mplex_callbacks mpx_callbacks;
 
 void conn_mark_dirty(struct conn *c)
@@ -354,6 +356,53 @@ void stream_writev(struct stream *s, const struct iovec *v, size_t n)
         yamux_writev(s->ys, v, n);
     conn_account_out(s->conn);
     conn_mark_dirty(s->conn);
+}
+
+void stream_writev_now(struct stream *s, const struct iovec *v, size_t n)
+{
+    struct conn *c = s->conn;
+    size_t total = 0;
+
+    if (stream_gone(s))
+        return;
+    for (size_t j = 0; j < n; j++)
+        total += v[j].iov_len;
+    if (c->mplex || c->closing || c->phase != PH_READY || n > STREAM_WRITEV_PARTS ||
+        total > s->ys->send_window || buf_size(&s->ys->pending) > 0 || s->ys->local_fin) {
+        stream_writev(s, v, n);
+        return;
+    }
+    if (total == 0 || !stream_room_for(s, total))
+        return;
+    /* What was queued before goes first. */
+    conn_seal(c, &c->plain_out);
+    conn_seal(c, &c->mux.out);
+    /* Frames as yamux_writev cuts them: [header, the parts' slices]. */
+    size_t i = 0, off = 0;
+    while (total > 0 && !c->closing) {
+        struct iovec f[1 + STREAM_WRITEV_PARTS];
+        uint8_t hdr[YAMUX_HEADER_LEN];
+        size_t k = total < YAMUX_MAX_FRAME ? total : YAMUX_MAX_FRAME, m = 1;
+        if (yamux_data_header(s->ys, k, hdr) != 0)
+            break; /* cannot happen: checked above */
+        f[0] = (struct iovec){.iov_base = hdr, .iov_len = sizeof(hdr)};
+        total -= k;
+        while (k > 0) {
+            size_t take = v[i].iov_len - off < k ? v[i].iov_len - off : k;
+            if (take > 0)
+                f[m++] = (struct iovec){.iov_base = (uint8_t *)v[i].iov_base + off, .iov_len = take};
+            k -= take;
+            off += take;
+            if (off == v[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (!conn_sealv(c, f, m))
+            break;
+    }
+    conn_account_out(c);
+    conn_mark_dirty(c);
 }
 
 void stream_want_writable(struct stream *s)
@@ -889,6 +938,41 @@ static void conn_seal(struct conn *c, struct buf *b)
         buf_consume(b, n);
     }
     buf_free(b);
+}
+
+/* Appends the concatenation of v[0, n) sealed into Noise transport
+ * messages to c->out, reading the parts where they lie. False if the
+ * cipher is exhausted (c is closed). */
+static bool conn_sealv(struct conn *c, const struct iovec *v, size_t n)
+{
+    size_t i = 0, off = 0;
+    while (i < n) {
+        struct iovec part[1 + STREAM_WRITEV_PARTS];
+        size_t m = 0, len = 0;
+        while (i < n && m < sizeof(part) / sizeof(part[0]) && len < NOISE_MAX_PLAINTEXT) {
+            size_t k = v[i].iov_len - off;
+            if (k > NOISE_MAX_PLAINTEXT - len)
+                k = NOISE_MAX_PLAINTEXT - len;
+            part[m++] = (struct iovec){.iov_base = (uint8_t *)v[i].iov_base + off, .iov_len = k};
+            len += k;
+            off += k;
+            if (off == v[i].iov_len) {
+                i++;
+                off = 0;
+            }
+        }
+        if (len == 0)
+            continue;
+        uint8_t *o = buf_reserve(&c->out, len + NOISE_TAG_LEN + 2);
+        o[0] = (uint8_t)((len + NOISE_TAG_LEN) >> 8);
+        o[1] = (uint8_t)(len + NOISE_TAG_LEN);
+        if (noise_sealv(&c->tx, part, m, o + 2) != 0) {
+            conn_close(c, "noise nonce exhausted");
+            return false;
+        }
+        buf_commit(&c->out, len + NOISE_TAG_LEN + 2);
+    }
+    return true;
 }
 
 void conn_drop_output(struct conn *c)

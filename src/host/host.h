@@ -367,6 +367,15 @@ void stream_write(struct stream *s, const void *d, size_t n);
 /* stream_write of the concatenation of n parts, without copying them
  * together first. */
 void stream_writev(struct stream *s, const struct iovec *v, size_t n);
+/* stream_writev, sealed into the connection's output at once (after what
+ * was queued before it) instead of copied into the muxer's frames first:
+ * the parts are read once, by the cipher, so they need not outlive the
+ * call. Each call is its own Noise message(s): meant for one gathered
+ * write per stream and flush (from on_writable). Where that is not
+ * possible - mplex, more than STREAM_WRITEV_PARTS parts, more than the
+ * peer's window, data already waiting for it - it is stream_writev. */
+#define STREAM_WRITEV_PARTS 64
+void stream_writev_now(struct stream *s, const struct iovec *v, size_t n);
 /* Asks for on_writable from the connection's next flush (this loop
  * iteration), before its output is sealed: a handler that queues output
  * as it is produced writes it all then, in one go. */

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "base/buf.h"
 #include "crypto/key.h"
@@ -56,6 +57,12 @@ struct noise_cipher {
 /* Encrypts n <= NOISE_MAX_PLAINTEXT bytes into out (n + 16 bytes); in and out
  * may be the same buffer. -1 once the nonce is exhausted. */
 int noise_seal(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);
+/* noise_seal of the concatenation of the n parts of v (NOISE_MAX_PLAINTEXT
+ * bytes at most, together), read in place: what a caller would otherwise
+ * gather into one buffer first is read once, by the cipher. out (the parts'
+ * total + 16 bytes) must not overlap them. -1 once the nonce is exhausted
+ * or past the size. */
+int noise_sealv(struct noise_cipher *c, const struct iovec *v, size_t n, uint8_t *out);
 /* Decrypts a transport message of n >= 16 bytes into out (n - 16 bytes); in
  * and out may be the same buffer. -1 on authentication failure. */
 int noise_open(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);

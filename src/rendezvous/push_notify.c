@@ -5,7 +5,9 @@
  * queued, and its stream asks for on_writable at its connection's flush
  * (stream_want_writable): there the queued Messages are written in one
  * gathered write, as far as stream_writable says the stream has room (the
- * connection's budget and the peer's window, both). What does not fit
+ * connection's budget and the peer's window, both), sealed at once from
+ * the shared buffers (stream_writev_now): the cipher writing the Noise
+ * output is the only copy of a delivery's bytes. What does not fit
  * stays queued and the session is blocked until on_writable comes from the
  * stream itself (window or budget back). So the queue holds only what the
  * stream could not take: the backlog the output limits measure.
@@ -41,7 +43,7 @@
 #include "base/mem.h"
 
 #define PUSH_Q_MIN 8         /* ring slots allocated first */
-#define PUSH_IOV 64          /* Messages gathered into one write */
+#define PUSH_IOV STREAM_WRITEV_PARTS /* Messages gathered into one write */
 
 static size_t push__min(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -253,7 +255,7 @@ void push_notify_fill(struct push_session *ps)
             v[n++] = (struct iovec){.iov_base = b->bytes + off, .iov_len = k};
             bytes += k;
         }
-        stream_writev(ps->stream, v, n);
+        stream_writev_now(ps->stream, v, n);
         while (bytes) {
             struct push_buf *b = ps->q[ps->qhead];
             size_t k = push__min(b->len - ps->qoff, bytes);

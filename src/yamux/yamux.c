@@ -23,10 +23,8 @@ static uint32_t yamux__be32(const uint8_t *p)
 
 static size_t yamux__min(size_t a, size_t b) { return a < b ? a : b; }
 
-static void yamux__frame(struct yamux_session *s, uint8_t type, uint16_t flags, uint32_t id,
-                         uint32_t len)
+static void yamux__header_put(uint8_t *p, uint8_t type, uint16_t flags, uint32_t id, uint32_t len)
 {
-    uint8_t *p = buf_reserve(&s->out, YAMUX_HEADER_LEN);
     p[0] = 0;
     p[1] = type;
     p[2] = (uint8_t)(flags >> 8);
@@ -39,6 +37,12 @@ static void yamux__frame(struct yamux_session *s, uint8_t type, uint16_t flags, 
     p[9] = (uint8_t)(len >> 16);
     p[10] = (uint8_t)(len >> 8);
     p[11] = (uint8_t)len;
+}
+
+static void yamux__frame(struct yamux_session *s, uint8_t type, uint16_t flags, uint32_t id,
+                         uint32_t len)
+{
+    yamux__header_put(buf_reserve(&s->out, YAMUX_HEADER_LEN), type, flags, id, len);
     buf_commit(&s->out, YAMUX_HEADER_LEN);
 }
 
@@ -473,6 +477,16 @@ void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
         buf_append(&st->pending, (const uint8_t *)v[i].iov_base + off, m);
         st->sess->pending_bytes += m;
     }
+}
+
+int yamux_data_header(struct yamux_stream *st, size_t n, uint8_t hdr[YAMUX_HEADER_LEN])
+{
+    if (st->dead || st->local_fin || n == 0 || n > YAMUX_MAX_FRAME || n > st->send_window ||
+        buf_size(&st->pending) > 0)
+        return -1;
+    yamux__header_put(hdr, YAMUX_DATA, yamux__take_ack(st), st->id, (uint32_t)n);
+    st->send_window -= (uint32_t)n;
+    return 0;
 }
 
 void yamux_close(struct yamux_stream *st)

@@ -104,6 +104,13 @@ void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n);
 /* yamux_write of the concatenation of n parts (gathered into the frames,
  * no copy in between). */
 void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n);
+/* For an owner that seals a data frame itself, from the caller's buffers
+ * (no copy into s->out): the header of a frame of n bytes on st, as
+ * yamux_write would cut it - n fits the send window and YAMUX_MAX_FRAME,
+ * nothing waits in pending, our side is open - with the window taken. The
+ * owner sends it, then the n bytes, after everything already in s->out.
+ * -1, nothing done, when yamux_write would not send it at once. */
+int yamux_data_header(struct yamux_stream *st, size_t n, uint8_t hdr[YAMUX_HEADER_LEN]);
 /* Half-closes our side (FIN after pending data). */
 void yamux_close(struct yamux_stream *st);
 /* Aborts the stream (RST). */

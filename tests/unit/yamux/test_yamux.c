@@ -569,6 +569,50 @@ static void writev_gathers(void **state)
     free(big);
 }
 
+/* yamux_data_header: the header yamux_write would send (the ACK of an
+ * inbound stream on the first), the window taken, nothing in out; refused
+ * where yamux_write would not send at once. */
+static void data_header_for_owner_sealing(void **state)
+{
+    (void)state;
+    struct side sv;
+    uint8_t h[YAMUX_HEADER_LEN], want[YAMUX_HEADER_LEN];
+    side_init(&sv, false, 8);
+    assert_int_equal(feed_hdr(&sv, YAMUX_WINDOW_UPDATE, YAMUX_SYN, 7, 0), 0);
+    expect_frame(&sv, YAMUX_WINDOW_UPDATE, YAMUX_ACK, 7, 0); /* accepted: ACK sent at once */
+    struct yamux_stream *st = yamux_find(&sv.s, 7);
+    assert_non_null(st);
+    assert_int_equal(yamux_data_header(st, 0, h), -1);
+    assert_int_equal(yamux_data_header(st, YAMUX_MAX_FRAME + 1, h), -1);
+    assert_int_equal(yamux_data_header(st, 100, h), 0);
+    put_hdr(want, YAMUX_DATA, 0, 7, 100);
+    assert_memory_equal(h, want, sizeof h);
+    assert_int_equal(st->send_window, YAMUX_WINDOW - 100);
+    expect_empty(&sv);
+    /* Past the window, or behind pending data: no. */
+    assert_int_equal(yamux_data_header(st, YAMUX_WINDOW - 99, h), -1);
+    uint8_t *big = calloc(1, YAMUX_WINDOW);
+    assert_non_null(big);
+    yamux_write(st, big, YAMUX_WINDOW); /* the window's rest goes, 100 bytes wait */
+    assert_int_equal(buf_size(&st->pending), 100);
+    assert_int_equal(yamux_data_header(st, 1, h), -1);
+    free(big);
+    side_free(&sv);
+
+    /* An inbound stream's first frame carries its ACK; after our FIN, no. */
+    side_init(&sv, false, 8);
+    assert_int_equal(feed_hdr(&sv, YAMUX_WINDOW_UPDATE, YAMUX_SYN, 9, 0), 0);
+    st = yamux_find(&sv.s, 9);
+    assert_non_null(st);
+    st->need_ack = true; /* as inside on_open, before anything was written */
+    assert_int_equal(yamux_data_header(st, 5, h), 0);
+    put_hdr(want, YAMUX_DATA, YAMUX_ACK, 9, 5);
+    assert_memory_equal(h, want, sizeof h);
+    yamux_close(st);
+    assert_int_equal(yamux_data_header(st, 5, h), -1);
+    side_free(&sv);
+}
+
 /* What the receiver holds is not granted back: the sender stops after one
  * window; releasing it lets the rest through. */
 static void held_bytes_close_the_window(void **state)
@@ -1210,6 +1254,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(frame_bytes),
+        cmocka_unit_test(data_header_for_owner_sealing),
         cmocka_unit_test(ack_on_first_write),
         cmocka_unit_test(open_both_ways_echo),
         cmocka_unit_test(one_byte_at_a_time),
