@@ -12,7 +12,13 @@
  * Every answer must be one framed Message of a response type with status
  * written; OK REGISTER answers carry the TTL, OK DISCOVER answers a cookie
  * of the query's namespace and complete entries, all within 1 MiB. Crashes,
- * sanitizer reports, leaks and broken invariants (abort) are findings. */
+ * sanitizer reports, leaks and broken invariants (abort) are findings.
+ *
+ * The two identities and their signed records are made once per process:
+ * Ed25519 signatures are deterministic, so every input would sign the same
+ * bytes again (the server still verifies each REGISTER it gets). libsodium's
+ * randomness (the registry's hash key) comes from the input (fuzz_rng.h),
+ * so an input runs the same way alone or after others. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +30,25 @@
 #include "crypto/record.h"
 #include "rendezvous/rdv1.c"
 #include "fuzz_check.h"
+#include "fuzz_rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* Made once: the two identities and their records ([key][legacy]), as
+ * record_seal writes them (seq 7, /ip4/10.0.0.1/tcp/4001), and each
+ * record's address as record_open reads it. */
+static struct {
+    struct privkey key[2];
+    struct peer_id id[2];
+    struct buf env[2][2];
+    struct peer_record rec[2][2];
+    struct rdv_addr addr[2][2];
+} fz_ids;
 
 struct fz {
     struct rdv_service s;
-    struct privkey key, other;
-    struct peer_id me, them;
+    const struct peer_id *me, *them;
     double now;
 };
 
@@ -44,6 +62,28 @@ static void fz_key(struct privkey *k, struct peer_id *id, uint8_t tag)
     CHECK(peerid_from_pubkey(id, &pub) == 0);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static const uint8_t ma[] = {0x04, 10, 0, 0, 1, 0x06, 0x0f, 0xa1}; /* /ip4/10.0.0.1/tcp/4001 */
+    struct record_addr a = {ma, sizeof ma};
+    (void)argc;
+    (void)argv;
+    CHECK(fuzz_rng_install() == 0);
+    for (int k = 0; k < 2; k++) {
+        fz_key(&fz_ids.key[k], &fz_ids.id[k], (uint8_t)(k + 1));
+        for (int legacy = 0; legacy < 2; legacy++) {
+            struct buf *env = &fz_ids.env[k][legacy];
+            struct peer_record *rec = &fz_ids.rec[k][legacy];
+            char err[128];
+            record_seal(&fz_ids.key[k], legacy ? RECORD_LEGACY : RECORD_STANDARD, 7, &a, 1, env);
+            CHECK(record_open(rec, buf_head(env), buf_size(env), err, sizeof err) == 0);
+            CHECK(rec->naddrs == 1 && peerid_eq(&rec->id, &fz_ids.id[k]));
+            fz_ids.addr[k][legacy] = (struct rdv_addr){rec->addrs[0].bytes, rec->addrs[0].len};
+        }
+    }
+    return 0;
+}
+
 static void fz_init(struct fz *f)
 {
     memset(f, 0, sizeof *f);
@@ -51,8 +91,8 @@ static void fz_init(struct fz *f)
     f->s.cfg.limits.max_regs_per_peer = 64;
     f->s.cfg.discover_max = 50;
     registry_init(&f->s.reg, &f->s.cfg.limits, 1000, NULL, NULL);
-    fz_key(&f->key, &f->me, 1);
-    fz_key(&f->other, &f->them, 2);
+    f->me = &fz_ids.id[0];
+    f->them = &fz_ids.id[1];
     f->now = 5000.0;
 }
 
@@ -116,26 +156,22 @@ static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *m
     buf_free(&out);
 }
 
-/* A REGISTER of key k's own record (dialect, addresses) in ns. */
-static void fz_register_msg(struct buf *msg, const struct privkey *k, bool legacy, const char *ns,
-                            bool has_ttl, uint64_t ttl)
+/* A REGISTER of key k's own record (k: 0 me, 1 them; dialect) in ns. */
+static void fz_register_msg(struct buf *msg, int k, bool legacy, const char *ns, bool has_ttl,
+                            uint64_t ttl)
 {
-    static const uint8_t ma[] = {0x04, 10, 0, 0, 1, 0x06, 0x0f, 0xa1}; /* /ip4/10.0.0.1/tcp/4001 */
-    struct record_addr a = {ma, sizeof ma};
-    struct buf env = BUF_INIT;
-    record_seal(k, legacy ? RECORD_LEGACY : RECORD_STANDARD, 7, &a, 1, &env);
+    const struct buf *env = &fz_ids.env[k][legacy];
     Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
     Rendezvous__Message__Register r = RENDEZVOUS__MESSAGE__REGISTER__INIT;
     m.register_ = &r; /* type absent: REGISTER, as proto3 senders write it */
     r.ns = (char *)ns;
     r.has_signedpeerrecord = 1;
-    r.signedpeerrecord.data = buf_head(&env);
-    r.signedpeerrecord.len = buf_size(&env);
+    r.signedpeerrecord.data = buf_head(env);
+    r.signedpeerrecord.len = buf_size(env);
     r.has_ttl = has_ttl;
     r.ttl = ttl;
     buf_reset(msg);
     buf_commit(msg, rendezvous__message__pack(&m, buf_reserve(msg, rendezvous__message__get_packed_size(&m))));
-    buf_free(&env);
 }
 
 static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, uint64_t limit,
@@ -156,15 +192,33 @@ static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, uin
     buf_commit(msg, rendezvous__message__pack(&m, buf_reserve(msg, rendezvous__message__get_packed_size(&m))));
 }
 
+/* Key k's record (legacy or not) registered in ns as records_register
+ * stores an accepted REGISTER (ttl 0: the default), without verifying the
+ * same fixed signature again for every input: fz_structured sends a signed
+ * REGISTER through records_handle each time. */
+static void fz_preregister(struct fz *f, int k, bool legacy, const char *ns, uint64_t ttl)
+{
+    const struct buf *env = &fz_ids.env[k][legacy];
+    struct rdv_register r = {
+        .ns = ns,
+        .ns_len = strlen(ns),
+        .peer = &fz_ids.id[k],
+        .dialect = RDV_DIALECT_STANDARD,
+        .addrs = &fz_ids.addr[k][legacy],
+        .naddrs = 1,
+        .envelope = buf_head(env),
+        .envelope_len = buf_size(env),
+        .ttl = ttl ? ttl : rdv1__default_ttl(&f->s.cfg),
+        .now = f->now,
+    };
+    CHECK(rdv_service_register(&f->s, &r, &f->s.write_ticket) == RDV_OK);
+}
+
 static void fz_stream(struct fz *f, const uint8_t *data, size_t size)
 {
     static const char *const names[] = {"a", "b", "chat", "x"};
-    struct buf msg = BUF_INIT;
-    for (size_t i = 0; i < 4; i++) {
-        fz_register_msg(&msg, i % 2 ? &f->other : &f->key, i == 3, names[i], i == 2, 60);
-        fz_handle(f, i % 2 ? &f->them : &f->me, buf_head(&msg), buf_size(&msg), NULL, NULL);
-    }
-    buf_free(&msg);
+    for (size_t i = 0; i < 4; i++)
+        fz_preregister(f, i % 2, i == 3, names[i], i == 2 ? 60 : 0);
 
     struct lpm r;
     const uint8_t *m;
@@ -172,7 +226,7 @@ static void fz_stream(struct fz *f, const uint8_t *data, size_t size)
     lpm_init(&r, f->s.cfg.max_message);
     lpm_push(&r, data, size);
     for (int n = 0; lpm_next(&r, &m, &len) == 1; n++) {
-        fz_handle(f, n % 3 ? &f->me : &f->them, m, len, NULL, NULL);
+        fz_handle(f, n % 3 ? f->me : f->them, m, len, NULL, NULL);
         f->now += 7; /* past the 60 s registration after a few requests */
         registry_expire(&f->s.reg, f->now);
     }
@@ -198,16 +252,16 @@ static void fz_structured(struct fz *f, const uint8_t *data, size_t size)
     uint8_t cookie[COOKIE_MAX];
     size_t clen = 0;
     uint64_t ttl = flags & 4 ? (uint64_t)limit * 3600u : limit;
-    fz_register_msg(&msg, flags & 1 ? &f->other : &f->key, flags & 2, ns, flags & 8, ttl);
-    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), NULL, NULL);
+    fz_register_msg(&msg, flags & 1, flags & 2, ns, flags & 8, ttl);
+    fz_handle(f, f->me, buf_head(&msg), buf_size(&msg), NULL, NULL);
     /* the input's bytes as a cookie, then the server's own cookie */
     fz_discover_msg(&msg, flags & 16 ? NULL : ns, flags & 32, limit, data, size);
-    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), cookie, &clen);
+    fz_handle(f, f->me, buf_head(&msg), buf_size(&msg), cookie, &clen);
     fz_discover_msg(&msg, flags & 16 ? NULL : ns, flags & 32, limit, NULL, 0);
-    fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg), cookie, &clen);
+    fz_handle(f, f->them, buf_head(&msg), buf_size(&msg), cookie, &clen);
     if (clen) {
         fz_discover_msg(&msg, flags & 16 ? NULL : ns, true, 1, cookie, clen);
-        fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg), NULL, NULL);
+        fz_handle(f, f->them, buf_head(&msg), buf_size(&msg), NULL, NULL);
     }
     buf_free(&msg);
 }
@@ -215,13 +269,12 @@ static void fz_structured(struct fz *f, const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz f;
-    if (sodium_init() < 0)
-        abort();
     if (size > (1u << 20))
         return 0;
 
+    fuzz_rng_reset_input(data, size);
     fz_init(&f);
-    fz_handle(&f, &f.me, data, size, NULL, NULL);
+    fz_handle(&f, f.me, data, size, NULL, NULL);
     fz_stream(&f, data, size);
     fz_structured(&f, data, size);
     CHECK(f.s.stats.sessions_open[RDV_DIALECT_STANDARD] == 0);

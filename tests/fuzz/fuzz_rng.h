@@ -44,4 +44,16 @@ static inline int fuzz_rng_install(void)
 
 static inline void fuzz_rng_reset(void) { fuzz_rng_state = 0x5eed; }
 
+/* As fuzz_rng_reset, but the generator starts from a hash (FNV-1a) of the
+ * input: the same at every run of an input, different from one input to
+ * the next, as keys and samples differ between servers (hash-table
+ * layouts, collisions and sampling paths stay reachable). */
+static inline void fuzz_rng_reset_input(const uint8_t *d, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ d[i]) * 0x100000001b3ull;
+    fuzz_rng_state = h;
+}
+
 #endif

@@ -12,7 +12,13 @@
  * status written; OK REGISTER answers carry a TTL within the Waku bounds,
  * OK DISCOVER answers hold at most limit distinct, complete entries of the
  * namespace, all within 1 MiB. Crashes, sanitizer reports, leaks and broken
- * invariants (abort) are findings. */
+ * invariants (abort) are findings.
+ *
+ * The two identities and their signed records are made once per process:
+ * Ed25519 signatures are deterministic, so every input would sign the same
+ * bytes again (the server still verifies the signed REGISTER of step 3).
+ * libsodium's randomness (the registry's hash key, samples) comes from the
+ * input (fuzz_rng.h), so an input runs the same way alone or after others. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,13 +30,25 @@
 #include "crypto/record.h"
 #include "rendezvous/waku.c"
 #include "fuzz_check.h"
+#include "fuzz_rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* Made once: the two identities and their records ([key][legacy]), as
+ * record_seal writes them (seq 9, /ip4/10.0.0.7/tcp/60000), and each
+ * record's address as record_open reads it. */
+static struct {
+    struct privkey key[2];
+    struct peer_id id[2];
+    struct buf env[2][2];
+    struct peer_record rec[2][2];
+    struct rdv_addr addr[2][2];
+} fz_ids;
 
 struct fz {
     struct rdv_service s;
-    struct privkey key, other;
-    struct peer_id me, them;
+    const struct peer_id *me, *them;
     double now;
 };
 
@@ -44,14 +62,36 @@ static void fz_key(struct privkey *k, struct peer_id *id, uint8_t tag)
     CHECK(peerid_from_pubkey(id, &pub) == 0);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    static const uint8_t ma[] = {0x04, 10, 0, 0, 7, 0x06, 0xea, 0x60}; /* /ip4/10.0.0.7/tcp/60000 */
+    struct record_addr a = {ma, sizeof ma};
+    (void)argc;
+    (void)argv;
+    CHECK(fuzz_rng_install() == 0);
+    for (int k = 0; k < 2; k++) {
+        fz_key(&fz_ids.key[k], &fz_ids.id[k], (uint8_t)(k + 3));
+        for (int legacy = 0; legacy < 2; legacy++) {
+            struct buf *env = &fz_ids.env[k][legacy];
+            struct peer_record *rec = &fz_ids.rec[k][legacy];
+            char err[128];
+            record_seal(&fz_ids.key[k], legacy ? RECORD_LEGACY : RECORD_STANDARD, 9, &a, 1, env);
+            CHECK(record_open(rec, buf_head(env), buf_size(env), err, sizeof err) == 0);
+            CHECK(rec->naddrs == 1 && peerid_eq(&rec->id, &fz_ids.id[k]));
+            fz_ids.addr[k][legacy] = (struct rdv_addr){rec->addrs[0].bytes, rec->addrs[0].len};
+        }
+    }
+    return 0;
+}
+
 static void fz_init(struct fz *f)
 {
     memset(f, 0, sizeof *f);
     rdv_config_default(&f->s.cfg);
     f->s.cfg.waku_discover_max = 40;
     registry_init(&f->s.reg, &f->s.cfg.limits, 1000, NULL, NULL);
-    fz_key(&f->key, &f->me, 3);
-    fz_key(&f->other, &f->them, 4);
+    f->me = &fz_ids.id[0];
+    f->them = &fz_ids.id[1];
     f->now = 5000.0;
 }
 
@@ -115,18 +155,11 @@ static void fz_handle(struct fz *f, const struct peer_id *from, const uint8_t *m
     buf_free(&out);
 }
 
-static void fz_envelope(struct buf *env, const struct privkey *k, bool legacy)
+/* A REGISTER of key k's own record (k: 0 me, 1 them; dialect) in ns. */
+static void fz_register_msg(struct buf *msg, int k, bool legacy, const char *ns, bool has_ttl,
+                            int64_t ttl, bool has_type)
 {
-    static const uint8_t ma[] = {0x04, 10, 0, 0, 7, 0x06, 0xea, 0x60}; /* /ip4/10.0.0.7/tcp/60000 */
-    struct record_addr a = {ma, sizeof ma};
-    record_seal(k, legacy ? RECORD_LEGACY : RECORD_STANDARD, 9, &a, 1, env);
-}
-
-static void fz_register_msg(struct buf *msg, const struct privkey *k, bool legacy, const char *ns,
-                            bool has_ttl, int64_t ttl, bool has_type)
-{
-    struct buf env = BUF_INIT;
-    fz_envelope(&env, k, legacy);
+    const struct buf *env = &fz_ids.env[k][legacy];
     Waku__Message m = WAKU__MESSAGE__INIT;
     Waku__Message__Register r = WAKU__MESSAGE__REGISTER__INIT;
     m.has_type = has_type;
@@ -134,13 +167,12 @@ static void fz_register_msg(struct buf *msg, const struct privkey *k, bool legac
     m.register_ = &r;
     r.ns = (char *)ns;
     r.has_signedpeerrecord = 1;
-    r.signedpeerrecord.data = buf_head(&env);
-    r.signedpeerrecord.len = buf_size(&env);
+    r.signedpeerrecord.data = buf_head(env);
+    r.signedpeerrecord.len = buf_size(env);
     r.has_ttl = has_ttl;
     r.ttl = ttl;
     buf_reset(msg);
     buf_commit(msg, waku__message__pack(&m, buf_reserve(msg, waku__message__get_packed_size(&m))));
-    buf_free(&env);
 }
 
 static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, int64_t limit)
@@ -158,22 +190,26 @@ static void fz_discover_msg(struct buf *msg, const char *ns, bool has_limit, int
 }
 
 /* Registrations of every kind in "chat": Waku, standard (TTL) and push
- * (session-bound, unsigned), so samples must skip the unsigned one. */
+ * (session-bound, unsigned), so samples must skip the unsigned one. The
+ * Waku one is stored as records_register stores an accepted REGISTER (5 s),
+ * without verifying the same fixed signature again for every input:
+ * fz_structured sends a signed REGISTER through records_handle each time. */
 static void fz_populate(struct fz *f, struct rdv_session *sess)
 {
-    struct buf msg = BUF_INIT, env = BUF_INIT;
-    fz_register_msg(&msg, &f->key, false, "chat", true, 5, false);
-    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), 0);
-    buf_free(&msg);
+    const struct buf *env = &fz_ids.env[0][0];
+    struct rdv_register waku = {.ns = "chat", .ns_len = 4, .peer = f->me,
+                                .dialect = RDV_DIALECT_WAKU, .addrs = &fz_ids.addr[0][0],
+                                .naddrs = 1, .envelope = buf_head(env),
+                                .envelope_len = buf_size(env), .ttl = 5, .now = f->now};
+    CHECK(rdv_service_register(&f->s, &waku, &f->s.write_ticket) == RDV_OK);
 
-    fz_envelope(&env, &f->other, true);
-    struct rdv_register std = {.ns = "chat", .ns_len = 4, .peer = &f->them,
-                               .dialect = RDV_DIALECT_STANDARD, .envelope = buf_head(&env),
-                               .envelope_len = buf_size(&env), .ttl = 3600, .now = f->now};
+    env = &fz_ids.env[1][1];
+    struct rdv_register std = {.ns = "chat", .ns_len = 4, .peer = f->them,
+                               .dialect = RDV_DIALECT_STANDARD, .envelope = buf_head(env),
+                               .envelope_len = buf_size(env), .ttl = 3600, .now = f->now};
     CHECK(registry_register(&f->s.reg, &std, NULL) == RDV_OK);
-    buf_free(&env);
 
-    struct peer_id third = f->them;
+    struct peer_id third = *f->them;
     third.b[third.len - 1] ^= 1;
     registry_session_init(sess, &third, NULL);
     struct rdv_register push = {.ns = "chat", .ns_len = 4, .peer = &third,
@@ -189,7 +225,7 @@ static void fz_stream(struct fz *f, const uint8_t *data, size_t size)
     lpm_init(&r, f->s.cfg.max_message);
     lpm_push(&r, data, size);
     for (int n = 0; lpm_next(&r, &m, &len) == 1; n++) {
-        fz_handle(f, n % 2 ? &f->me : &f->them, m, len, 0);
+        fz_handle(f, n % 2 ? f->me : f->them, m, len, 0);
         f->now += 2;
         registry_expire(&f->s.reg, f->now);
     }
@@ -213,11 +249,11 @@ static void fz_structured(struct fz *f, const uint8_t *data, size_t size)
 
     struct buf msg = BUF_INIT;
     int64_t ttl = flags & 4 ? v : v % 40;
-    fz_register_msg(&msg, flags & 1 ? &f->other : &f->key, flags & 2, ns, flags & 8, ttl, flags & 64);
-    fz_handle(f, &f->me, buf_head(&msg), buf_size(&msg), 0);
+    fz_register_msg(&msg, flags & 1, flags & 2, ns, flags & 8, ttl, flags & 64);
+    fz_handle(f, f->me, buf_head(&msg), buf_size(&msg), 0);
     int64_t limit = flags & 16 ? v : v % 8;
     fz_discover_msg(&msg, flags & 32 ? "chat" : ns, flags & 128, limit);
-    fz_handle(f, &f->them, buf_head(&msg), buf_size(&msg),
+    fz_handle(f, f->them, buf_head(&msg), buf_size(&msg),
               (flags & 128) && limit > 0 ? (uint64_t)limit : 0);
     buf_free(&msg);
 }
@@ -226,14 +262,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz f;
     struct rdv_session sess;
-    if (sodium_init() < 0)
-        abort();
     if (size > (1u << 20))
         return 0;
 
+    fuzz_rng_reset_input(data, size);
     fz_init(&f);
     fz_populate(&f, &sess);
-    fz_handle(&f, &f.me, data, size, 0);
+    fz_handle(&f, f.me, data, size, 0);
     fz_stream(&f, data, size);
     fz_structured(&f, data, size);
     CHECK(f.s.stats.sessions_open[RDV_DIALECT_WAKU] == 0);
