@@ -8,15 +8,24 @@
  * Input: a mode byte, then chunks [u16 BE length][bytes], each written to
  * the socket (the loop runs after each chunk).
  *   mode bit 0 clear: the chunks are the raw byte stream from the start.
- *   mode bit 0 set: a client host in the same process first completes a
- *     real handshake (mss /noise, Noise XX, mss /yamux/1.0.0); then each
- *     chunk is plaintext the harness seals with the client's cipher, so
- *     yamux, stream negotiation and the dialects are reached. A chunk whose
+ *   mode bit 0 set: a client completes a real handshake with the server
+ *     (mss /noise, Noise XX, mss /yamux/1.0.0); then each chunk is
+ *     plaintext the harness seals with the client's cipher, so yamux,
+ *     stream negotiation and the dialects are reached. A chunk whose
  *     length has the top bit set goes out raw instead (tampered frames).
  *   mode bit 1 set: small limits (streams, output, messages).
- * Everything is made and freed per input, with libsodium's randomness
+ * The server is made and freed per input, with libsodium's randomness
  * replaced by a generator reset per input, so a run is deterministic and
- * any leak shows at once. */
+ * any leak shows at once.
+ *
+ * The client's side of the handshake does not depend on the input: a real
+ * client host (on its own loop and its own random stream, so the server's
+ * draws are the same with or without it) runs it once per process against
+ * the same server, and what it wrote is recorded, in the pieces it wrote,
+ * with its sending cipher at the end. Each secured input replays those
+ * bytes to a fresh server, which runs its whole side of the handshake (its
+ * keys and ephemeral are the same every time, so the recorded messages
+ * verify), and then seals with a copy of the recorded cipher. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -44,36 +53,51 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a closed peer is an error code */
-    CHECK(fuzz_rng_install() == 0);
-    return 0;
-}
-
 /* ---- the loop ------------------------------------------------------------ */
 
 struct fz {
     struct ev_loop *loop;
     struct log log;
-    struct host server, client;
+    struct host server;
     struct rdv_service svc;
     int peer;                 /* our end of the socket pair */
-    struct conn *cc;          /* the client's connection (secured mode) */
-    bool ready;
+    int forward;              /* recording: the client's socket, else -1 */
 };
 
-/* Reads and drops what the server wrote; true if anything came. */
+/* The client's side of a handshake, recorded once per limits setting. */
+struct fz_transcript {
+    struct buf bytes;         /* everything the client wrote, in order */
+    size_t cuts[64];          /* where each of its writes ended */
+    size_t ncuts;
+    struct noise_cipher tx;   /* its sending cipher once it was done */
+};
+
+/* Made once (LLVMFuzzerInitialize). */
+static struct {
+    FILE *log_out;            /* the server's log: formatted, then dropped */
+    struct privkey server_key, client_key;
+    struct fz_transcript hs[2]; /* [small limits] */
+} fz_once;
+
+static ssize_t fz_discard(void *cookie, const char *b, size_t n)
+{
+    (void)cookie;
+    (void)b;
+    return (ssize_t)n;
+}
+
+/* Reads what the server wrote: dropped, or passed to the client when
+ * recording; true if anything came. */
 static bool fz_drain(struct fz *f)
 {
-    uint8_t sink[65536];
+    static uint8_t sink[65536];
     bool any = false;
     for (;;) {
         ssize_t r = read(f->peer, sink, sizeof(sink));
         if (r <= 0)
             return any;
+        if (f->forward >= 0)
+            CHECK(write(f->forward, sink, (size_t)r) == r);
         any = true;
     }
 }
@@ -86,24 +110,6 @@ static void fz_pump(struct fz *f)
             break;
     }
 }
-
-static void fz_on_ready(struct conn *c, void *user)
-{
-    struct fz *f = user;
-    (void)c;
-    f->ready = true;
-}
-
-static void fz_on_closed(struct conn *c, void *user, const char *reason)
-{
-    struct fz *f = user;
-    (void)c;
-    (void)reason;
-    f->cc = NULL;
-    f->peer = -1;
-}
-
-static const struct conn_events fz_client_events = {.on_ready = fz_on_ready, .on_closed = fz_on_closed};
 
 /* Writes all of d, running the loop when the socket is full. */
 static void fz_write(struct fz *f, const uint8_t *d, size_t n)
@@ -123,20 +129,29 @@ static void fz_write(struct fz *f, const uint8_t *d, size_t n)
 }
 
 /* The client's sealed frame of one chunk of plaintext. */
-static void fz_write_sealed(struct fz *f, const uint8_t *d, size_t n)
+static void fz_write_sealed(struct fz *f, struct noise_cipher *tx, const uint8_t *d, size_t n)
 {
-    uint8_t frame[2 + NOISE_MAX_MSG];
+    static uint8_t frame[2 + NOISE_MAX_MSG];
     if (n > NOISE_MAX_PLAINTEXT)
         n = NOISE_MAX_PLAINTEXT;
     frame[0] = (uint8_t)((n + NOISE_TAG_LEN) >> 8);
     frame[1] = (uint8_t)(n + NOISE_TAG_LEN);
-    CHECK(noise_seal(&f->cc->tx, d, n, frame + 2) == 0);
+    CHECK(noise_seal(tx, d, n, frame + 2) == 0);
     fz_write(f, frame, n + NOISE_TAG_LEN + 2);
+}
+
+static void fz_limits(struct host_limits *lim, bool small)
+{
+    host_limits_default(lim);
+    lim->handshake_timeout = lim->idle_timeout = 1e6; /* no timer fires within a run */
+    if (small) {
+        lim->max_streams = 4;
+        lim->max_out = 4096;
+    }
 }
 
 static void fz_setup(struct fz *f, bool small)
 {
-    struct privkey ks, kc;
     struct host_limits lim;
     struct rdv_config cfg;
     int sv[2];
@@ -144,22 +159,11 @@ static void fz_setup(struct fz *f, bool small)
 
     memset(f, 0, sizeof(*f));
     f->loop = ev_default_loop(0);
-    /* Every message is formatted (peer-controlled text reaches the log),
-     * and goes nowhere unless FUZZ_CONN_LOG is set (to see what a seed does). */
-    static FILE *null_out;
-    if (null_out == NULL)
-        null_out = getenv("FUZZ_CONN_LOG") ? stderr : fopen("/dev/null", "w");
-    CHECK(null_out != NULL);
-    log_init(&f->log, LOG_TRACE, LOG_JSON, null_out);
-    privkey_generate(&ks);
-    privkey_generate(&kc);
-    host_limits_default(&lim);
-    lim.handshake_timeout = lim.idle_timeout = 1e6; /* no timer fires within a run */
-    if (small) {
-        lim.max_streams = 4;
-        lim.max_out = 4096;
-    }
-    host_init(&f->server, f->loop, &f->log, &ks, &lim);
+    f->forward = -1;
+    /* Every message is formatted (peer-controlled text reaches the log). */
+    log_init(&f->log, LOG_TRACE, LOG_JSON, fz_once.log_out);
+    fz_limits(&lim, small);
+    host_init(&f->server, f->loop, &f->log, &fz_once.server_key, &lim);
     host_handle(&f->server, &identify_protocol);
     host_handle(&f->server, &ping_protocol);
     rdv_config_default(&cfg);
@@ -180,7 +184,6 @@ static void fz_setup(struct fz *f, bool small)
     for (size_t i = 0; i < f->svc.cfg.waku_ids.n; i++)
         host_handle(&f->server, &f->svc.waku[i]);
     host_seal_record(&f->server);
-    host_init(&f->client, f->loop, &f->log, &kc, &lim);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
     conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
     f->peer = sv[1];
@@ -190,49 +193,156 @@ static void fz_teardown(struct fz *f)
 {
     struct conn *c, *tmp;
 
-    if (f->cc)
-        conn_destroy(f->cc); /* closes f->peer */
-    else if (f->peer >= 0)
+    if (f->peer >= 0)
         close(f->peer);
     DL_FOREACH_SAFE(f->server.conns, c, tmp)
         conn_destroy(c);
     CHECK(f->server.nconns == 0);
-    host_free(&f->client);
     host_free(&f->server);
     rdv_service_free(&f->svc);
     push_free(&f->svc);
 }
 
-/* The client host dials over the pair: the real handshake, both sides in
- * this loop. Then the harness takes the client's socket over. */
-static bool fz_handshake(struct fz *f)
+/* ---- the recorded client ------------------------------------------------- */
+
+struct fz_client {
+    struct ev_loop *loop;
+    struct host host;
+    uint64_t rng;             /* its own random stream (fuzz_rng_state) */
+    bool ready;
+};
+
+static void fz_on_ready(struct conn *c, void *user)
 {
+    struct fz_client *cl = user;
+    (void)c;
+    cl->ready = true;
+}
+
+static const struct conn_events fz_client_events = {.on_ready = fz_on_ready};
+
+/* Runs the client's loop once on the client's random stream. */
+static void fz_client_run(struct fz_client *cl)
+{
+    uint64_t server_rng = fuzz_rng_state;
+    fuzz_rng_state = cl->rng;
+    ev_run(cl->loop, EVRUN_NOWAIT);
+    cl->rng = fuzz_rng_state;
+    fuzz_rng_state = server_rng;
+}
+
+/* Moves what the client wrote (on its socket's other end, fd) to the
+ * server, as one recorded piece. */
+static void fz_client_pass(struct fz *f, struct fz_transcript *t, int fd)
+{
+    uint8_t b[65536];
+    size_t start = buf_size(&t->bytes);
+    ssize_t r;
+    while ((r = read(fd, b, sizeof b)) > 0)
+        buf_append(&t->bytes, b, (size_t)r);
+    if (buf_size(&t->bytes) == start)
+        return;
+    CHECK(t->ncuts < sizeof t->cuts / sizeof *t->cuts);
+    t->cuts[t->ncuts++] = buf_size(&t->bytes);
+    fz_write(f, buf_head(&t->bytes) + start, buf_size(&t->bytes) - start);
+}
+
+/* Runs one handshake between a server set up as for an input and a real
+ * client host dialing it, with the harness between them. */
+static void fz_record(struct fz_transcript *t, bool small)
+{
+    static struct fz f;
+    static struct fz_client cl;
+    struct host_limits lim;
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int fd = f->peer;
-    f->cc = conn_new(&f->client, fd, true, false, (struct sockaddr *)&sa, sizeof(sa));
-    f->cc->events = &fz_client_events;
-    f->cc->user = f;
-    for (int i = 0; i < 64 && !f->ready && f->cc; i++)
-        ev_run(f->loop, EVRUN_NOWAIT);
-    if (!f->ready || f->cc == NULL)
-        return false;
-    /* The client stops reading: what the server sends is drained by us. */
-    ev_io_stop(f->loop, &f->cc->rio);
-    ev_run(f->loop, EVRUN_NOWAIT); /* the client's last negotiation bytes */
-    return true;
+    int cv[2];
+
+    fuzz_rng_reset();
+    fz_setup(&f, small);
+    memset(&cl, 0, sizeof cl);
+    cl.rng = 0xc11e47; /* anything but the server's stream */
+    cl.loop = ev_loop_new(EVFLAG_AUTO);
+    CHECK(cl.loop != NULL);
+    fz_limits(&lim, small);
+    uint64_t server_rng = fuzz_rng_state;
+    fuzz_rng_state = cl.rng;
+    host_init(&cl.host, cl.loop, &f.log, &fz_once.client_key, &lim);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, cv) == 0);
+    struct conn *cc = conn_new(&cl.host, cv[0], true, false, (struct sockaddr *)&sa, sizeof(sa));
+    cc->events = &fz_client_events;
+    cc->user = &cl;
+    cl.rng = fuzz_rng_state;
+    fuzz_rng_state = server_rng;
+
+    f.forward = cv[1];
+    for (int i = 0; i < 64 && !cl.ready; i++) {
+        fz_client_run(&cl);
+        fz_client_pass(&f, t, cv[1]);
+        fz_pump(&f);
+    }
+    CHECK(cl.ready);
+    /* The client stops reading (the harness speaks for it from here) and
+     * writes its last negotiation bytes. */
+    ev_io_stop(cl.loop, &cc->rio);
+    fz_client_run(&cl);
+    fz_client_pass(&f, t, cv[1]);
+    fz_pump(&f);
+    t->tx = cc->tx;
+    CHECK(f.server.conns != NULL && f.server.conns->mux_ready && !f.server.conns->closing);
+    f.forward = -1;
+
+    host_free(&cl.host); /* closes cv[0] */
+    close(cv[1]);
+    ev_loop_destroy(cl.loop);
+    fz_teardown(&f);
+}
+
+/* What the client wrote during the handshake, in the same pieces; the
+ * server must be where it was at the end of the recording. */
+static void fz_replay(struct fz *f, const struct fz_transcript *t)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < t->ncuts; i++) {
+        fz_write(f, buf_head(&t->bytes) + at, t->cuts[i] - at);
+        at = t->cuts[i];
+        fz_pump(f);
+    }
+    CHECK(f->server.conns != NULL && f->server.conns->mux_ready && !f->server.conns->closing);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    signal(SIGPIPE, SIG_IGN); /* as the daemon does: a closed peer is an error code */
+    CHECK(fuzz_rng_install() == 0);
+    /* FUZZ_CONN_LOG set: the server's log is shown (to see what a seed does). */
+    fz_once.log_out = getenv("FUZZ_CONN_LOG")
+                          ? stderr
+                          : fopencookie(NULL, "w", (cookie_io_functions_t){.write = fz_discard});
+    CHECK(fz_once.log_out != NULL);
+    fuzz_rng_reset();
+    privkey_generate(&fz_once.server_key);
+    privkey_generate(&fz_once.client_key);
+    fz_record(&fz_once.hs[0], false);
+    fz_record(&fz_once.hs[1], true);
+    return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct fz f;
+    struct noise_cipher tx;
 
     if (size < 1)
         return 0;
     fuzz_rng_reset();
     fz_setup(&f, data[0] & 2);
     bool secured = data[0] & 1;
-    if (secured)
-        CHECK(fz_handshake(&f));
+    if (secured) {
+        fz_replay(&f, &fz_once.hs[(data[0] & 2) != 0]);
+        tx = fz_once.hs[(data[0] & 2) != 0].tx;
+    }
     size_t off = 1;
     while (off + 2 <= size && f.peer >= 0) {
         size_t n = (size_t)data[off] << 8 | data[off + 1];
@@ -244,7 +354,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (raw)
             fz_write(&f, data + off, n);
         else
-            fz_write_sealed(&f, data + off, n);
+            fz_write_sealed(&f, &tx, data + off, n);
         off += n;
         fz_pump(&f);
     }
