@@ -25,7 +25,9 @@
  * with its sending cipher at the end. Each secured input replays those
  * bytes to a fresh server, which runs its whole side of the handshake (its
  * keys and ephemeral are the same every time, so the recorded messages
- * verify), and then seals with a copy of the recorded cipher. */
+ * verify), and then seals with a copy of the recorded cipher. The server's
+ * key exchanges and signatures are therefore the same at every input:
+ * fuzz_memo.h answers them from its table after the first. */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -48,6 +50,7 @@
 #include "rendezvous/service.h"
 #include "rendezvous/waku.h"
 #include "fuzz_check.h"
+#include "fuzz_memo.h"
 #include "fuzz_rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

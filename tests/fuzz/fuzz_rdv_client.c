@@ -15,7 +15,9 @@
  *      frames of the fuzzer's making: bad headers, windows, streams);
  *   2: the server half-closes the stream;  3: the server resets it.
  * The tool's output goes to /dev/null (FUZZ_RDV_CLIENT_OUT=1: to stderr). Deterministic (fuzz_rng.h) and
- * everything freed per input. */
+ * everything freed per input. The keys and the handshake are therefore the
+ * same at every input: fuzz_memo.h answers their X25519 and Ed25519
+ * operations from its table after the first. */
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
@@ -33,6 +35,7 @@
 #include "host/internal.h"
 #include "host/ping.h"
 #include "fuzz_check.h"
+#include "fuzz_memo.h"
 #include "fuzz_rng.h"
 
 /* The tool, with its printing sent to fz_tool_out and its main renamed. */
