@@ -30,21 +30,14 @@
 #include "crypto/record.h"
 #include "rendezvous/rdv1.c"
 #include "fuzz_check.h"
+#include "fuzz_ids.h"
 #include "fuzz_rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
-/* Made once: the two identities and their records ([key][legacy]), as
- * record_seal writes them (seq 7, /ip4/10.0.0.1/tcp/4001), and each
- * record's address as record_open reads it. */
-static struct {
-    struct privkey key[2];
-    struct peer_id id[2];
-    struct buf env[2][2];
-    struct peer_record rec[2][2];
-    struct rdv_addr addr[2][2];
-} fz_ids;
+/* Made once: the two identities and their records (seq 7, /ip4/10.0.0.1/tcp/4001). */
+static struct fuzz_ids fz_ids;
 
 struct fz {
     struct rdv_service s;
@@ -52,35 +45,13 @@ struct fz {
     double now;
 };
 
-static void fz_key(struct privkey *k, struct peer_id *id, uint8_t tag)
-{
-    uint8_t seed[32], pk[32];
-    struct pubkey pub;
-    memset(seed, tag, sizeof seed);
-    crypto_sign_seed_keypair(pk, k->sk, seed);
-    privkey_public(k, &pub);
-    CHECK(peerid_from_pubkey(id, &pub) == 0);
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     static const uint8_t ma[] = {0x04, 10, 0, 0, 1, 0x06, 0x0f, 0xa1}; /* /ip4/10.0.0.1/tcp/4001 */
-    struct record_addr a = {ma, sizeof ma};
     (void)argc;
     (void)argv;
     CHECK(fuzz_rng_install() == 0);
-    for (int k = 0; k < 2; k++) {
-        fz_key(&fz_ids.key[k], &fz_ids.id[k], (uint8_t)(k + 1));
-        for (int legacy = 0; legacy < 2; legacy++) {
-            struct buf *env = &fz_ids.env[k][legacy];
-            struct peer_record *rec = &fz_ids.rec[k][legacy];
-            char err[128];
-            record_seal(&fz_ids.key[k], legacy ? RECORD_LEGACY : RECORD_STANDARD, 7, &a, 1, env);
-            CHECK(record_open(rec, buf_head(env), buf_size(env), err, sizeof err) == 0);
-            CHECK(rec->naddrs == 1 && peerid_eq(&rec->id, &fz_ids.id[k]));
-            fz_ids.addr[k][legacy] = (struct rdv_addr){rec->addrs[0].bytes, rec->addrs[0].len};
-        }
-    }
+    fuzz_ids_init(&fz_ids, 1, 7, ma, sizeof ma);
     return 0;
 }
 
