@@ -82,6 +82,8 @@ struct attack_ctx {
     struct sockaddr_in daemon_sa;   /* the daemon's TCP listener */
     char daemon_ma[256];            /* /ip4/127.0.0.1/tcp/P/p2p/ID */
     pid_t daemon_pid;
+    pid_t redis_pid;                /* scenario.cluster: the redis-server */
+    char cluster_url[256];          /* scenario.cluster: unix:///DIR/redis.sock */
     pid_t parent;
     int role;
 };
@@ -98,6 +100,10 @@ struct scenario {
     double attack_s, attack_s_short;
     /* Extra daemon arguments (NULL-terminated), may be NULL. */
     const char *const *daemon_args;
+    /* The daemon is a cluster node (--cluster) on a redis-server of the
+     * run's own (a unix socket in the run's directory), which roles may
+     * join as other nodes (attack_ctx.cluster_url). */
+    bool cluster;
     /* After the run, in the parent: scenario figures and pass/fail of its
      * own bounds (0 ok); text goes into the result line. */
     int (*judge)(struct attack_ctx *x, double attack_s, char *out, size_t cap);
@@ -105,17 +111,20 @@ struct scenario {
 
 extern const struct scenario scen_discover_flood;
 extern const struct scenario scen_discover_streams;
+extern const struct scenario scen_mplex_flood;
 extern const struct scenario scen_park_partial;
 extern const struct scenario scen_push_amplify;
 extern const struct scenario scen_refresh_flood;
 extern const struct scenario scen_sample_stall;
+extern const struct scenario scen_sample_stall_cluster;
 extern const struct scenario scen_noise_flood;
 
 /* ---- harness.c: processes, /proc, time --------------------------------- */
 
 double mono_s(void);
 bool proc_alive(pid_t pid);                /* not exited (reaps it if it has) */
-/* Runs a scenario end to end; prints its result line; 0 if it passed. */
+/* Runs a scenario end to end; prints its result line; 0 if it passed, 2 if
+ * only the well-behaved client's latency bounds were not met, else 1. */
 int attack_run(const struct attack_opts *o, const struct scenario *sc);
 
 /* ---- role side ----------------------------------------------------------- */

@@ -6,7 +6,11 @@
  * asks for far more than the daemon may hold for it:
  *   discover-flood    one stream, +4 GiB of yamux window granted, 4,000
  *                     DISCOVERs pipelined (~40 KB asking for ~4 GB);
- *   discover-streams  255 streams with the default window, 2 DISCOVERs each.
+ *   discover-streams  255 streams with the default window, 2 DISCOVERs each;
+ *   mplex-flood       the attack connection speaks mplex, which has no
+ *                     window: 32 streams, each sent 32,000 DISCOVERs
+ *                     (~320 KB, past what a yamux window would let through;
+ *                     the daemon resets such a stream), ~10 MB in all.
  * Bound: the daemon stays up, its RSS grows < 64 MB, and the well-behaved
  * client is served as usual. */
 #include <stdio.h>
@@ -23,6 +27,10 @@
 #define DF_PEERS 10             /* 100 records each: within a peer's registration burst */
 #define DF_REQUESTS 4000
 #define DF_STREAMS 255
+#define DF_MPLEX_STREAMS 32
+#define DF_MPLEX_PER_STREAM 32000
+
+enum df_mode { DF_ONE, DF_MANY, DF_MPLEX };
 
 struct df;
 
@@ -44,7 +52,7 @@ struct df {
     struct df_peer peers[DF_PEERS];
     struct req_stream *streams;   /* the 255 of discover-streams */
     size_t nstreams, opened;
-    bool many;
+    enum df_mode mode;
 };
 
 #define DF_PER_PEER (DF_RECORDS / DF_PEERS)
@@ -130,7 +138,7 @@ static bool df_streams_open(void *arg)
     return d->opened == d->nstreams || d->peers[0].closed;
 }
 
-static int df_role(struct attack_ctx *x, bool many)
+static int df_role(struct attack_ctx *x, enum df_mode mode)
 {
     struct df *d = xcalloc(1, sizeof(*d));
     int rc = 0;
@@ -138,7 +146,7 @@ static int df_role(struct attack_ctx *x, bool many)
     if (sodium_init() < 0)
         return 1;
     d->x = x;
-    d->many = many;
+    d->mode = mode;
     d->loop = ev_loop_new(EVBACKEND_EPOLL);
     log_init(&d->log, LOG_ERROR, LOG_TEXT, stderr);
     for (int i = 0; i < DF_PEERS; i++) {
@@ -146,6 +154,8 @@ static int df_role(struct attack_ctx *x, bool many)
         p->d = d;
         peer_host_init(&p->host, d->loop, &d->log);
         peer_envelope(&p->host.key, true, &p->env);
+        if (mode == DF_MPLEX && i == 0)
+            host_dial_muxers(&p->host, HOST_MUX_MPLEX);
         p->c = peer_dial(&p->host, x, NET_ATTACKER, 0, &df_events, p);
         if (p->c == NULL) {
             rc = attack_fail(x, "cannot dial");
@@ -165,8 +175,13 @@ static int df_role(struct attack_ctx *x, bool many)
         goto out;
     }
     struct df_peer *a = &d->peers[0]; /* the attack connection */
-    if (many) {
-        d->nstreams = DF_STREAMS - 1; /* and the registration stream */
+    if (mode == DF_MPLEX && !a->c->mplex) {
+        rc = attack_fail(x, "the daemon did not take mplex");
+        goto out;
+    }
+    if (mode != DF_ONE) {
+        /* and the registration stream */
+        d->nstreams = (mode == DF_MANY ? DF_STREAMS : DF_MPLEX_STREAMS) - 1;
         d->streams = xcalloc(d->nstreams, sizeof(*d->streams));
         for (size_t i = 0; i < d->nstreams; i++) {
             d->streams[i].on_msg = df_ignore;
@@ -190,7 +205,16 @@ static int df_role(struct attack_ctx *x, bool many)
     /* The attack: from here on nothing the daemon sends is read. */
     struct buf req = BUF_INIT;
     peer_stop_reading(a->c);
-    if (!many) {
+    if (mode == DF_MPLEX) {
+        for (int i = 0; i < DF_MPLEX_PER_STREAM; i++)
+            rdv1_discover(&req, "", 1000, NULL, 0);
+        req_stream_send(&a->reg, &req);
+        for (size_t i = 0; i < d->nstreams; i++)
+            req_stream_send(&d->streams[i], &req);
+        atomic_store(&x->shm->ops, DF_MPLEX_PER_STREAM * (d->nstreams + 1));
+        attack_note(x, "attack: mplex, %zu streams x %d DISCOVER(ns=\"\", limit=1000), %zu KB in all",
+                    d->nstreams + 1, DF_MPLEX_PER_STREAM, (d->nstreams + 1) * buf_size(&req) / 1024);
+    } else if (mode == DF_ONE) {
         peer_grant_window(a->c, a->reg.s->ys->id, UINT32_MAX - 2 * YAMUX_WINDOW);
         for (int i = 0; i < DF_REQUESTS; i++)
             rdv1_discover(&req, "", 1000, NULL, 0);
@@ -224,8 +248,9 @@ out:
     return rc;
 }
 
-static int df_one(struct attack_ctx *x) { return df_role(x, false); }
-static int df_many(struct attack_ctx *x) { return df_role(x, true); }
+static int df_one(struct attack_ctx *x) { return df_role(x, DF_ONE); }
+static int df_many(struct attack_ctx *x) { return df_role(x, DF_MANY); }
+static int df_mplex(struct attack_ctx *x) { return df_role(x, DF_MPLEX); }
 
 const struct scenario scen_discover_flood = {
     .name = "discover-flood",
@@ -242,6 +267,16 @@ const struct scenario scen_discover_streams = {
     .what = "the same records, 255 streams x 2 DISCOVERs with the default window, never read",
     .nroles = 1,
     .role = df_many,
+    .rss_bound_mb = 64,
+    .attack_s = 15,
+    .attack_s_short = 3,
+};
+
+const struct scenario scen_mplex_flood = {
+    .name = "mplex-flood",
+    .what = "the same records; over mplex (no window), 32 streams x 32,000 DISCOVERs, never read",
+    .nroles = 1,
+    .role = df_mplex,
     .rss_bound_mb = 64,
     .attack_s = 15,
     .attack_s_short = 3,

@@ -11,7 +11,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -144,6 +146,10 @@ static int daemon_start(struct attack_ctx *x, const struct scenario *sc, const c
     argv[n++] = "/ip4/127.0.0.1/tcp/0";
     argv[n++] = "--key";
     argv[n++] = key;
+    if (sc->cluster) {
+        argv[n++] = "--cluster";
+        argv[n++] = x->cluster_url;
+    }
     for (const char *const *a = sc->daemon_args; a && *a && n < 30; a++)
         argv[n++] = *a;
     argv[n] = NULL;
@@ -202,6 +208,45 @@ static int daemon_start(struct attack_ctx *x, const struct scenario *sc, const c
     x->daemon_sa = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                                         .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     return 0;
+}
+
+/* scenario.cluster: a redis-server without persistence listening on
+ * DIR/redis.sock only (no port to collide on); ready once it accepts. */
+static int redis_start(struct attack_ctx *x, const char *dir)
+{
+    char sock[96], log[512];
+    if ((size_t)snprintf(sock, sizeof(sock), "%s/redis.sock", dir) >= sizeof(sock))
+        return -1;
+    snprintf(log, sizeof(log), "%s/redis.log", dir);
+    snprintf(x->cluster_url, sizeof(x->cluster_url), "unix://%s", sock);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execlp("redis-server", "redis-server", "--port", "0", "--unixsocket", sock, "--dir", dir,
+               "--save", "", "--appendonly", "no", "--maxclients", "1000", NULL);
+        _exit(127);
+    }
+    x->redis_pid = pid;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", sock);
+    for (double end = mono_s() + 10; mono_s() < end && proc_alive(pid);) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+        if (fd >= 0)
+            close(fd);
+        if (ok)
+            return 0;
+        usleep(TICK_US);
+    }
+    fprintf(stderr, "rdv-attack: redis-server did not start (log: %s)\n", log);
+    return -1;
 }
 
 /* SIGTERM, then the exit status (-1 if it had to be killed). */
@@ -339,6 +384,7 @@ struct verdict {
     char text[1024];
     size_t len;
     bool failed;
+    int nfail, nlatency;        /* bounds not met; of them, latency bounds */
 };
 
 static void fail_add(struct verdict *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -346,6 +392,7 @@ static void fail_add(struct verdict *v, const char *fmt, ...)
 {
     va_list ap;
     v->failed = true;
+    v->nfail++;
     if (v->len >= sizeof(v->text) - 1)
         return;
     v->len += (size_t)snprintf(v->text + v->len, sizeof(v->text) - v->len, "%s", v->len ? "; " : "");
@@ -377,8 +424,10 @@ static void judge_latency(struct verdict *v, const struct attack_opts *o, const 
         return;
     }
     double bound = latency_bound(o, sc, idle.p99);
-    if (during.p99 > bound && !ATTACK_SANITIZED)
+    if (during.p99 > bound && !ATTACK_SANITIZED) {
         fail_add(v, "%s p99 %.1f ms during the attack, bound %.1f ms", what, during.p99, bound);
+        v->nlatency++;
+    }
 }
 
 int attack_run(const struct attack_opts *o, const struct scenario *sc)
@@ -403,8 +452,10 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         perror("rdv-attack: mmap");
         return 1;
     }
-    if (daemon_start(&x, sc, dir) < 0) {
+    if ((sc->cluster && redis_start(&x, dir) < 0) || daemon_start(&x, sc, dir) < 0) {
         printf("%-16s FAIL  the daemon did not start\n", sc->name);
+        if (x.redis_pid > 0)
+            daemon_stop(x.redis_pid);
         munmap(x.shm, sizeof(*x.shm));
         return 1;
     }
@@ -504,6 +555,8 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         else if (rc != 0)
             fail_add(&v, "the daemon exited with %d on SIGTERM", rc);
     }
+    if (x.redis_pid > 0 && daemon_stop(x.redis_pid) != 0)
+        fail_add(&v, "redis-server did not stop cleanly");
     double growth = (double)(peak - rss0) / 1024.0;
     double log_kb = (double)(file_size(dir, "daemon.log") - log0) / 1024.0;
     if (growth > mem_bound)
@@ -545,10 +598,14 @@ int attack_run(const struct attack_opts *o, const struct scenario *sc)
         unlink(path);
         snprintf(path, sizeof(path), "%s/daemon.key", dir);
         unlink(path);
+        snprintf(path, sizeof(path), "%s/redis.log", dir);
+        unlink(path);
         rmdir(dir);
     } else if (v.failed) {
         printf("  (daemon log kept in %s)\n", dir);
     }
     munmap(x.shm, sizeof(*x.shm));
-    return v.failed ? 1 : 0;
+    if (!v.failed)
+        return 0;
+    return v.nfail == v.nlatency ? 2 : 1;
 }

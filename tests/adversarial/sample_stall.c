@@ -20,6 +20,7 @@
 #include "attack.h"
 #include "base/mem.h"
 #include "client/push_client.h"
+#include "cluster/cluster.h"
 #include "rendezvous/service.h"
 
 #define SS_NS "crowded"
@@ -245,6 +246,7 @@ struct ss_meas {
     uint64_t sent, received, answered, wrong;
     size_t expect;
     bool running;
+    char first_wrong[128];
 };
 
 static uint64_t ss_cookie_seq(const uint8_t *c, size_t n)
@@ -352,8 +354,9 @@ static void ss_answer(struct ss_meas *me, int status, size_t nregs)
     if (!me->running)
         return;
     me->answered++;
-    if (status != 0 || nregs != me->expect)
-        me->wrong++;
+    if ((status != 0 || nregs != me->expect) && me->wrong++ == 0)
+        snprintf(me->first_wrong, sizeof(me->first_wrong), "%s in %s: status %d, %zu of %zu",
+                 ss_kind_name[me->kind], me->ns, status, nregs, me->expect);
     ss_send_one(me);
 }
 
@@ -507,8 +510,8 @@ static int ss_meas_role(struct attack_ctx *x)
         }
     }
     if (wrong)
-        rc = attack_fail(x, "%llu DISCOVER answers with a wrong status or count",
-                         (unsigned long long)wrong);
+        rc = attack_fail(x, "%llu DISCOVER answers with a wrong status or count (the first: %s)",
+                         (unsigned long long)wrong, me->first_wrong);
     attack_done(x);
     attack_loop_until(x, me->loop, NULL, NULL, AP_DONE, 3600);
     goto out;
@@ -529,6 +532,128 @@ static int ss_role(struct attack_ctx *x)
     return x->role == 0 ? ss_crowd_role(x) : ss_meas_role(x);
 }
 
+/* ---- the crowd as another cluster node ------------------------------------------
+ * sample-stall-cluster: the daemon is a cluster node, and the push crowd is
+ * made on another node of the same cluster - this process, with the
+ * library's cluster code and a registry of its own, a push session per
+ * member, no connections. The registrations go through the same Lua scripts
+ * and change log as any node's, and the daemon applies them from the log
+ * into its replica, where its DISCOVERs read them: 50,000 push
+ * registrations in one namespace without 50,000 descriptors. */
+
+#define SS_NODE_BATCH 1000      /* writes per loop pass */
+#define SS_NODE_WINDOW 4000     /* writes not yet back through the log: a heartbeat
+                                 * queued behind them must not miss its deadline */
+
+struct ss_node {
+    struct attack_ctx *x;
+    struct ev_loop *loop;
+    struct log log;
+    struct registry reg;
+    struct cluster *c;
+    struct rdv_session *sess;
+    size_t n, sent;
+    uint64_t refused;
+};
+
+static void ss_node_refused(void *ctx, struct rdv_session *s, enum rdv_status st)
+{
+    struct ss_node *nd = ctx;
+    (void)s;
+    if (nd->refused++ == 0)
+        attack_fail(nd->x, "the cluster refused a push registration (%d)", (int)st);
+}
+
+/* Writes the next batch; done once this node's replica has them all (the
+ * log applied back here: they are in Redis, in order). */
+static bool ss_node_in(void *arg)
+{
+    struct ss_node *nd = arg;
+    uint8_t ma[8] = {0x04, 127, 0, 0, 1, 0x06, 0x27, 0x10};
+    struct rdv_addr a = {ma, sizeof(ma)};
+    size_t back = nd->reg.stats.regs_by_dialect[RDV_DIALECT_PUSH];
+    for (size_t k = 0; k < SS_NODE_BATCH && nd->sent < nd->n && nd->sent - back < SS_NODE_WINDOW;
+         k++, nd->sent++) {
+        struct rdv_session *s = &nd->sess[nd->sent];
+        struct rdv_register q = {.ns = SS_NS, .ns_len = strlen(SS_NS), .peer = &s->peer,
+                                 .dialect = RDV_DIALECT_PUSH, .addrs = &a, .naddrs = 1,
+                                 .owner = s, .now = ev_now(nd->loop)};
+        enum rdv_status st = cluster_register(nd->c, &q, NULL);
+        if (st != RDV_OK) {
+            attack_fail(nd->x, "cluster write refused (%d) after %zu", (int)st, nd->sent);
+            return true;
+        }
+    }
+    return nd->reg.stats.regs_by_dialect[RDV_DIALECT_PUSH] >= nd->n ||
+           atomic_load(&nd->x->shm->failed);
+}
+
+static int ss_node_role(struct attack_ctx *x)
+{
+    struct ss_node *nd = xcalloc(1, sizeof(*nd));
+    struct ss_shm *sh = (struct ss_shm *)x->shm->scen;
+    char err[256];
+    int rc = 0;
+
+    if (sodium_init() < 0)
+        return 1;
+    nd->x = x;
+    nd->n = SS_FULL; /* no descriptor each: the full size also in short runs (~4 s) */
+    nd->loop = ev_loop_new(EVBACKEND_EPOLL);
+    log_init(&nd->log, LOG_ERROR, LOG_TEXT, stderr);
+    registry_init(&nd->reg, NULL, 1, NULL, NULL);
+    nd->sess = xcalloc(nd->n, sizeof(*nd->sess));
+    for (size_t i = 0; i < nd->n; i++) {
+        struct privkey k;
+        struct pubkey pub;
+        struct peer_id id;
+        privkey_generate(&k);
+        privkey_public(&k, &pub);
+        privkey_wipe(&k);
+        peerid_from_pubkey(&id, &pub);
+        registry_session_init(&nd->sess[i], &id, NULL);
+    }
+    struct cluster_config cc = {.url = x->cluster_url, .node_timeout = 5, .log_max = 4 * nd->n,
+                                .refused = ss_node_refused, .refused_ctx = nd};
+    nd->c = cluster_open(nd->loop, &nd->log, &nd->reg, &cc, err, sizeof(err));
+    if (nd->c == NULL) {
+        rc = attack_fail(x, "cannot join the cluster: %s", err);
+        goto out;
+    }
+    if (!cluster_wait_ready(nd->c, 30)) {
+        rc = attack_fail(x, "the crowd's node is not in sync with the cluster");
+        goto out;
+    }
+    if (!attack_loop_until(x, nd->loop, ss_flag, &sh->signed_before, AP_STOP, 120)) {
+        rc = attack_fail(x, "the signed registrations were not made");
+        goto out;
+    }
+    if (!attack_loop_until(x, nd->loop, ss_node_in, nd, AP_STOP, 200) ||
+        atomic_load(&x->shm->failed)) {
+        rc = attack_fail(x, "%zu of %zu push registrations in the cluster",
+                         nd->reg.stats.regs_by_dialect[RDV_DIALECT_PUSH], nd->n);
+        goto out;
+    }
+    sh->crowd = nd->n;
+    atomic_store(&sh->crowd_in, 1);
+    attack_ready(x);
+    attack_done(x); /* nothing to do but stay alive (heartbeats) */
+    attack_loop_until(x, nd->loop, NULL, NULL, AP_DONE, 3600);
+out:
+    if (nd->c)
+        store_close(cluster_store(nd->c));
+    registry_free(&nd->reg);
+    ev_loop_destroy(nd->loop);
+    free(nd->sess);
+    free(nd);
+    return rc;
+}
+
+static int ss_cluster_role(struct attack_ctx *x)
+{
+    return x->role == 0 ? ss_node_role(x) : ss_meas_role(x);
+}
+
 static int ss_judge(struct attack_ctx *x, double attack_s, char *out, size_t cap)
 {
     const struct ss_shm *sh = (const struct ss_shm *)x->shm->scen;
@@ -536,10 +661,15 @@ static int ss_judge(struct attack_ctx *x, double attack_s, char *out, size_t cap
     size_t len = 0;
     int rc = 0;
     (void)attack_s;
-    len += (size_t)snprintf(out, cap, "%llu push registrations (%llu dials refused on the way), "
-                            "gap of %llu seqs; CPU per request uncrowded/crowded:",
-                            (unsigned long long)sh->crowd, (unsigned long long)sh->crowd_retries,
-                            (unsigned long long)sh->gap);
+    if (x->cluster_url[0])
+        len += (size_t)snprintf(out, cap, "%llu push registrations made on another node",
+                                (unsigned long long)sh->crowd);
+    else
+        len += (size_t)snprintf(out, cap, "%llu push registrations (%llu dials refused on the way)",
+                                (unsigned long long)sh->crowd,
+                                (unsigned long long)sh->crowd_retries);
+    len += (size_t)snprintf(out + len, cap - len, ", gap of %llu seqs; CPU per request "
+                            "uncrowded/crowded:", (unsigned long long)sh->gap);
     for (int k = 0; k < K_KINDS && len < cap; k++) {
         double ratio = sh->cost_us[k][1] / sh->cost_us[k][0];
         if (!(ratio <= bound))
@@ -562,4 +692,16 @@ const struct scenario scen_sample_stall = {
     .attack_s = 60,
     .attack_s_short = 30,
     .judge = ss_judge,
+};
+
+const struct scenario scen_sample_stall_cluster = {
+    .name = "sample-stall-cluster",
+    .what = "the same, the push registrations (50,000) made on another node of a cluster",
+    .nroles = 2,
+    .role = ss_cluster_role,
+    .rss_bound_mb = 64,
+    .attack_s = 60,
+    .attack_s_short = 30,
+    .judge = ss_judge,
+    .cluster = true,
 };

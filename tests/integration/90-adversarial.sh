@@ -6,5 +6,6 @@
 source "$(dirname "$0")/lib.sh"
 
 "$BIN/rdv-attack" --daemon "$BIN/rendezvousd" discover-flood discover-streams park-partial \
-    push-amplify refresh-flood sample-stall noise-flood || fail "an attack scenario failed"
+    push-amplify refresh-flood sample-stall sample-stall-cluster noise-flood ||
+    fail "an attack scenario failed"
 echo "ALL CHECKS PASSED"
