@@ -39,6 +39,10 @@ hold_cmd ping "answering 1 of 1"
 hold_cmd ping "answering 1 of 1"
 hold_cmd ping "answering 0 of 1"
 hold_cmd extra "extra accepted"     # 2 connections are allowed
+# The extra session is closed by the client at once, but the daemon counts
+# it until it has read that: wait for it before anything else connects (or
+# a 2-connection limit refuses the next one as too many).
+expect_metric 'rendezvousd_connections{transport="tcp"}' 1
 
 # A file that cannot be read (a directory now), then none at all: the
 # reload is refused, logged with the reason, and debug logging stays on.
@@ -52,6 +56,7 @@ expect_eof "$DPORT" 3 '\xff\xff\xff\xff garbage' || fail "garbage not closed"
 wait_for "$TMP/r.err" ' debug closed /ip4/127\.0\.0\.1/tcp/[0-9]+ before the handshake'
 (( $(grep -c ' debug ' "$TMP/r.err") > n )) || fail "debug logging was lost"
 hold_cmd extra "extra accepted"     # the limits did not change either
+expect_metric 'rendezvousd_connections{transport="tcp"}' 1
 "$BIN/rdv" ping --server "$DADDR" >/dev/null || fail "ping after the failed reloads"
 hold_end
 
