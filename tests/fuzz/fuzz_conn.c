@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,10 +62,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 struct fz {
     struct ev_loop *loop;
     struct log log;
-    struct host server;
     struct rdv_service svc;
     int peer;                 /* our end of the socket pair */
     int forward;              /* recording: the client's socket, else -1 */
+    struct host server;       /* last: host_init clears it (128 KiB) */
 };
 
 /* The client's side of a handshake, recorded once per limits setting. */
@@ -160,7 +161,7 @@ static void fz_setup(struct fz *f, bool small)
     int sv[2];
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
-    memset(f, 0, sizeof(*f));
+    memset(f, 0, offsetof(struct fz, server));
     f->loop = ev_default_loop(0);
     f->forward = -1;
     /* Every message is formatted (peer-controlled text reaches the log). */
