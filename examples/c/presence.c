@@ -14,6 +14,10 @@
 static void on_member(rdv_client *c, const rdv_event *ev, void *arg)
 {
     (void)c, (void)arg;
+    if (ev->kind == RDV_ENDED) {
+        fprintf(stderr, "presence: %s: %s\n", ev->ns, rdv_client_strerror(ev->error));
+        return;
+    }
     printf("%c %s", ev->kind == RDV_JOIN ? '+' : '-', ev->peer_id);
     for (size_t i = 0; i < ev->naddrs; i++)
         printf(" %s", ev->addrs[i]);

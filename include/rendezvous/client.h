@@ -55,6 +55,7 @@ typedef enum rdv_client_error {
     RDV_CLIENT_ERR_NOT_FOUND = -9,     /* not registered / not subscribed there */
     RDV_CLIENT_ERR_TOO_MANY = -10,     /* over a limit of this library (addresses, metadata) */
     RDV_CLIENT_ERR_CLOSED = -11,       /* the client is being freed */
+    RDV_CLIENT_ERR_LIMIT = -12,        /* the server announced more members than max_members */
 } rdv_client_error;
 
 /* A fixed English text for an rdv_client_error (never NULL). */
@@ -63,6 +64,8 @@ RDV_CLIENT_API const char *rdv_client_strerror(int code);
 /* Most addresses per registration, most bytes of presence metadata. */
 #define RDV_CLIENT_MAX_ADDRS 16
 #define RDV_CLIENT_MAX_METADATA 4096
+/* Members a subscription holds by default (rdv_client_options.max_members). */
+#define RDV_CLIENT_DEFAULT_MAX_MEMBERS 100000
 
 typedef struct rdv_client_options {
     /* The server: a multiaddr ending in /p2p/<id>, over /tcp, /tcp/../ws,
@@ -100,10 +103,20 @@ typedef struct rdv_client_options {
      * = 1 adds debug lines. */
     FILE *log_file;
     int verbose;
+    /* Most members one subscription keeps (the client remembers every
+     * member it reported, so that a reconnect reports only the
+     * difference); a server announcing more ends the subscription with
+     * RDV_ENDED (error RDV_CLIENT_ERR_LIMIT), so a hostile or overloaded
+     * server cannot grow the client's memory without bound. 0:
+     * RDV_CLIENT_DEFAULT_MAX_MEMBERS. */
+    size_t max_members;
 } rdv_client_options;
 
-/* What a subscriber is told. */
-typedef enum { RDV_JOIN = 1, RDV_LEAVE = 2 } rdv_event_kind;
+/* What a subscriber is told. RDV_ENDED: the client ended the subscription
+ * (error says why: RDV_CLIENT_ERR_LIMIT); it is the callback's last call,
+ * with no peer (peer_id NULL). Members it reported before are not taken
+ * back one by one. Subscribe again to start over. */
+typedef enum { RDV_JOIN = 1, RDV_LEAVE = 2, RDV_ENDED = 3 } rdv_event_kind;
 
 typedef struct rdv_event {
     rdv_event_kind kind;
@@ -115,6 +128,7 @@ typedef struct rdv_event {
      * it); NULL with 0 when there is none, and for RDV_LEAVE. */
     const uint8_t *metadata;
     size_t metadata_len;
+    int error;                    /* RDV_ENDED: an rdv_client_error; else 0 */
 } rdv_event;
 
 /* A JOIN for a member already reported means its addresses or metadata

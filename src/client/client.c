@@ -139,6 +139,7 @@ static const char *const client_errors[] = {
     [9] = "not registered or subscribed there",
     [10] = "over a limit of the client library",
     [11] = "the client is being freed",
+    [12] = "the server announced more members than the subscription may hold",
 };
 
 RDV_CLIENT_API const char *rdv_client_strerror(int code)
@@ -245,6 +246,18 @@ static void client__sweep(rdv_client *c)
             LL_DELETE(c->subs, s);
             sub__free(s);
         }
+}
+
+/* Ends s (over its member bound): its callback's last call. */
+static void sub__end(struct sub *s, rdv_client *c, int error)
+{
+    rdv_event ev = {.kind = RDV_ENDED, .ns = s->ns, .error = error};
+    if (s->dead)
+        return;
+    LOGW(c->logp, "subscription to %s ended: %s", s->ns, rdv_client_strerror(error));
+    s->dead = true;
+    if (s->cb)
+        s->cb(c, &ev, s->arg);
 }
 
 static void sub__emit(struct sub *s, rdv_client *c, rdv_event_kind kind, const struct wire_reg *r)
@@ -365,14 +378,16 @@ static void client__on_push(struct push_client *pc, const Push__Message *m)
             if (s == NULL)
                 continue;
             if (s->syncing) {
-                if (join)
-                    members_put(&s->now, r);
-                else
+                if (join && members_put(&s->now, r) == MEMBER_FULL)
+                    sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
+                else if (!join)
                     members_remove(&s->now, r->peer_id);
             } else if (join) {
                 struct wire_reg keep = *r; /* members_put takes the contents */
                 enum member_change ch = members_put(&s->told, r);
-                if (ch != MEMBER_SAME) {
+                if (ch == MEMBER_FULL) {
+                    sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
+                } else if (ch != MEMBER_SAME) {
                     struct member *mm;
                     HASH_FIND_STR(s->told.by_id, keep.peer_id, mm);
                     sub__emit(s, c, RDV_JOIN, &mm->reg);
@@ -978,6 +993,8 @@ static rdv_client *client__create(struct ev_loop *loop, const rdv_client_options
         c->o.keepalive_s = CLIENT_DEFAULT_KEEPALIVE;
     if (!(c->o.connect_timeout_s > 0))
         c->o.connect_timeout_s = CLIENT_DEFAULT_CONNECT;
+    if (c->o.max_members == 0)
+        c->o.max_members = RDV_CLIENT_DEFAULT_MAX_MEMBERS;
     if (!(c->o.reconnect_max_s > 0))
         c->o.reconnect_max_s = 0;
     if (c->o.reconnect_max_s > 0 && !(c->o.reconnect_min_s > 0))
@@ -1208,6 +1225,7 @@ RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event
     s->ns = xstrdup(ns);
     s->cb = cb;
     s->arg = arg;
+    s->told.max = s->now.max = c->o.max_members;
     LL_APPEND(c->subs, s);
     if (c->ps_live)
         client__send_subscribe(c, s);

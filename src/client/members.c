@@ -30,6 +30,8 @@ enum member_change members_put(struct members *s, struct wire_reg *r)
         memset(r, 0, sizeof(*r));
         return same ? MEMBER_SAME : MEMBER_CHANGED;
     }
+    if (s->max && s->n >= s->max)
+        return MEMBER_FULL;
     m = xcalloc(1, sizeof(*m));
     m->reg = *r;
     memset(r, 0, sizeof(*r));
@@ -68,7 +70,9 @@ void members_adopt(struct members *told, struct members *now,
                    void (*join)(void *arg, const struct member *m), void *arg)
 {
     struct member *m, *tmp, *o;
+    size_t max = told->max;
 
+    told->max = 0; /* now holds at most its own bound; the two may differ */
     HASH_ITER(hh, told->by_id, m, tmp) {
         HASH_FIND_STR(now->by_id, m->reg.peer_id, o);
         if (o == NULL) {
@@ -87,4 +91,5 @@ void members_adopt(struct members *told, struct members *now,
             join(arg, o);
         }
     }
+    told->max = max;
 }

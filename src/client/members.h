@@ -19,13 +19,15 @@ struct member {
 struct members {
     struct member *by_id;
     size_t n;
+    size_t max;               /* most members held (0: no bound) */
 };
 
-enum member_change { MEMBER_SAME, MEMBER_NEW, MEMBER_CHANGED };
+enum member_change { MEMBER_SAME, MEMBER_NEW, MEMBER_CHANGED, MEMBER_FULL };
 
 /* Adds or replaces the member r->peer_id, taking r's contents (r is left
  * empty); says whether it is new, changed (addresses or metadata) or the
- * same as before. */
+ * same as before. MEMBER_FULL: a new member while the set holds max
+ * already; nothing is added and r keeps its contents. */
 enum member_change members_put(struct members *s, struct wire_reg *r);
 /* Removes peer_id; false if it was not there. */
 bool members_remove(struct members *s, const char *peer_id);

@@ -8,7 +8,9 @@
  *   3-5: the same as a Waku answer;
  *   else: a push Message, whose entries then go through a subscription's
  *         member set as live events (the told set) and as a snapshot (the
- *         now set), and the two are reconciled as after a reconnect. */
+ *         now set), and the two are reconciled as after a reconnect;
+ *         selectors 6-127 bound both sets to a few members (a client's
+ *         max_members), 128-255 leave them unbounded. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -42,11 +44,14 @@ static void fz_answer(bool waku, enum wire_op op, const uint8_t *d, size_t n)
     wire_answer_free(&a);
 }
 
-static void fz_push(const uint8_t *d, size_t n)
+#define FZ_MAX_MEMBERS 4
+
+static void fz_push(const uint8_t *d, size_t n, bool bounded)
 {
     Push__Message *m = push__message__unpack(NULL, n, d);
     struct wire_push w;
-    struct members told = {0}, now = {0};
+    size_t max = bounded ? FZ_MAX_MEMBERS : 0;
+    struct members told = {.max = max}, now = {.max = max};
     size_t events = 0;
 
     if (m == NULL)
@@ -66,11 +71,10 @@ static void fz_push(const uint8_t *d, size_t n)
         /* One copy to each set: every other entry to both. */
         copy.peer_id = strdup(r->peer_id);
         copy.ns = strdup(r->ns);
-        if (i % 2 == 0)
-            members_put(&now, &copy);
-        else
-            wire_reg_free(&copy);
-        members_put(&told, r);
+        if (i % 2 != 0 || members_put(&now, &copy) == MEMBER_FULL)
+            wire_reg_free(&copy); /* not taken */
+        members_put(&told, r);     /* not taken when full: freed with w */
+        CHECK(!bounded || (told.n <= max && now.n <= max));
     }
     size_t told_n = told.n, now_n = now.n;
     members_adopt(&told, &now, fz_event, fz_event, &events);
@@ -88,6 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (sel < 6)
         fz_answer(sel >= 3, (enum wire_op)(sel % 3), data + 1, size - 1);
     else
-        fz_push(data + 1, size - 1);
+        fz_push(data + 1, size - 1, sel < 128);
     return 0;
 }

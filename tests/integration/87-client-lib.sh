@@ -66,4 +66,18 @@ wait_for "$TMP/pstatic.err" '^connected as 12D3KooW'
 SID=$(sed -n 's/^connected as //p' "$TMP/pstatic.err")
 spawn watcher "$BIN/rdv" watch --server "$DADDR" game
 wait_for "$TMP/watcher.out" "^\+ $SID /ip4/192.0.2.8/tcp/4001\$"
+
+# --- the member bound: a subscription holding max_members takes no more ---------------
+# game has one member (the static presence); a watcher bound to one sees it,
+# and when a second arrives its subscription ends (RDV_CLIENT_ERR_LIMIT).
+spawn capped "$BIN/rdv" watch --max-members 1 --server "$DADDR" game
+wait_for "$TMP/capped.out" "^\+ $SID /ip4/192.0.2.8/tcp/4001\$"
+spawn second "$BIN/rdv" register --server "$DADDR" --addr /ip4/192.0.2.9/tcp/4001 game
+ID2=$(registered second)
+wait_for "$TMP/watcher.out" "^\+ $ID2 /ip4/192.0.2.9/tcp/4001\$"
+wait_exit "$PID_capped"
+[ "$XRC" = 1 ] || fail "rdv watch --max-members 1 exited $XRC, not 1"
+grep -q 'more members than the subscription may hold' "$TMP/capped.err" ||
+    fail "rdv watch --max-members 1 did not say why it stopped: $(cat "$TMP/capped.err")"
+grep -q "$ID2" "$TMP/capped.out" && fail "the member beyond the bound was reported"
 echo 'ALL CHECKS PASSED'

@@ -53,6 +53,10 @@ static void pushc__on_event(rdv_client *rc, const rdv_event *ev, void *arg)
     (void)rc;
     if (cl->done)
         return;
+    if (ev->kind == RDV_ENDED) {
+        client_fail(cl, "watch %s: %s", ev->ns, rdv_client_strerror(ev->error));
+        return;
+    }
     if (cl->o.json) {
         printf("{\"event\":\"%s\",", ev->kind == RDV_JOIN ? "register" : "unregister");
         pushc__peer_json(ev->ns, ev->peer_id);

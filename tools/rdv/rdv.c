@@ -259,6 +259,8 @@ static void usage_options(FILE *f)
             "  -r, --register           watch: also register in NS\n"
             "      --no-reconnect       watch: exit when the connection is lost (default:\n"
             "                           reconnect, register and subscribe again)\n"
+            "      --max-members N      watch: fail if the server announces more members\n"
+            "                           than this (100000)\n"
             "  -j, --json               one JSON object per line\n"
             "  -t, --timeout SECONDS    give up after this long (10)\n"
             "      --keepalive SECONDS  watch, register: ping the server this often so it\n"
@@ -280,7 +282,7 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_args(int argc, char **argv, struct rdv_opts *o)
 {
     enum { OPT_TTL = 256, OPT_COOKIE, OPT_PROTOCOL, OPT_ADDR, OPT_KEEPALIVE, OPT_NO_RECONNECT,
-           OPT_METADATA };
+           OPT_METADATA, OPT_MAX_MEMBERS };
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},  {"count", required_argument, NULL, 'c'},
         {"key", required_argument, NULL, 'k'},     {"timeout", required_argument, NULL, 't'},
@@ -291,6 +293,7 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         {"keepalive", required_argument, NULL, OPT_KEEPALIVE},
         {"no-reconnect", no_argument, NULL, OPT_NO_RECONNECT},
         {"metadata", required_argument, NULL, OPT_METADATA},
+        {"max-members", required_argument, NULL, OPT_MAX_MEMBERS},
         {"register", no_argument, NULL, 'r'},      {"json", no_argument, NULL, 'j'},
         {"verbose", no_argument, NULL, 'v'},       {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -307,6 +310,12 @@ static int parse_args(int argc, char **argv, struct rdv_opts *o)
         case 'k': o->key_file = optarg; o->key_given = true; break;
         case OPT_NO_RECONNECT: o->no_reconnect = true; break;
         case OPT_METADATA: o->metadata = optarg; break;
+        case OPT_MAX_MEMBERS:
+            if (parse_u64(optarg, &o->max_members) < 0 || o->max_members == 0) {
+                fprintf(stderr, "rdv: --max-members must be a positive number\n");
+                return 2;
+            }
+            break;
         case 'd': o->dialect = optarg; break;
         case OPT_COOKIE: o->cookie = optarg; break;
         case OPT_PROTOCOL: o->protocol = optarg; break;
@@ -438,6 +447,7 @@ int main(int argc, char **argv)
         .connect_timeout_s = cl.o.timeout,
         .log_file = cl.o.verbose ? stderr : NULL,
         .verbose = cl.o.verbose,
+        .max_members = (size_t)cl.o.max_members,
     };
     if (reconnecting(&cl)) {
         opt.reconnect_min_s = 0.5;

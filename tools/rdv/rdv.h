@@ -28,6 +28,7 @@ struct rdv_opts {
     bool json;               /* --json: one JSON object per line */
     bool reg;                /* --register (watch) */
     bool no_reconnect;       /* --no-reconnect (watch) */
+    uint64_t max_members;    /* --max-members N (watch; 0: the library's default) */
     bool verbose;
     const char *addrs[RDV_OPT_MAX_ADDRS]; /* --addr MULTIADDR: for our signed peer record */
     size_t naddrs;

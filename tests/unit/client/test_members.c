@@ -149,12 +149,44 @@ static void adopt_many(void **state)
     members_clear(&told);
 }
 
+/* A set with a bound refuses a new member beyond it (leaving the entry to
+ * the caller), but still takes updates and a member after one left. */
+static void put_respects_the_bound(void **state)
+{
+    (void)state;
+    struct members s = {.max = 2};
+    struct members now = {.max = 2};
+    struct log l = {""};
+
+    assert_int_equal(put(&s, "A", "/a", NULL), MEMBER_NEW);
+    assert_int_equal(put(&s, "B", "/b", NULL), MEMBER_NEW);
+    struct wire_reg r = reg("C", "/c", NULL);
+    assert_int_equal(members_put(&s, &r), MEMBER_FULL);
+    assert_non_null(r.peer_id); /* not taken */
+    wire_reg_free(&r);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(put(&s, "A", "/a2", NULL), MEMBER_CHANGED);
+    assert_int_equal(put(&s, "B", "/b", NULL), MEMBER_SAME);
+    assert_true(members_remove(&s, "B"));
+    assert_int_equal(put(&s, "C", "/c", NULL), MEMBER_NEW);
+
+    /* Adopting a full list of others: both leave, both join. */
+    put(&now, "D", "/d", NULL);
+    put(&now, "E", "/e", NULL);
+    members_adopt(&s, &now, on_leave, on_join, &l);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.max, 2);
+    assert_int_equal(strlen(l.text), strlen("-A -C +D:/d +E:/e "));
+    members_clear(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(put_reports_new_changed_same),
         cmocka_unit_test(adopt_reports_the_difference),
         cmocka_unit_test(adopt_many),
+        cmocka_unit_test(put_respects_the_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
