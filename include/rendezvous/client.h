@@ -73,7 +73,7 @@ typedef struct rdv_client_options {
     const char *server;
     /* The identity: a key file (a libp2p PrivateKey protobuf or a js-libp2p
      * PeerId JSON file), created 0600 with a new Ed25519 key if missing.
-     * NULL: a fresh identity for this client only. */
+     * NULL: a fresh identity for this client only (or key below). */
     const char *key_file;
     /* Backoff between dial attempts after a lost or failed connection:
      * doubles from min up to max (with jitter). reconnect_max_s = 0: never
@@ -110,6 +110,20 @@ typedef struct rdv_client_options {
      * server cannot grow the client's memory without bound. 0:
      * RDV_CLIENT_DEFAULT_MAX_MEMBERS. */
     size_t max_members;
+    /* The identity in memory instead of key_file (which it overrides): a
+     * libp2p PrivateKey protobuf of key_len bytes, as rdv_client_key_new
+     * makes and a key file holds; copied. Several clients may share one
+     * (servers may hold a peer's registrations per peer id); each signs
+     * its own standard peer records, so clients sharing an identity should
+     * register the same addresses there. */
+    const uint8_t *key;
+    size_t key_len;
+    /* 1: standard and Waku REGISTER and DISCOVER requests share one stream
+     * per dialect, sent at once and answered in order (pipelined), instead
+     * of a stream each (the default, which any server accepts; rendezvousd
+     * answers many requests per stream). UNREGISTER keeps a stream of its
+     * own (its end is its answer). */
+    int reuse_streams;
 } rdv_client_options;
 
 /* What a subscriber is told. RDV_ENDED: the client ended the subscription
@@ -143,6 +157,12 @@ RDV_CLIENT_API rdv_client *rdv_client_new(struct ev_loop *loop, const rdv_client
  * Completion callbacks still waiting are called with RDV_CLIENT_ERR_CLOSED first.
  * NULL is a no-op. */
 RDV_CLIENT_API void rdv_client_free(rdv_client *c);
+/* Dials the server again after rdv_client_close, or after a lost
+ * connection the client gave up on (reconnect_max_s = 0): registrations and
+ * subscriptions are sent again as on any new connection, and on_state tells
+ * how it went; reconnecting is again as the options said. May be called
+ * from on_state. RDV_CLIENT_ERR_EXISTS while connected or dialing. */
+RDV_CLIENT_API int rdv_client_connect(rdv_client *c);
 /* Ends the connection cleanly: the push sessions are half-closed (the
  * server drops this client's registrations and subscriptions at once) and
  * the connection closes once what is queued is sent; on_state then says
@@ -187,6 +207,42 @@ RDV_CLIENT_API int rdv_client_unregister(rdv_client *c, const char *ns);
  * cb gets only the difference between what it was told and the new member
  * list. RDV_CLIENT_ERR_EXISTS if already subscribed. */
 RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event_cb cb, void *arg);
+/* ---- raw subscriptions ----------------------------------------------------
+ * For programs that count or forward announcements by the thousand (load
+ * generators, bridges): the server's bytes, as it sent them, with no text
+ * conversion and no member list kept. */
+
+/* Bytes of a server's message: valid until the callback returns; not
+ * NUL-terminated and not checked (the server's word: treat as untrusted). */
+typedef struct rdv_bytes {
+    const uint8_t *data;
+    size_t len;
+} rdv_bytes;
+
+/* Entries beyond this many addresses are passed with the first ones only. */
+#define RDV_CLIENT_RAW_MAX_ADDRS 64
+
+typedef struct rdv_raw_event {
+    rdv_event_kind kind;          /* RDV_JOIN (registered, or present at subscription) or RDV_LEAVE */
+    const char *ns;               /* the subscription's namespace */
+    rdv_bytes peer_id;            /* base58 text as sent (len 0: none) */
+    const rdv_bytes *addrs;       /* binary multiaddrs as sent */
+    size_t naddrs;
+    rdv_bytes metadata;           /* presence metadata (len 0: none) */
+} rdv_raw_event;
+
+typedef void (*rdv_raw_cb)(rdv_client *c, const rdv_raw_event *ev, void *arg);
+
+/* Subscribes to ns like rdv_client_subscribe, but cb gets every entry of
+ * every announcement in ns as it comes (this peer's own too), one call per
+ * entry. Nothing is remembered: on every (re)subscription cb gets the
+ * server's snapshot again as JOINs, members gone while disconnected are not
+ * reported, and max_members does not apply. rdv_client_sync after it says
+ * when the snapshot has been delivered. RDV_CLIENT_ERR_EXISTS if already
+ * subscribed to ns (either way); rdv_client_unsubscribe ends it. */
+RDV_CLIENT_API int rdv_client_subscribe_raw(rdv_client *c, const char *ns, rdv_raw_cb cb,
+                                            void *arg);
+
 /* Ends the subscription (no more calls to its callback, none from here on);
  * RDV_CLIENT_ERR_NOT_FOUND if there is none. The server keeps sending until the
  * connection ends; the client drops it. */
@@ -245,7 +301,8 @@ RDV_CLIENT_API int rdv_client_discover(rdv_client *c, rdv_client_dialect dialect
 /* Standard or Waku REGISTER: a peer record signed with the client's key
  * over addrs (none: the address the server sees us at, from identify) is
  * registered in ns for ttl seconds (0: the server's default). cb gets the
- * TTL granted. */
+ * TTL granted. A record is signed once per set of addresses: registering
+ * again over the same ones (a refresh) sends the same record. */
 RDV_CLIENT_API int rdv_client_std_register(rdv_client *c, rdv_client_dialect dialect, const char *ns,
                                            const char *const *addrs, size_t naddrs, uint64_t ttl,
                                            rdv_result_cb cb, void *arg);
@@ -269,6 +326,15 @@ RDV_CLIENT_API int rdv_client_key_peer_id(const char *key_file, int create, int 
  * existing file is never replaced: RDV_CLIENT_ERR_EXISTS. */
 RDV_CLIENT_API int rdv_client_keygen(const char *key_file, int json, char *out, size_t cap,
                                      char *err, size_t errlen);
+
+/* A new Ed25519 identity in memory, for rdv_client_options.key: its libp2p
+ * PrivateKey protobuf into out (cap bytes; RDV_CLIENT_KEY_SIZE suffice), its
+ * length in *len, and its peer id text into peer_id (id_cap bytes; 64
+ * suffice; NULL: not wanted). RDV_CLIENT_ERR_TOO_MANY if out or peer_id is
+ * too small. */
+#define RDV_CLIENT_KEY_SIZE 68
+RDV_CLIENT_API int rdv_client_key_new(uint8_t *out, size_t cap, size_t *len, char *peer_id,
+                                      size_t id_cap);
 
 #ifdef __cplusplus
 }

@@ -63,7 +63,9 @@ struct preg {                       /* a push registration */
 
 struct sub {                        /* a subscription */
     char *ns;
+    size_t ns_len;
     rdv_event_cb cb;
+    rdv_raw_cb raw;                 /* a raw one instead: no member sets */
     void *arg;
     struct members told;            /* what cb was told */
     struct members now;             /* while syncing: the new member list */
@@ -101,6 +103,16 @@ struct op {
     struct op *next, *prev;
 };
 
+/* Standard or Waku requests sharing one stream (reuse_streams): sent in
+ * order, answered in order. */
+struct stdsess {
+    rdv_client *c;
+    struct protocol proto;          /* outlives the stream */
+    struct stream *s;
+    struct lpm in;
+    struct op *head;                /* sent, waiting for their answers */
+};
+
 struct rdv_client {
     struct host host;
     struct log log;
@@ -121,9 +133,16 @@ struct rdv_client {
     char why[192];                  /* a close reason of ours (conn_close keeps the pointer) */
     struct preg *regs;
     struct sub *subs;
+    size_t nraw, nplain;            /* live raw and member-tracking subscriptions */
+    bool swept_dirty;               /* a subscription died: client__sweep has work */
     struct op *waiting;             /* not started: until connected */
     struct op *syncs;               /* OP_SYNC, in order */
     struct op *pdisc;               /* OP_PUSH_DISCOVER sent on qs, in order */
+    struct stdsess std[2];          /* reuse_streams: standard [0] and Waku [1] */
+    double reconnect_max;           /* as the options said (rdv_client_connect restores it) */
+    struct buf rec;                 /* our last signed peer record ... */
+    char *rec_addrs;                /* ... over these addresses (joined by spaces) */
+    struct wire_record_cache records; /* others' records we verified */
 };
 
 static const char *const client_errors[] = {
@@ -227,6 +246,15 @@ static struct sub *client__sub(rdv_client *c, const char *ns)
     return NULL;
 }
 
+/* The live raw subscription to the namespace of these bytes, if any. */
+static struct sub *client__raw_sub(rdv_client *c, const ProtobufCBinaryData *ns)
+{
+    for (struct sub *s = c->subs; s; s = s->next)
+        if (!s->dead && s->raw && s->ns_len == ns->len && memcmp(s->ns, ns->data, ns->len) == 0)
+            return s;
+    return NULL;
+}
+
 static void sub__free(struct sub *s)
 {
     members_clear(&s->told);
@@ -239,23 +267,28 @@ static void sub__free(struct sub *s)
 static void client__sweep(rdv_client *c)
 {
     struct sub *s, *tmp;
-    if (c->dispatching)
+    if (c->dispatching || !c->swept_dirty)
         return;
+    c->swept_dirty = false;
     LL_FOREACH_SAFE(c->subs, s, tmp)
         if (s->dead) {
             LL_DELETE(c->subs, s);
             sub__free(s);
         }
+    c->nraw = c->nplain = 0;
+    for (s = c->subs; s; s = s->next)
+        s->raw ? c->nraw++ : c->nplain++;
 }
 
 /* Ends s (over its member bound): its callback's last call. */
 static void sub__end(struct sub *s, rdv_client *c, int error)
 {
     rdv_event ev = {.kind = RDV_ENDED, .ns = s->ns, .error = error};
-    if (s->dead)
+    if (s->dead || s->raw)
         return;
     LOGW(c->logp, "subscription to %s ended: %s", s->ns, rdv_client_strerror(error));
     s->dead = true;
+    c->swept_dirty = true;
     if (s->cb)
         s->cb(c, &ev, s->arg);
 }
@@ -297,6 +330,8 @@ static void client__synced(rdv_client *c)
         if (s->dead || !s->syncing || s->until > c->syncs_done)
             continue;
         s->syncing = false;
+        if (s->raw)
+            continue;
         struct sub_emit e = {s, c};
         members_adopt(&s->told, &s->now, sub__on_leave, sub__on_join, &e);
     }
@@ -332,12 +367,20 @@ static void client__send_subscribe(rdv_client *c, struct sub *s)
     s->until = client__send_sync(c);
 }
 
-static bool client__is_sync_answer(const struct wire_push *w)
+/* The answer to a sync DISCOVER: a REGISTER Message with no entry or only
+ * entries of CLIENT_SYNC_NS, or a DISCOVER refusal. */
+static bool client__is_sync_answer(const Push__Message *m)
 {
-    if (w->status != 0)
-        return w->type == PUSH__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    return w->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER &&
-           (w->nregs == 0 || strcmp(w->regs[0].ns, CLIENT_SYNC_NS) == 0);
+    int type = m->has_type ? (int)m->type : 0;
+    if (m->has_status && m->status != 0)
+        return type == PUSH__MESSAGE__MESSAGE_TYPE__DISCOVER;
+    if (type != PUSH__MESSAGE__MESSAGE_TYPE__REGISTER)
+        return false;
+    if (m->n_register_ == 0)
+        return true;
+    const ProtobufCBinaryData *ns = &m->register_[0]->ns;
+    return m->register_[0]->has_ns && ns->len == strlen(CLIENT_SYNC_NS) &&
+           memcmp(ns->data, CLIENT_SYNC_NS, ns->len) == 0;
 }
 
 static void client__refused(rdv_client *c, const struct wire_push *w)
@@ -352,9 +395,39 @@ static void client__refused(rdv_client *c, const struct wire_push *w)
         for (struct sub *s = c->subs; s; s = s->next)
             if (!s->dead && s->syncing && s->until == c->syncs_done + 1)
                 s->dead = true;
+        c->swept_dirty = true;
     }
     if (c->o.on_refused)
         c->o.on_refused(c, what, w->status, w->status_text ? w->status_text : "refused", c->o.arg);
+}
+
+/* Raw subscribers get the entries of their namespaces as the server sent
+ * them: no text conversion, no member set. */
+static void client__raw_entries(rdv_client *c, const Push__Message *m)
+{
+    bool join = m->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
+    size_t n = join ? m->n_register_ : m->n_unregister;
+    rdv_bytes addrs[RDV_CLIENT_RAW_MAX_ADDRS];
+
+    for (size_t i = 0; i < n; i++) {
+        const ProtobufCBinaryData *ns = join ? &m->register_[i]->ns : &m->unregister[i]->ns;
+        const Push__Message__Peer *p = join ? m->register_[i]->peer : m->unregister[i]->peer;
+        struct sub *s = client__raw_sub(c, ns);
+        if (s == NULL)
+            continue;
+        rdv_raw_event ev = {.kind = join ? RDV_JOIN : RDV_LEAVE, .ns = s->ns};
+        if (p) {
+            if (p->has_id)
+                ev.peer_id = (rdv_bytes){p->id.data, p->id.len};
+            ev.naddrs = p->n_addrs < RDV_CLIENT_RAW_MAX_ADDRS ? p->n_addrs : RDV_CLIENT_RAW_MAX_ADDRS;
+            for (size_t k = 0; k < ev.naddrs; k++)
+                addrs[k] = (rdv_bytes){p->addrs[k].data, p->addrs[k].len};
+            ev.addrs = addrs;
+            if (p->has_metadata)
+                ev.metadata = (rdv_bytes){p->metadata.data, p->metadata.len};
+        }
+        s->raw(c, &ev, s->arg);
+    }
 }
 
 static void client__on_push(struct push_client *pc, const Push__Message *m)
@@ -362,43 +435,54 @@ static void client__on_push(struct push_client *pc, const Push__Message *m)
     rdv_client *c = pc->user;
     struct wire_push w;
 
-    wire_push_decode(m, &w);
-    if (client__is_sync_answer(&w)) {
+    if (client__is_sync_answer(m)) {
         client__synced(c);
-    } else if (w.status != 0) {
-        c->dispatching++;
-        client__refused(c, &w);
-        c->dispatching--;
-    } else {
-        c->dispatching++;
-        bool join = w.type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
-        for (size_t i = 0; i < w.nregs; i++) {
-            struct wire_reg *r = &w.regs[i];
-            struct sub *s = r->peer_id[0] ? client__sub(c, r->ns) : NULL;
-            if (s == NULL)
-                continue;
-            if (s->syncing) {
-                if (join && members_put(&s->now, r) == MEMBER_FULL)
-                    sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
-                else if (!join)
-                    members_remove(&s->now, r->peer_id);
-            } else if (join) {
-                struct wire_reg keep = *r; /* members_put takes the contents */
-                enum member_change ch = members_put(&s->told, r);
-                if (ch == MEMBER_FULL) {
-                    sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
-                } else if (ch != MEMBER_SAME) {
-                    struct member *mm;
-                    HASH_FIND_STR(s->told.by_id, keep.peer_id, mm);
-                    sub__emit(s, c, RDV_JOIN, &mm->reg);
-                }
-            } else {
-                if (members_remove(&s->told, r->peer_id))
-                    sub__emit(s, c, RDV_LEAVE, r);
-            }
-        }
-        c->dispatching--;
+        return;
     }
+    c->dispatching++;
+    if (m->has_status && m->status != 0) {
+        wire_push_decode(m, &w);
+        client__refused(c, &w);
+        wire_push_free(&w);
+        c->dispatching--;
+        client__sweep(c);
+        return;
+    }
+    if (c->nraw)
+        client__raw_entries(c, m);
+    if (c->nplain == 0) { /* nothing to convert for */
+        c->dispatching--;
+        client__sweep(c);
+        return;
+    }
+    wire_push_decode(m, &w);
+    bool join = w.type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
+    for (size_t i = 0; i < w.nregs; i++) {
+        struct wire_reg *r = &w.regs[i];
+        struct sub *s = r->peer_id[0] ? client__sub(c, r->ns) : NULL;
+        if (s == NULL || s->raw)
+            continue;
+        if (s->syncing) {
+            if (join && members_put(&s->now, r) == MEMBER_FULL)
+                sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
+            else if (!join)
+                members_remove(&s->now, r->peer_id);
+        } else if (join) {
+            struct wire_reg keep = *r; /* members_put takes the contents */
+            enum member_change ch = members_put(&s->told, r);
+            if (ch == MEMBER_FULL) {
+                sub__end(s, c, RDV_CLIENT_ERR_LIMIT);
+            } else if (ch != MEMBER_SAME) {
+                struct member *mm;
+                HASH_FIND_STR(s->told.by_id, keep.peer_id, mm);
+                sub__emit(s, c, RDV_JOIN, &mm->reg);
+            }
+        } else {
+            if (members_remove(&s->told, r->peer_id))
+                sub__emit(s, c, RDV_LEAVE, r);
+        }
+    }
+    c->dispatching--;
     wire_push_free(&w);
     client__sweep(c);
 }
@@ -472,40 +556,83 @@ static const struct push_client_handler client_query_handler = {
 
 /* ---- standard and Waku requests --------------------------------------------------- */
 
+/* The signed peer record over op's addresses: the last one again if they
+ * are the same (servers and their caches see the record they know). */
+static void op__record(struct op *op)
+{
+    rdv_client *c = op->c;
+    struct buf joined = BUF_INIT;
+    struct record_addr addrs[RDV_CLIENT_MAX_ADDRS];
+
+    for (size_t i = 0; i < op->naddrs; i++) {
+        buf_append(&joined, (const uint8_t *)op->addrs[i], strlen(op->addrs[i]));
+        buf_append(&joined, (const uint8_t *)" ", 1);
+    }
+    buf_append(&joined, (const uint8_t *)"", 1);
+    bool same = c->rec_addrs && strcmp(c->rec_addrs, (const char *)buf_head(&joined)) == 0;
+    if (!same) {
+        free(c->rec_addrs);
+        c->rec_addrs = xstrdup((const char *)buf_head(&joined));
+    }
+    buf_free(&joined);
+    if (same)
+        return;
+    uint8_t *bin = xmalloc((size_t)RDV_CLIENT_MAX_ADDRS * MULTIADDR_MAX);
+    size_t n = 0;
+    for (size_t i = 0; i < op->naddrs && n < RDV_CLIENT_MAX_ADDRS; i++) {
+        int len = multiaddr_from_text(op->addrs[i], bin + n * MULTIADDR_MAX, MULTIADDR_MAX, NULL, 0);
+        if (len < 0)
+            continue; /* checked when asked */
+        addrs[n].bytes = bin + n * MULTIADDR_MAX;
+        addrs[n++].len = (size_t)len;
+    }
+    /* seq must grow with every record: the clock in µs does. */
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    buf_reset(&c->rec);
+    record_seal(&c->host.key, RECORD_STANDARD, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
+                addrs, n, &c->rec);
+    free(bin);
+}
+
+/* op's request, length-prefixed, appended to out. */
+static void op__std_encode(struct op *op, struct buf *out)
+{
+    if (op->rq.op == WIRE_REGISTER) {
+        op__record(op);
+        op->rq.record = buf_head(&op->c->rec);
+        op->rq.record_len = buf_size(&op->c->rec);
+    }
+    wire_request_encode(&op->rq, out);
+    op->rq.record = NULL;
+}
+
 static int op__std_open(struct stream *s)
 {
     struct op *op = s->state;
-    rdv_client *c = op->c;
-    struct buf out = BUF_INIT, env = BUF_INIT;
-    struct record_addr addrs[RDV_CLIENT_MAX_ADDRS];
-    uint8_t *bin = NULL;
+    struct buf out = BUF_INIT;
 
-    if (op->rq.op == WIRE_REGISTER) {
-        bin = xmalloc((size_t)RDV_CLIENT_MAX_ADDRS * MULTIADDR_MAX);
-        size_t n = 0;
-        for (size_t i = 0; i < op->naddrs; i++) {
-            int len = multiaddr_from_text(op->addrs[i], bin + n * MULTIADDR_MAX, MULTIADDR_MAX,
-                                          NULL, 0);
-            if (len < 0)
-                continue; /* checked when asked */
-            addrs[n].bytes = bin + n * MULTIADDR_MAX;
-            addrs[n++].len = (size_t)len;
-        }
-        /* seq must grow with every record: the clock in µs does. */
-        struct timeval tv;
-        gettimeofday(&tv, NULL);
-        record_seal(&c->host.key, RECORD_STANDARD, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
-                    addrs, n, &env);
-        op->rq.record = buf_head(&env);
-        op->rq.record_len = buf_size(&env);
-    }
-    wire_request_encode(&op->rq, &out);
+    op__std_encode(op, &out);
     stream_write(s, buf_head(&out), buf_size(&out));
     stream_close(s); /* one request per stream */
-    op->rq.record = NULL;
-    buf_free(&env);
     buf_free(&out);
-    free(bin);
+    return 0;
+}
+
+/* op's answer (msg, len bytes): its callback runs. -1 if it is not one. */
+static int op__std_answer(struct op *op, const uint8_t *msg, size_t len)
+{
+    struct wire_answer a;
+    if (wire_answer_decode_cached(&op->c->records, op->rq.waku, op->rq.op, msg, len, &a) < 0) {
+        op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server sent an invalid answer");
+        return -1;
+    }
+    rdv_result res = {.error = a.status ? RDV_CLIENT_ERR_REFUSED : RDV_CLIENT_OK, .status = a.status,
+                      .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len,
+                      .addrs = (const char *const *)op->addrs, .naddrs = op->naddrs};
+    res.status_text = a.status_text ? a.status_text : rdv_client_strerror(res.error);
+    op__finish_regs(op, a.regs, a.nregs, &res);
+    wire_answer_free(&a);
     return 0;
 }
 
@@ -514,7 +641,6 @@ static void op__std_data(struct stream *s, const uint8_t *d, size_t n)
     struct op *op = s->state;
     const uint8_t *msg;
     size_t len;
-    struct wire_answer a;
     int r;
 
     if (op->done)
@@ -522,17 +648,121 @@ static void op__std_data(struct stream *s, const uint8_t *d, size_t n)
     lpm_push(&op->in, d, n);
     if ((r = lpm_next(&op->in, &msg, &len)) == 0)
         return;
-    if (r < 0 || wire_answer_decode(op->rq.waku, op->rq.op, msg, len, &a) < 0) {
+    if (r < 0) {
         op__fail(op, RDV_CLIENT_ERR_PROTOCOL, "the server sent an invalid answer");
         stream_reset(s);
         return;
     }
-    rdv_result res = {.error = a.status ? RDV_CLIENT_ERR_REFUSED : RDV_CLIENT_OK, .status = a.status,
-                      .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len,
-                      .addrs = (const char *const *)op->addrs, .naddrs = op->naddrs};
-    res.status_text = a.status_text ? a.status_text : rdv_client_strerror(res.error);
-    op__finish_regs(op, a.regs, a.nregs, &res);
-    wire_answer_free(&a);
+    if (op__std_answer(op, msg, len) < 0)
+        stream_reset(s);
+}
+
+/* ---- standard and Waku requests on one stream (reuse_streams) ------------------------ */
+
+static void stdsess__data(struct stream *s, const uint8_t *d, size_t n)
+{
+    struct stdsess *ss = s->state;
+    const uint8_t *msg;
+    size_t len;
+    int r = 0;
+
+    lpm_push(&ss->in, d, n);
+    while (ss->s && (r = lpm_next(&ss->in, &msg, &len)) == 1) {
+        struct op *op = ss->head;
+        if (op == NULL || op__std_answer(op, msg, len) < 0) {
+            stream_reset(s); /* an answer to nothing asked, or garbage */
+            return;
+        }
+        DL_DELETE(ss->head, op);
+        if (--op->streams == 0) /* an identify stream may still hold it */
+            op__free(op);
+    }
+    if (ss->s && r < 0) {
+        stream_reset(s);
+        return;
+    }
+    buf_shrink(&ss->in.in, PUSH_CLIENT_KEEP);
+}
+
+static void stdsess__eof(struct stream *s)
+{
+    stream_close(s); /* what is still asked fails at the close */
+}
+
+static void stdsess__close(struct stream *s)
+{
+    struct stdsess *ss = s->state;
+    rdv_client *c = ss->c;
+    char text[192];
+    const char *why = client__lost(c);
+    int code = client__lost_code(c);
+
+    if (!s->opened) {
+        snprintf(text, sizeof text, "the server does not support %s", ss->proto.id);
+        why = text;
+        code = RDV_CLIENT_ERR_PROTOCOL;
+    } else if (c->conn && !c->conn->closing && !c->freeing) {
+        why = "the server ended the request stream before answering";
+        code = RDV_CLIENT_ERR_PROTOCOL;
+    }
+    ss->s = NULL;
+    lpm_free(&ss->in);
+    while (ss->head) {
+        struct op *op = ss->head;
+        DL_DELETE(ss->head, op);
+        op__fail(op, code, why);
+        if (--op->streams == 0)
+            op__free(op);
+    }
+}
+
+static int stdsess__open(struct stream *s)
+{
+    (void)s; /* requests were written as they came */
+    return 0;
+}
+
+/* Sends op on its dialect's shared stream, opening it if needed. */
+static void stdsess__send(struct op *op)
+{
+    rdv_client *c = op->c;
+    struct stdsess *ss = &c->std[op->rq.waku ? 1 : 0];
+    struct buf out = BUF_INIT;
+
+    if (ss->s == NULL) {
+        ss->c = c;
+        ss->proto = (struct protocol){
+            .id = op->proto.id, .on_open = stdsess__open, .on_data = stdsess__data,
+            .on_eof = stdsess__eof, .on_close = stdsess__close,
+        };
+        lpm_init(&ss->in, WIRE_RDV1_MAX_MESSAGE);
+        ss->s = conn_open_stream(c->conn, &ss->proto, ss);
+        if (ss->s == NULL) {
+            lpm_free(&ss->in);
+            op__fail(op, RDV_CLIENT_ERR_NOT_CONNECTED, "the connection takes no new stream");
+            if (op->streams == 0)
+                op__free(op);
+            return;
+        }
+    }
+    op__std_encode(op, &out);
+    stream_write(ss->s, buf_head(&out), buf_size(&out));
+    buf_free(&out);
+    op->streams++; /* the shared stream holds it until its answer */
+    DL_APPEND(ss->head, op);
+}
+
+/* A standard or Waku op whose request can go now: on the shared stream if
+ * asked for (UNREGISTER has no answer to tell its end by: a stream of its
+ * own), else on a stream of its own. */
+static void op__start_stream(struct op *op);
+
+static void op__std_go(struct op *op)
+{
+    if (op->c->o.reuse_streams && op->rq.op != WIRE_UNREGISTER)
+        stdsess__send(op);
+    else
+        op__start_stream(op);
 }
 
 /* UNREGISTER has no answer: the server's FIN after reading it is the
@@ -608,7 +838,7 @@ static void op__id_eof(struct stream *s)
                                        "address it sees us at");
         return;
     }
-    op__start_stream(op);
+    op__std_go(op);
 }
 
 /* The identify stream ends: the op goes on (on its request stream) or is
@@ -711,7 +941,7 @@ static void op__start(struct op *op)
             op->streams++;
             return;
         }
-        op__start_stream(op);
+        op__std_go(op);
         break;
     case OP_PING:
         op__start_stream(op);
@@ -886,9 +1116,11 @@ static void client__on_closed(struct conn *conn, void *user, const char *reason)
     }
     if (c->freeing)
         return;
-    bool again = c->o.reconnect_max_s > 0;
     if (c->o.on_state)
         c->o.on_state(c, 0, reason, c->o.arg);
+    if (c->conn || c->freeing)
+        return; /* on_state dialed again (rdv_client_connect) */
+    bool again = c->o.reconnect_max_s > 0;
     if (!again) {
         client__fail_waiting(c, RDV_CLIENT_ERR_NOT_CONNECTED, reason);
         return;
@@ -939,6 +1171,8 @@ static void client__dial(rdv_client *c)
          * (descriptors, memory): try again later. */
         if (c->o.on_state)
             c->o.on_state(c, 0, err, c->o.arg);
+        if (c->conn || c->freeing)
+            return; /* on_state dialed again (rdv_client_connect) */
         if (c->o.reconnect_max_s > 0) {
             ev_timer_set(&c->retry, c->backoff > 0 ? c->backoff : CLIENT_DEFAULT_BACKOFF, 0);
             ev_timer_start(c->loop, &c->retry);
@@ -968,7 +1202,12 @@ static rdv_client *client__create(struct ev_loop *loop, const rdv_client_options
         client__seterr(err, errlen, "libsodium cannot start");
         return NULL;
     }
-    if (opt->key_file) {
+    if (opt->key_len) {
+        if (opt->key == NULL || privkey_from_proto(&key, opt->key, opt->key_len) < 0) {
+            client__seterr(err, errlen, "the key given in memory is not a libp2p private key");
+            return NULL;
+        }
+    } else if (opt->key_file) {
         int created;
         if (keyfile_load_or_create(opt->key_file, &key, &created, why, sizeof why) < 0) {
             client__seterr(err, errlen, why);
@@ -983,6 +1222,8 @@ static rdv_client *client__create(struct ev_loop *loop, const rdv_client_options
     c->server = xstrdup(opt->server);
     c->o.server = c->server;
     c->o.key_file = NULL;
+    c->o.key = NULL;
+    c->o.key_len = 0;
     c->push_protocol = opt->push_protocol ? xstrdup(opt->push_protocol) : NULL;
     c->o.push_protocol = c->push_protocol;
     c->std_protocol = xstrdup(opt->standard_protocol ? opt->standard_protocol : WIRE_RDV1_PROTOCOL_ID);
@@ -1002,11 +1243,18 @@ static rdv_client *client__create(struct ev_loop *loop, const rdv_client_options
     if (c->o.reconnect_min_s > c->o.reconnect_max_s && c->o.reconnect_max_s > 0)
         c->o.reconnect_min_s = c->o.reconnect_max_s;
     c->backoff = c->o.reconnect_min_s;
+    c->reconnect_max = c->o.reconnect_max_s;
     if (opt->log_file) {
         log_init(&c->log, opt->verbose ? LOG_DEBUG : LOG_INFO, LOG_TEXT, opt->log_file);
         c->logp = &c->log;
     }
-    host_init(&c->host, loop, c->logp, &key, NULL);
+    /* The client keeps its connection however long it is quiet (keepalive
+     * is what servers need); its host closes none for idleness. */
+    struct host_limits lim;
+    host_limits_default(&lim);
+    lim.idle_timeout = 1e9;
+    host_init(&c->host, loop, c->logp, &key, &lim);
+    host_set_lean(&c->host); /* one host per client: thousands may share a loop */
     privkey_wipe(&key);
     host_handle(&c->host, &identify_protocol);
     host_handle(&c->host, &ping_protocol);
@@ -1086,12 +1334,29 @@ RDV_CLIENT_API void rdv_client_free(rdv_client *c)
     c->dispatching = 0;
     for (struct sub *s = c->subs; s; s = s->next)
         s->dead = true;
+    c->swept_dirty = true;
     client__sweep(c);
     free(c->server);
     free(c->push_protocol);
     free(c->std_protocol);
     free(c->waku_protocol);
+    free(c->rec_addrs);
+    buf_free(&c->rec);
+    wire_record_cache_free(&c->records);
     free(c); /* the host went first */
+}
+
+RDV_CLIENT_API int rdv_client_connect(rdv_client *c)
+{
+    if (c == NULL || c->freeing)
+        return RDV_CLIENT_ERR_INVALID;
+    if (c->conn)
+        return RDV_CLIENT_ERR_EXISTS;
+    ev_timer_stop(c->loop, &c->retry);
+    c->o.reconnect_max_s = c->reconnect_max;
+    c->backoff = c->o.reconnect_min_s;
+    client__dial(c);
+    return RDV_CLIENT_OK;
 }
 
 RDV_CLIENT_API int rdv_client_close(rdv_client *c)
@@ -1215,23 +1480,38 @@ RDV_CLIENT_API int rdv_client_unregister(rdv_client *c, const char *ns)
     return RDV_CLIENT_ERR_NOT_FOUND;
 }
 
-RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event_cb cb, void *arg)
+static int client__subscribe(rdv_client *c, const char *ns, rdv_event_cb cb, rdv_raw_cb raw,
+                             void *arg)
 {
-    if (c == NULL || cb == NULL || !client__ns_ok(ns) || strcmp(ns, CLIENT_SYNC_NS) == 0)
+    if (c == NULL || (cb == NULL && raw == NULL) || !client__ns_ok(ns) ||
+        strcmp(ns, CLIENT_SYNC_NS) == 0)
         return RDV_CLIENT_ERR_INVALID;
     if (client__sub(c, ns))
         return RDV_CLIENT_ERR_EXISTS;
     struct sub *s = xcalloc(1, sizeof(*s));
     s->ns = xstrdup(ns);
+    s->ns_len = strlen(ns);
     s->cb = cb;
+    s->raw = raw;
     s->arg = arg;
     s->told.max = s->now.max = c->o.max_members;
     LL_APPEND(c->subs, s);
+    raw ? c->nraw++ : c->nplain++;
     if (c->ps_live)
         client__send_subscribe(c, s);
     else
         client__push_session(c); /* subscribes if it opens */
     return RDV_CLIENT_OK;
+}
+
+RDV_CLIENT_API int rdv_client_subscribe(rdv_client *c, const char *ns, rdv_event_cb cb, void *arg)
+{
+    return cb ? client__subscribe(c, ns, cb, NULL, arg) : RDV_CLIENT_ERR_INVALID;
+}
+
+RDV_CLIENT_API int rdv_client_subscribe_raw(rdv_client *c, const char *ns, rdv_raw_cb cb, void *arg)
+{
+    return cb ? client__subscribe(c, ns, NULL, cb, arg) : RDV_CLIENT_ERR_INVALID;
 }
 
 RDV_CLIENT_API int rdv_client_unsubscribe(rdv_client *c, const char *ns)
@@ -1240,6 +1520,7 @@ RDV_CLIENT_API int rdv_client_unsubscribe(rdv_client *c, const char *ns)
     if (s == NULL)
         return RDV_CLIENT_ERR_NOT_FOUND;
     s->dead = true;
+    c->swept_dirty = true;
     client__sweep(c);
     return RDV_CLIENT_OK;
 }

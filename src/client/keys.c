@@ -106,3 +106,30 @@ RDV_CLIENT_API int rdv_client_keygen(const char *key_file, int json, char *out, 
                           rc < 0 ? "cannot derive a peer id" : "appeared meanwhile; not written");
     return RDV_CLIENT_OK;
 }
+
+RDV_CLIENT_API int rdv_client_key_new(uint8_t *out, size_t cap, size_t *len, char *peer_id,
+                                      size_t id_cap)
+{
+    struct privkey k;
+    struct buf b = BUF_INIT;
+    int rc = RDV_CLIENT_OK;
+
+    if (out == NULL || len == NULL)
+        return RDV_CLIENT_ERR_INVALID;
+    if (sodium_init() < 0)
+        return RDV_CLIENT_ERR_KEY;
+    privkey_generate(&k);
+    privkey_to_proto(&k, &b);
+    if (buf_size(&b) > cap)
+        rc = RDV_CLIENT_ERR_TOO_MANY;
+    else if (peer_id && keys__id(&k, peer_id, id_cap) < 0)
+        rc = RDV_CLIENT_ERR_TOO_MANY;
+    else {
+        memcpy(out, buf_head(&b), buf_size(&b));
+        *len = buf_size(&b);
+    }
+    sodium_memzero(b.data, b.cap);
+    buf_free(&b);
+    privkey_wipe(&k);
+    return rc;
+}

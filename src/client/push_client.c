@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/arena.h"
 #include "base/mem.h"
 
 #include "client/wire.h"
@@ -33,18 +34,26 @@ static void pushc__data(struct stream *s, const uint8_t *d, size_t n)
     size_t len;
     int rc = 0;
 
+    /* Each Message is decoded into an arena on the stack (an announcement
+     * fits; a big snapshot spills to the heap): no malloc per field. */
+    uint8_t mem[PUSH_CLIENT_ARENA];
+    struct arena a;
+    arena_init(&a, mem, sizeof mem);
     lpm_push(&pc->in, d, n);
     while (pc->stream && (rc = lpm_next(&pc->in, &msg, &len)) == 1) {
-        Push__Message *m = push__message__unpack(NULL, len, msg);
+        Push__Message *m = push__message__unpack(&a.pb, len, msg);
         if (m == NULL) {
             rc = -1;
             break;
         }
         pc->h->on_message(pc, m);
-        push__message__free_unpacked(m, NULL);
+        arena_free(&a); /* and ready for the next */
     }
+    arena_free(&a);
     if (rc < 0 && pc->stream)
         stream_reset(pc->stream); /* on_end follows from on_close */
+    else if (rc == 0)
+        buf_shrink(&pc->in.in, PUSH_CLIENT_KEEP); /* an idle session keeps little */
 }
 
 static void pushc__eof(struct stream *s)

@@ -20,6 +20,10 @@
 
 /* DISCOVER answers are one Message however many entries they hold. */
 #define PUSH_CLIENT_MAX_MESSAGE (8u << 20)
+/* Stack bytes a received Message is decoded into (more spills to the heap),
+ * and the input buffer an idle session keeps. */
+#define PUSH_CLIENT_ARENA 4096
+#define PUSH_CLIENT_KEEP 4096
 
 struct push_client;
 

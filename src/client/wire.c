@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uthash.h>
+#include <utlist.h>
+
 #include "base/mem.h"
 #include "codec/multiaddr.h"
 #include "crypto/peerid.h"
@@ -134,16 +137,95 @@ void wire_request_body(const struct wire_request *rq, struct buf *out)
     wire__request(rq, false, out);
 }
 
+/* ---- verified records --------------------------------------------------- */
+
+struct wire_cached {
+    uint8_t *env;                /* the record's bytes: the key */
+    size_t env_len;
+    char *peer_id;               /* what opening it gave */
+    char **addrs;
+    size_t naddrs;
+    UT_hash_handle hh;
+    struct wire_cached *prev, *next; /* oldest first */
+};
+
+static void wire__cached_free(struct wire_cached *e)
+{
+    for (size_t i = 0; i < e->naddrs; i++)
+        free(e->addrs[i]);
+    free(e->addrs);
+    free(e->peer_id);
+    free(e->env);
+    free(e);
+}
+
+void wire_record_cache_free(struct wire_record_cache *rc)
+{
+    struct wire_cached *e, *tmp;
+    HASH_ITER(hh, rc->by_env, e, tmp) {
+        HASH_DEL(rc->by_env, e);
+        wire__cached_free(e);
+    }
+    rc->oldest = NULL;
+    rc->n = 0;
+}
+
+/* r takes copies of what e says. */
+static void wire__from_cached(struct wire_reg *r, const struct wire_cached *e)
+{
+    r->peer_id = xstrdup(e->peer_id);
+    r->addrs = e->naddrs ? xcalloc(e->naddrs, sizeof(*r->addrs)) : NULL;
+    for (size_t i = 0; i < e->naddrs; i++)
+        r->addrs[i] = xstrdup(e->addrs[i]);
+    r->naddrs = e->naddrs;
+}
+
+/* Remembers what the record env verified to (r), dropping the oldest entry
+ * when full. */
+static void wire__cache_put(struct wire_record_cache *rc, const ProtobufCBinaryData *env,
+                            const struct wire_reg *r)
+{
+    if (env->len > WIRE_RECORD_CACHE_MAX_BYTES)
+        return;
+    if (rc->n >= WIRE_RECORD_CACHE_ENTRIES) {
+        struct wire_cached *old = rc->oldest;
+        DL_DELETE(rc->oldest, old);
+        HASH_DEL(rc->by_env, old);
+        wire__cached_free(old);
+        rc->n--;
+    }
+    struct wire_cached *e = xcalloc(1, sizeof(*e));
+    e->env = xmemdup(env->data, env->len);
+    e->env_len = env->len;
+    e->peer_id = xstrdup(r->peer_id);
+    e->addrs = r->naddrs ? xcalloc(r->naddrs, sizeof(*e->addrs)) : NULL;
+    for (size_t i = 0; i < r->naddrs; i++)
+        e->addrs[i] = xstrdup(r->addrs[i]);
+    e->naddrs = r->naddrs;
+    HASH_ADD_KEYPTR(hh, rc->by_env, e->env, e->env_len, e);
+    DL_APPEND(rc->oldest, e);
+    rc->n++;
+}
+
 /* A registration from its signed record: the peer and addresses are the
- * record's (what the server says beside it is not trusted). */
-static void wire__from_record(struct wire_reg *r, const char *ns, uint64_t ttl, bool has_record,
-                              const ProtobufCBinaryData *env)
+ * record's (what the server says beside it is not trusted). A record rc
+ * verified before is not verified again. */
+static void wire__from_record(struct wire_record_cache *rc, struct wire_reg *r, const char *ns,
+                              uint64_t ttl, bool has_record, const ProtobufCBinaryData *env)
 {
     struct peer_record rec;
     char err[128], id[PEERID_TEXT_MAX];
 
     r->ns = wire__strndup(ns ? ns : "", ns ? strlen(ns) : 0);
     r->ttl = ttl;
+    if (has_record && rc) {
+        struct wire_cached *e;
+        HASH_FIND(hh, rc->by_env, env->data, env->len, e);
+        if (e) {
+            wire__from_cached(r, e);
+            return;
+        }
+    }
     if (!has_record || record_open(&rec, env->data, env->len, err, sizeof err) < 0) {
         r->peer_id = wire__strndup("", 0);
         return;
@@ -156,6 +238,8 @@ static void wire__from_record(struct wire_reg *r, const char *ns, uint64_t ttl, 
         b[i] = (struct wire__bin){rec.addrs[i].bytes, rec.addrs[i].len};
     wire__add_addrs(r, b, rec.naddrs);
     peer_record_free(&rec);
+    if (rc && r->peer_id[0])
+        wire__cache_put(rc, env, r);
 }
 
 static void wire__status_text(struct wire_answer *a, int status, const char *text)
@@ -165,7 +249,7 @@ static void wire__status_text(struct wire_answer *a, int status, const char *tex
         a->status_text = wire__strndup(text, strlen(text));
 }
 
-static int wire__std_answer(enum wire_op op, const Rendezvous__Message *m, struct wire_answer *a)
+static int wire__std_answer(struct wire_record_cache *rc, enum wire_op op, const Rendezvous__Message *m, struct wire_answer *a)
 {
     if (op == WIRE_REGISTER && m->registerresponse) {
         const Rendezvous__Message__RegisterResponse *r = m->registerresponse;
@@ -182,7 +266,7 @@ static int wire__std_answer(enum wire_op op, const Rendezvous__Message *m, struc
     a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
     for (size_t i = 0; i < r->n_registrations; i++) {
         const Rendezvous__Message__Register *g = r->registrations[i];
-        wire__from_record(&a->regs[a->nregs++], g->ns, g->has_ttl ? g->ttl : 0,
+        wire__from_record(rc, &a->regs[a->nregs++], g->ns, g->has_ttl ? g->ttl : 0,
                           g->has_signedpeerrecord, &g->signedpeerrecord);
     }
     if (r->has_cookie && r->cookie.len) {
@@ -193,7 +277,7 @@ static int wire__std_answer(enum wire_op op, const Rendezvous__Message *m, struc
     return 0;
 }
 
-static int wire__waku_answer(enum wire_op op, const Waku__Message *m, struct wire_answer *a)
+static int wire__waku_answer(struct wire_record_cache *rc, enum wire_op op, const Waku__Message *m, struct wire_answer *a)
 {
     if (op == WIRE_REGISTER && m->registerresponse) {
         const Waku__Message__RegisterResponse *r = m->registerresponse;
@@ -210,7 +294,7 @@ static int wire__waku_answer(enum wire_op op, const Waku__Message *m, struct wir
     a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
     for (size_t i = 0; i < r->n_registrations; i++) {
         const Waku__Message__Register *g = r->registrations[i];
-        wire__from_record(&a->regs[a->nregs++], g->ns, g->has_ttl && g->ttl > 0 ? (uint64_t)g->ttl : 0,
+        wire__from_record(rc, &a->regs[a->nregs++], g->ns, g->has_ttl && g->ttl > 0 ? (uint64_t)g->ttl : 0,
                           g->has_signedpeerrecord, &g->signedpeerrecord);
     }
     return 0;
@@ -219,24 +303,30 @@ static int wire__waku_answer(enum wire_op op, const Waku__Message *m, struct wir
 int wire_answer_decode(bool waku, enum wire_op op, const uint8_t *msg, size_t len,
                        struct wire_answer *a)
 {
-    int rc = -1;
+    return wire_answer_decode_cached(NULL, waku, op, msg, len, a);
+}
+
+int wire_answer_decode_cached(struct wire_record_cache *rc, bool waku, enum wire_op op,
+                              const uint8_t *msg, size_t len, struct wire_answer *a)
+{
+    int ret = -1;
     memset(a, 0, sizeof(*a));
     if (waku) {
         Waku__Message *m = waku__message__unpack(NULL, len, msg);
         if (m) {
-            rc = wire__waku_answer(op, m, a);
+            ret = wire__waku_answer(rc, op, m, a);
             waku__message__free_unpacked(m, NULL);
         }
     } else {
         Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
         if (m) {
-            rc = wire__std_answer(op, m, a);
+            ret = wire__std_answer(rc, op, m, a);
             rendezvous__message__free_unpacked(m, NULL);
         }
     }
-    if (rc < 0)
+    if (ret < 0)
         wire_answer_free(a);
-    return rc;
+    return ret;
 }
 
 void wire_answer_free(struct wire_answer *a)

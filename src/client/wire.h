@@ -70,6 +70,23 @@ struct wire_push {
     size_t nregs;
 };
 
+/* Signed records a client opened and verified, by their bytes, so that the
+ * same record met again (a DISCOVER repeated, a page seen twice) costs no
+ * signature check: at most WIRE_RECORD_CACHE_ENTRIES records of at most
+ * WIRE_RECORD_CACHE_MAX_BYTES each, the oldest dropped first. */
+#define WIRE_RECORD_CACHE_ENTRIES 256
+#define WIRE_RECORD_CACHE_MAX_BYTES 2048
+
+struct wire_cached;
+
+struct wire_record_cache {
+    struct wire_cached *by_env;
+    struct wire_cached *oldest;
+    size_t n;
+};
+
+void wire_record_cache_free(struct wire_record_cache *rc);
+
 /* Appends the length-prefixed request to out. */
 void wire_request_encode(const struct wire_request *rq, struct buf *out);
 /* The request's Message alone, without its length prefix. */
@@ -78,6 +95,9 @@ void wire_request_body(const struct wire_request *rq, struct buf *out);
  * answer to op. -1 if it does not decode or is not that answer. */
 int wire_answer_decode(bool waku, enum wire_op op, const uint8_t *msg, size_t len,
                        struct wire_answer *a);
+/* The same, with records looked up in (and added to) rc. */
+int wire_answer_decode_cached(struct wire_record_cache *rc, bool waku, enum wire_op op,
+                              const uint8_t *msg, size_t len, struct wire_answer *a);
 void wire_answer_free(struct wire_answer *a);
 /* Converts a push Message. */
 void wire_push_decode(const Push__Message *m, struct wire_push *out);

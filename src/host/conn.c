@@ -57,6 +57,7 @@ void conn_mark_dirty(struct conn *c)
     c->dirty = true;
     c->dnext = c->host->dirty;
     c->host->dirty = c;
+    host_wake_flush(c->host);
 }
 
 const char *conn_addr_text(const struct conn *c, char *out, size_t cap)
@@ -873,9 +874,14 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     struct conn *c = w->data;
     struct host *h = c->host;
-    uint8_t *rbuf = h->rbuf;
+    uint8_t lean_rbuf[HOST_LEAN_RBUF];
+    size_t cap = h->lean ? sizeof(lean_rbuf) : HOST_RBUF;
     (void)loop;
     (void)revents;
+
+    if (!h->lean && h->rbuf == NULL)
+        h->rbuf = xmalloc(HOST_RBUF);
+    uint8_t *rbuf = h->lean ? lean_rbuf : h->rbuf;
 
     /* Reads draw on the pass's budget (HOST_READ_BUDGET, all connections
      * together), so that a burst from many connections cannot make one
@@ -883,10 +889,11 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
      * reads HOST_READ_MIN (nobody starves, whatever the order), and what is
      * left waits in its socket for the next pass. */
     for (int i = 0; i < CONN_READS_PER_EVENT && !c->closing; i++) {
-        size_t want = sizeof(h->rbuf);
-        if (i > 0 && h->read_budget == 0)
+        size_t want = cap;
+        /* A lean host's budget is not renewed every pass: it has none. */
+        if (!h->lean && i > 0 && h->read_budget == 0)
             break;
-        if (want > h->read_budget)
+        if (!h->lean && want > h->read_budget)
             want = h->read_budget > HOST_READ_MIN ? h->read_budget : HOST_READ_MIN;
         ssize_t r = read(c->fd, rbuf, want);
         if (r == 0) {

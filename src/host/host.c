@@ -105,6 +105,32 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     h->read_budget = HOST_READ_BUDGET; /* for the reads after the coming poll */
     if (h->draining && h->nconns == 0)
         ev_break(loop, EVBREAK_ALL);
+    if (h->lean && h->dirty == NULL) { /* back when a connection has output again */
+        ev_ref(loop);
+        ev_prepare_stop(loop, w);
+    }
+}
+
+void host_wake_flush(struct host *h)
+{
+    if (h->lean && !ev_is_active(&h->flush)) {
+        ev_prepare_start(h->loop, &h->flush);
+        ev_unref(h->loop);
+    }
+}
+
+void host_set_lean(struct host *h)
+{
+    if (h->lean)
+        return;
+    h->lean = true;
+    ev_ref(h->loop);
+    ev_prepare_stop(h->loop, &h->flush);
+    if (h->spare_fd >= 0)
+        close(h->spare_fd);
+    h->spare_fd = -1;
+    free(h->rbuf);
+    h->rbuf = NULL;
 }
 
 bool host_admit_request(struct host *h)
@@ -161,7 +187,8 @@ void host_free(struct host *h)
         ev_io_stop(h->loop, &h->listeners[i].io);
         close(h->listeners[i].fd);
     }
-    ev_ref(h->loop);
+    if (ev_is_active(&h->flush))
+        ev_ref(h->loop);
     ev_ref(h->loop);
     ev_prepare_stop(h->loop, &h->flush);
     ev_timer_stop(h->loop, &h->timeouts);
@@ -176,6 +203,7 @@ void host_free(struct host *h)
     }
     buf_free(&h->record);
     buf_free(&h->scratch);
+    free(h->rbuf);
     noise_identity_wipe(&h->noise);
     privkey_wipe(&h->key);
 }

@@ -230,6 +230,10 @@ struct host_stats {
  * alone reads as much per pass as it may per readiness event. */
 #define HOST_READ_BUDGET (512u << 10)
 #define HOST_READ_MIN (16u << 10)
+/* The read buffer of a host (allocated at its first read), and what a lean
+ * host reads into instead (on the stack, see host_set_lean). */
+#define HOST_RBUF (128u << 10)
+#define HOST_LEAN_RBUF (16u << 10)
 
 struct host {
     struct ev_loop *loop;
@@ -285,7 +289,9 @@ struct host {
      * the reservations it carried). Called before its streams close. */
     void (*on_conn_closed)(void *ctx, struct conn *c);
     void *conn_closed_ctx;
-    uint8_t rbuf[131072];       /* every read lands here first */
+    uint8_t *rbuf;              /* every read lands here first (HOST_RBUF bytes, from
+                                 * the first read on; none in a lean host) */
+    bool lean;                  /* see host_set_lean */
 };
 
 void host_limits_default(struct host_limits *l);
@@ -294,6 +300,12 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
                const struct host_limits *limits);
 /* Closes every connection and listener and frees everything. */
 void host_free(struct host *h);
+/* Makes h a lean host, for a client among thousands in one process (one
+ * host per connection, as librendezvous has): no read buffer of its own
+ * (reads go through HOST_LEAN_RBUF bytes on the stack), no spare
+ * descriptor, and its flush hook on the loop only while it has output.
+ * Call it right after host_init; a lean host does not listen. */
+void host_set_lean(struct host *h);
 /* Registers a stream protocol (p must outlive the host). */
 void host_handle(struct host *h, const struct protocol *p);
 /* Binds a listener for /ip4|ip6/A/tcp/P, optionally followed by /ws, /tls/ws

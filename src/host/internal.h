@@ -17,6 +17,8 @@ bool conn_flush(struct conn *c);
 /* Frees a connection now (host_free only). */
 void conn_destroy(struct conn *c);
 void conn_mark_dirty(struct conn *c);
+/* A lean host's flush hook goes back on the loop (host.c). */
+void host_wake_flush(struct host *h);
 /* Draining: the muxer takes no new streams (yamux says so with Go Away). */
 void conn_mux_goaway(struct conn *c);
 /* Drops every unsent byte (the peer had its chance to read them). */

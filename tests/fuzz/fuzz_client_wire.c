@@ -5,7 +5,8 @@
  *
  * Input: a selector byte, then one message body (no length prefix):
  *   0-2: a standard answer to REGISTER, DISCOVER, UNREGISTER;
- *   3-5: the same as a Waku answer;
+ *   3-5: the same as a Waku answer (each decoded also twice through a
+ *        record cache, which must give the same);
  *   else: a push Message, whose entries then go through a subscription's
  *         member set as live events (the told set) and as a snapshot (the
  *         now set), and the two are reconciled as after a reconnect;
@@ -41,6 +42,23 @@ static void fz_answer(bool waku, enum wire_op op, const uint8_t *d, size_t n)
             CHECK(a.regs[i].addrs[k] && a.regs[i].addrs[k][0] == '/');
     }
     CHECK(a.cookie_len <= n);
+    /* Twice through a record cache: the second time from the cache, with
+     * the same outcome. */
+    struct wire_record_cache rc = {0};
+    struct wire_answer b, c;
+    CHECK(wire_answer_decode_cached(&rc, waku, op, d, n, &b) == 0);
+    CHECK(wire_answer_decode_cached(&rc, waku, op, d, n, &c) == 0);
+    CHECK(b.nregs == a.nregs && c.nregs == a.nregs && rc.n <= WIRE_RECORD_CACHE_ENTRIES);
+    for (size_t i = 0; i < a.nregs; i++) {
+        CHECK(strcmp(b.regs[i].peer_id, a.regs[i].peer_id) == 0);
+        CHECK(strcmp(c.regs[i].peer_id, a.regs[i].peer_id) == 0);
+        CHECK(c.regs[i].naddrs == a.regs[i].naddrs);
+        for (size_t k = 0; k < a.regs[i].naddrs; k++)
+            CHECK(strcmp(c.regs[i].addrs[k], a.regs[i].addrs[k]) == 0);
+    }
+    wire_answer_free(&b);
+    wire_answer_free(&c);
+    wire_record_cache_free(&rc);
     wire_answer_free(&a);
 }
 
