@@ -67,7 +67,11 @@ RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
 BENCH    := $(BUILD)/rdv-bench
 # What rdv-bench and rdv-attack share (reading /proc about the daemon).
 TOOLS_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/lib/*.c))
+# Whatever talks to a server uses the public API only; inproc/ times the
+# server's own code in this process (registry, push sessions, the store),
+# so it alone sees src/ and links the internal library.
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c)) $(TOOLS_LIB_OBJ)
+BENCH_INPROC_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/inproc/*.c))
 PROBE    := $(BUILD)/tests/rdv-probe
 PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
 ATTACK   := $(BUILD)/rdv-attack
@@ -138,11 +142,15 @@ $(BUILD)/rendezvous.pc: src/client/rendezvous.pc.in FORCE
 $(DAEMON): $(DAEMON_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# rdv is built on the public header only (no -Isrc), linked with the
-# static librendezvous.a.
-$(BUILD)/tools/rdv/%.o: tools/rdv/%.c | $(GEN_H)
+# rdv and rdv-bench are built on the public header only (no -Isrc), linked
+# with the static librendezvous.a.
+$(BUILD)/tools/%.o: tools/%.c | $(GEN_H)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(CPPFLAGS) -Itools/lib -Itools/rdv-bench $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tools/rdv-bench/inproc/%.o: tools/rdv-bench/inproc/%.c | $(GEN_H)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INTERNAL) -Itools/lib -Itools/rdv-bench $(CFLAGS) -c $< -o $@
 
 $(RDV): $(RDV_OBJ) $(STLIB)
 	$(CC) $(LDFLAGS) $^ $(CLIENT_LIBS) -o $@
@@ -150,7 +158,7 @@ $(RDV): $(RDV_OBJ) $(STLIB)
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BENCH): $(BENCH_OBJ) $(LIB)
+$(BENCH): $(BENCH_OBJ) $(BENCH_INPROC_OBJ) $(STLIB) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(ATTACK): $(ATTACK_OBJ) $(LIB)

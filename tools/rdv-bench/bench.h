@@ -21,8 +21,6 @@
 #include <ev.h>
 
 #include "proc.h"
-#include "base/arena.h"
-#include "base/buf.h"
 
 #define BENCH_MAX_WORKERS 16
 #define BENCH_MAX_ROWS 24
@@ -219,26 +217,16 @@ int fan_drive(struct fan_driver *d);
 /* Sums worker stats into out (after workers set their stats). */
 void fan_collect(const struct fan_shm *shm, int nworkers, struct fan_wstats *out);
 
-/* ---- push codec (client side of /rendezvous/legacy/1.0.0) ---------------- */
+/* ---- event numbers in addresses ---------------------------------------- */
 
-/* Framed Messages appended to out. addr may be NULL. */
-void pushc_register(struct buf *out, const char *ns, const uint8_t *addr, size_t addr_len);
-void pushc_unregister(struct buf *out, const char *ns);
-void pushc_rendezvous(struct buf *out, const char *ns);
-void pushc_discover(struct buf *out, const char *ns, int64_t limit);
+/* Fan-out event e travels as the registrant's address /ip4/<e as 4 bytes>/tcp/1:
+ * its text, and its binary form (BENCH_SEQ_ADDR bytes) read back. */
+#define BENCH_SEQ_ADDR 8
+void bench_seq_text(char *out, size_t cap, uint32_t seq);
+bool bench_seq_from_addr(const uint8_t *a, uint32_t *seq);
 
-/* What a received push Message said. */
-enum pushc_kind { PC_ERROR = -1, PC_REGISTER = 0, PC_UNREGISTER = 1, PC_OTHER = 2 };
-struct pushc_msg {
-    enum pushc_kind kind;
-    size_t entries;             /* register/unregister entries */
-    bool has_seq;               /* first entry's first address is a bench /ip4 */
-    uint32_t seq;
-    int status;
-};
-int pushc_decode(struct arena *a, const uint8_t *m, size_t n, struct pushc_msg *out);
-/* /ip4/<seq as 4 bytes>/tcp/1 */
-void pushc_seq_addr(uint8_t out[8], uint32_t seq);
+/* calloc that exits on failure. */
+void *bench_calloc(size_t n, size_t size);
 
 /* ---- scenarios ---------------------------------------------------------- */
 

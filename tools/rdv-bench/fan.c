@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/mem.h"
 #include "bench.h"
 
 #define STALL_S 10.0     /* no completion for this long: give up */
@@ -19,7 +18,7 @@ void fan_counter_init(struct fan_counter *fc, struct fan_shm *shm, int idx, int 
     fc->idx = idx;
     fc->wfd = wfd;
     fc->local_subs = local_subs;
-    fc->lc = xcalloc(BENCH_RING, sizeof(uint32_t));
+    fc->lc = bench_calloc(BENCH_RING, sizeof(uint32_t));
 }
 
 void fan_counter_free(struct fan_counter *fc)
@@ -190,7 +189,7 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
 int fan_drive(struct fan_driver *d)
 {
-    d->comp = xcalloc(BENCH_RING, 1);
+    d->comp = bench_calloc(BENCH_RING, 1);
     d->issued = d->completed = d->low = 0;
     d->phase = 0;
     d->t0 = d->last_progress = d->next_due = now_s();

@@ -8,93 +8,61 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include <rendezvous/client.h>
 
-#include "base/lpm.h"
-#include "base/mem.h"
 #include "bench.h"
-#include "crypto/key.h"
-#include "host/host.h"
 #include "psess.h"
 
+/* The registrant: an rdv_client whose registration in BENCH_NS is made and
+ * ended once per event. */
 struct registrant {
-    struct host host;
-    struct log log;
-    struct conn *conn;
-    struct stream *s;
-    struct lpm rd;
-    struct arena arena;
-    uint8_t arena_mem[4096]; /* the registrant decodes small answers */
-    struct buf out;
+    rdv_client *c;
     bool ready, failed;
     uint64_t refused;
 };
 
-static int reg_open(struct stream *s)
+static void reg_state(rdv_client *c, int connected, const char *reason, void *arg)
 {
-    struct registrant *r = s->state;
-    r->ready = true;
-    return 0;
-}
-
-static void reg_data(struct stream *s, const uint8_t *d, size_t n)
-{
-    struct registrant *r = s->state;
-    const uint8_t *m;
-    size_t len;
-    struct pushc_msg pm;
-    lpm_push(&r->rd, d, n);
-    while (lpm_next(&r->rd, &m, &len) == 1)
-        if (pushc_decode(&r->arena, m, len, &pm) < 0 || pm.status != 0)
-            r->refused++;
-}
-
-static void reg_close(struct stream *s)
-{
-    struct registrant *r = s->state;
-    r->s = NULL;
-    r->failed = true;
-}
-
-static const struct protocol reg_proto = {
-    .id = PUSH_PROTOCOL, .on_open = reg_open, .on_data = reg_data, .on_close = reg_close,
-};
-
-static void reg_conn_ready(struct conn *c, void *user)
-{
-    struct registrant *r = user;
-    r->s = conn_open_stream(c, &reg_proto, r);
-    if (r->s == NULL)
-        r->failed = true;
-}
-
-static void reg_conn_closed(struct conn *c, void *user, const char *reason)
-{
-    struct registrant *r = user;
+    struct registrant *r = arg;
     (void)c;
+    if (connected)
+        return;
     if (!r->failed)
         fprintf(stderr, "rdv-bench: registrant connection closed: %s\n", reason);
-    r->conn = NULL;
     r->failed = true;
 }
 
-static const struct conn_events reg_events = {.on_ready = reg_conn_ready,
-                                              .on_closed = reg_conn_closed};
+static void reg_refused(rdv_client *c, const char *request, int status, const char *text, void *arg)
+{
+    struct registrant *r = arg;
+    (void)c, (void)request, (void)status, (void)text;
+    r->refused++;
+}
+
+/* The push session is open once a sync completes. */
+static void reg_synced(rdv_client *c, const rdv_result *res, void *arg)
+{
+    struct registrant *r = arg;
+    (void)c;
+    if (res->error == RDV_CLIENT_OK)
+        r->ready = true;
+    else
+        r->failed = true;
+}
 
 static void reg_issue(void *ctx, uint64_t e)
 {
     struct registrant *r = ctx;
-    if (r->s == NULL)
+    if (r->failed)
         return;
-    buf_reset(&r->out);
     if ((e & 1) == 0) {
-        uint8_t addr[8];
-        pushc_seq_addr(addr, (uint32_t)e);
-        pushc_register(&r->out, BENCH_NS, addr, sizeof(addr));
+        char addr[64];
+        const char *addrs[1] = {addr};
+        bench_seq_text(addr, sizeof(addr), (uint32_t)e);
+        rdv_client_register(r->c, BENCH_NS, addrs, 1);
     } else {
-        pushc_unregister(&r->out, BENCH_NS);
+        rdv_client_unregister(r->c, BENCH_NS);
     }
-    stream_write(r->s, buf_head(&r->out), buf_size(&r->out));
 }
 
 static bool reg_settled(void *ctx)
@@ -113,30 +81,6 @@ static bool all_done(void *ctx)
 {
     struct workers *ws = ctx;
     return ws->ndone >= ws->n;
-}
-
-static void registrant_init(struct registrant *r, struct ev_loop *loop)
-{
-    struct host_limits lim;
-    struct privkey k;
-    memset(r, 0, sizeof(*r));
-    host_limits_default(&lim);
-    lim.idle_timeout = 86400;
-    lim.max_out = 1u << 30;
-    log_init(&r->log, LOG_ERROR, LOG_TEXT, stderr);
-    privkey_generate(&k);
-    host_init(&r->host, loop, &r->log, &k, &lim);
-    privkey_wipe(&k);
-    lpm_init(&r->rd, 1u << 20);
-    arena_init(&r->arena, r->arena_mem, sizeof(r->arena_mem));
-}
-
-static void registrant_free(struct registrant *r)
-{
-    host_free(&r->host);
-    lpm_free(&r->rd);
-    arena_free(&r->arena);
-    buf_free(&r->out);
 }
 
 static int default_procs(const struct bench_opts *o, int sessions, int per_proc)
@@ -172,8 +116,7 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
     shm->subs = (uint64_t)subs;
     struct psess_cfg cfg = {
         .mode = PW_FANOUT, .addr = srv.addr, .sessions = subs,
-        .nworkers = default_procs(o, subs, 5000),
-        .streams_per_conn = o->streams > 0 ? o->streams : 1, .shm = shm,
+        .nworkers = default_procs(o, subs, 5000), .shm = shm,
     };
     if (o->verbose)
         fprintf(stderr, "fanout: S=%d W=%d rate=%.0f, %d worker(s), server pid %d %s\n", subs,
@@ -183,18 +126,22 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
         goto out_workers;
 
     struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL);
-    struct registrant *reg = xcalloc(1, sizeof(*reg));
-    registrant_init(reg, loop);
+    struct registrant *reg = bench_calloc(1, sizeof(*reg));
     if (wait_until(loop, &ws, all_ready, &ws, 300) < 0) {
         fprintf(stderr, "rdv-bench: fanout: subscribers did not get ready\n");
         goto out_loop;
     }
     t_setup = now_s() - t_setup;
-    char err[256];
-    reg->conn = host_dial(&reg->host, o->registrant_at ? o->registrant_at : srv.addr, &reg_events,
-                          reg, err, sizeof(err));
-    if (reg->conn == NULL || wait_until(loop, &ws, reg_settled, reg, 30) < 0 || reg->failed) {
-        fprintf(stderr, "rdv-bench: fanout: registrant could not connect %s\n", reg->conn ? "" : err);
+    char err[256] = "";
+    rdv_client_options ro = {
+        .server = o->registrant_at ? o->registrant_at : srv.addr,
+        .on_state = reg_state, .on_refused = reg_refused, .arg = reg,
+        .keepalive_s = -1, .connect_timeout_s = 30,
+    };
+    reg->c = rdv_client_new(loop, &ro, err, sizeof(err));
+    if (reg->c == NULL || rdv_client_sync(reg->c, reg_synced, reg) != RDV_CLIENT_OK ||
+        wait_until(loop, &ws, reg_settled, reg, 30) < 0 || reg->failed) {
+        fprintf(stderr, "rdv-bench: fanout: registrant could not connect %s\n", err);
         goto out_loop;
     }
 
@@ -245,7 +192,7 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
                 (unsigned long long)sum.lat.n, d.timed_out ? "TIMED OUT" : "ok");
 out_loop:
     atomic_store(&shm->stop, 1);
-    registrant_free(reg);
+    rdv_client_free(reg->c);
     free(reg);
     ev_loop_destroy(loop);
 out_workers:
@@ -279,8 +226,7 @@ int run_idle(const struct bench_opts *o, struct bench_table *t)
     struct fan_shm *shm = shm_alloc(sizeof(*shm));
     struct psess_cfg cfg = {
         .mode = PW_IDLE, .addr = srv.addr, .sessions = n,
-        .nworkers = default_procs(o, (n + spc - 1) / spc, 9000), .streams_per_conn = spc,
-        .shm = shm,
+        .nworkers = default_procs(o, (n + spc - 1) / spc, 9000), .shm = shm,
     };
     struct ev_loop *loop = ev_loop_new(EVBACKEND_EPOLL);
     double t0 = now_s();

@@ -9,12 +9,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rendezvous/client.h>
 #include <sodium.h>
 
-#include "base/mem.h"
 #include "bench.h"
-#include "crypto/key.h"
-#include "host/host.h"
 
 struct hs_shm {
     _Atomic uint64_t count[BENCH_MAX_WORKERS];
@@ -30,18 +28,19 @@ struct hs_cfg {
     struct hs_shm *shm;
 };
 
+/* A dialer is one rdv_client that connects, closes, and connects again. */
 struct dialer {
     struct hs_worker *w;
-    struct conn *c;
+    rdv_client *c;
     uint64_t t0;
+    bool dialing;   /* inside rdv_client_connect: a close now is a failed dial */
+    bool dead;      /* its dial failed at once: it stops */
 };
 
 struct hs_worker {
     const struct hs_cfg *cfg;
     int idx;
     struct ev_loop *loop;
-    struct log log;
-    struct host host;
     struct dialer *d;
     int n;
     bool stopping;
@@ -49,42 +48,35 @@ struct hs_worker {
     ev_timer tick;
 };
 
-static void hs_dial(struct dialer *d);
-
-static void hs_ready(struct conn *c, void *user)
-{
-    struct dialer *d = user;
-    struct hs_worker *w = d->w;
-    struct hs_shm *shm = w->cfg->shm;
-    atomic_fetch_add_explicit(&shm->count[w->idx], 1, memory_order_relaxed);
-    if (atomic_load_explicit(&shm->measuring, memory_order_relaxed))
-        hist_add(&shm->lat[w->idx], now_ns() - d->t0);
-    conn_close(c, "done");
-}
-
-static void hs_closed(struct conn *c, void *user, const char *reason)
-{
-    struct dialer *d = user;
-    struct hs_worker *w = d->w;
-    (void)c;
-    d->c = NULL;
-    if (strcmp(reason, "done") != 0)
-        atomic_fetch_add_explicit(&w->cfg->shm->failed[w->idx], 1, memory_order_relaxed);
-    if (!w->stopping)
-        hs_dial(d);
-}
-
-static const struct conn_events hs_events = {.on_ready = hs_ready, .on_closed = hs_closed};
-
 static void hs_dial(struct dialer *d)
 {
-    char err[256];
     d->t0 = now_ns();
-    d->c = host_dial(&d->w->host, d->w->cfg->addr, &hs_events, d, err, sizeof(err));
-    if (d->c == NULL) {
-        atomic_fetch_add(&d->w->cfg->shm->failed[d->w->idx], 1);
-        fprintf(stderr, "rdv-bench: dial: %s\n", err);
+    d->dialing = true;
+    rdv_client_connect(d->c);
+    d->dialing = false;
+}
+
+static void hs_state(rdv_client *c, int connected, const char *reason, void *arg)
+{
+    struct dialer *d = arg;
+    struct hs_worker *w = d->w;
+    struct hs_shm *shm = w->cfg->shm;
+    if (connected) {
+        atomic_fetch_add_explicit(&shm->count[w->idx], 1, memory_order_relaxed);
+        if (atomic_load_explicit(&shm->measuring, memory_order_relaxed))
+            hist_add(&shm->lat[w->idx], now_ns() - d->t0);
+        rdv_client_close(c);
+        return;
     }
+    if (strcmp(reason, "closed by the client") != 0)
+        atomic_fetch_add_explicit(&shm->failed[w->idx], 1, memory_order_relaxed);
+    if (d->dialing) { /* the dial itself failed: this dialer stops */
+        fprintf(stderr, "rdv-bench: dial: %s\n", reason);
+        d->dead = true;
+        return;
+    }
+    if (!w->stopping)
+        hs_dial(d);
 }
 
 static void hs_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -100,36 +92,43 @@ static void hs_tick(struct ev_loop *loop, ev_timer *t, int revents)
 static int hs_worker_main(int idx, int wfd, void *arg)
 {
     const struct hs_cfg *cfg = arg;
-    struct hs_worker *w = xcalloc(1, sizeof(*w));
-    struct host_limits lim;
-    struct privkey k;
+    struct hs_worker *w = bench_calloc(1, sizeof(*w));
+    uint8_t key[RDV_CLIENT_KEY_SIZE];
+    size_t key_len;
+    char err[256];
 
     (void)wfd;
-    if (sodium_init() < 0)
-        return 1;
     w->cfg = cfg;
     w->idx = idx;
     w->parent = getppid();
     w->n = cfg->dialers / cfg->nworkers + (idx < cfg->dialers % cfg->nworkers);
-    w->d = xcalloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->d));
+    w->d = bench_calloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->d));
     w->loop = ev_loop_new(EVBACKEND_EPOLL);
-    log_init(&w->log, LOG_ERROR, LOG_TEXT, stderr);
-    host_limits_default(&lim);
-    lim.max_conns = 1000000;
-    privkey_generate(&k);
-    host_init(&w->host, w->loop, &w->log, &k, &lim);
-    privkey_wipe(&k);
+    /* One identity per process, as libp2p clients have. */
+    if (rdv_client_key_new(key, sizeof(key), &key_len, NULL, 0) != RDV_CLIENT_OK)
+        return 1;
     ev_timer_init(&w->tick, hs_tick, 0.02, 0.02);
     w->tick.data = w;
     ev_timer_start(w->loop, &w->tick);
     for (int i = 0; i < w->n; i++) {
-        w->d[i].w = w;
-        hs_dial(&w->d[i]);
+        struct dialer *d = &w->d[i];
+        rdv_client_options o = {
+            .server = cfg->addr, .key = key, .key_len = key_len, .on_state = hs_state, .arg = d,
+            .keepalive_s = -1, .connect_timeout_s = 60,
+        };
+        d->w = w;
+        d->t0 = now_ns();
+        d->c = rdv_client_new(w->loop, &o, err, sizeof(err));
+        if (d->c == NULL) {
+            atomic_fetch_add(&cfg->shm->failed[idx], 1);
+            fprintf(stderr, "rdv-bench: dial: %s\n", err);
+        }
     }
     ev_run(w->loop, 0);
     w->stopping = true;
     ev_timer_stop(w->loop, &w->tick);
-    host_free(&w->host);
+    for (int i = 0; i < w->n; i++)
+        rdv_client_free(w->d[i].c);
     ev_loop_destroy(w->loop);
     free(w->d);
     free(w);

@@ -45,7 +45,8 @@ static void usage(FILE *f)
             "  -S, --subs N         fanout/redis: only this size\n"
             "  -W, --window N       fanout/redis: events in flight\n"
             "      --rate N         paced: deliveries/s (50000)\n"
-            "      --streams N      fanout/idle: sessions per connection (1)\n"
+            "      --streams N      fanout/idle: sessions per connection (1, the only\n"
+            "                       value: a librendezvous client has one push session)\n"
             "  -N, --sessions N     idle: sessions (10000; quick 2000); join: members (10000)\n"
             "  -C, --clients N      requests: clients (64)\n"
             "      --data-dir DIR   requests: run the daemon with --data-dir DIR (use a\n"
@@ -122,6 +123,11 @@ int main(int argc, char **argv)
     if (o.procs < 0 || o.procs > BENCH_MAX_WORKERS || o.subs < 0 || o.window < 0 || o.sessions < 0 ||
         o.clients < 0 || o.dialers < 0 || o.streams < 0 || o.seconds < 0 || o.seconds > 3600) {
         fprintf(stderr, "rdv-bench: an option is out of range (procs <= %d)\n", BENCH_MAX_WORKERS);
+        return 2;
+    }
+    if (o.streams > 1) {
+        fprintf(stderr, "rdv-bench: --streams %d: a librendezvous client holds one push session "
+                        "per connection, so only 1\n", o.streams);
         return 2;
     }
     for (int i = optind; i < argc; i++) {

@@ -4,8 +4,6 @@
 
 #include "bench.h"
 
-#define PUSH_PROTOCOL "/rendezvous/legacy/1.0.0"
-
 enum psess_mode { PW_FANOUT = 0, PW_IDLE = 1 };
 
 struct psess_cfg {
@@ -13,7 +11,6 @@ struct psess_cfg {
     const char *addr;          /* the server's multiaddr */
     int sessions;              /* in all, split over the workers */
     int nworkers;
-    int streams_per_conn;      /* sessions per connection */
     struct fan_shm *shm;
 };
 

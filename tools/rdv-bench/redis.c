@@ -11,7 +11,6 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "base/mem.h"
 #include "bench.h"
 
 #define CONNECT_INFLIGHT 256
@@ -153,14 +152,14 @@ static void rs_tick(struct ev_loop *loop, ev_timer *t, int revents)
 static int rs_worker_main(int idx, int wfd, void *arg)
 {
     const struct rs_cfg *cfg = arg;
-    struct rs_worker *w = xcalloc(1, sizeof(*w));
+    struct rs_worker *w = bench_calloc(1, sizeof(*w));
 
     w->cfg = cfg;
     w->idx = idx;
     w->wfd = wfd;
     w->parent = getppid();
     w->n = cfg->subs / cfg->nworkers + (idx < cfg->subs % cfg->nworkers);
-    w->subs = xcalloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->subs));
+    w->subs = bench_calloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->subs));
     w->st = &cfg->shm->w[idx];
     w->st->sessions = (uint64_t)w->n;
     fan_counter_init(&w->fc, cfg->shm, idx, wfd, (uint32_t)w->n);

@@ -7,19 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include <rendezvous/client.h>
 
-#include "base/lpm.h"
-#include "base/mem.h"
 #include "bench.h"
-#include "crypto/key.h"
-#include "crypto/record.h"
-#include "host/host.h"
-#include "rendezvous.pb-c.h"
 
-#define RDV1_PROTOCOL "/rendezvous/1.0.0"
 #define REQ_NS "bench-req"
 #define REQ_TTL 7200
+#define REQ_ADDR "/ip4/127.0.0.1/tcp/4001"
 
 struct rq_shm {
     _Atomic uint64_t ops[BENCH_MAX_WORKERS];
@@ -37,22 +31,18 @@ struct rq_cfg {
 
 struct rq_worker;
 
+/* A client: an rdv_client of its own (its own peer) whose requests share
+ * one stream; it loops REGISTER then, once answered, DISCOVER. */
 struct rq_client {
     struct rq_worker *w;
-    struct host host;
-    struct conn *c;
-    struct stream *s;
-    struct lpm rd;
-    struct buf reg_msg, disc_msg;  /* framed requests, built once */
+    rdv_client *c;
     uint64_t t0;
-    bool waiting_discover;
 };
 
 struct rq_worker {
     const struct rq_cfg *cfg;
     int idx, wfd;
     struct ev_loop *loop;
-    struct log log;
     struct rq_client *cl;
     int n;
     bool stopping;
@@ -67,130 +57,53 @@ static void rq_error(struct rq_client *c, const char *why)
         fprintf(stderr, "rdv-bench: requests: %s\n", why);
 }
 
-static void rq_send_register(struct rq_client *c)
-{
-    c->t0 = now_ns();
-    c->waiting_discover = false;
-    stream_write(c->s, buf_head(&c->reg_msg), buf_size(&c->reg_msg));
-}
+static void rq_register(struct rq_client *c);
 
-static void rq_message(struct rq_client *c, const uint8_t *m, size_t n)
+static void rq_discovered(rdv_client *rc, const rdv_result *r, void *arg)
 {
+    struct rq_client *c = arg;
     struct rq_worker *w = c->w;
-    Rendezvous__Message *msg = rendezvous__message__unpack(NULL, n, m);
-    if (msg == NULL) {
-        rq_error(c, "undecodable reply");
+    (void)rc;
+    if (w->stopping)
         return;
-    }
-    if (!c->waiting_discover) {
-        if (msg->type != RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER_RESPONSE ||
-            msg->registerresponse == NULL || msg->registerresponse->status != 0)
-            rq_error(c, "REGISTER was not answered with status OK");
-        c->waiting_discover = true;
-        stream_write(c->s, buf_head(&c->disc_msg), buf_size(&c->disc_msg));
-    } else {
-        if (msg->type != RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER_RESPONSE ||
-            msg->discoverresponse == NULL || msg->discoverresponse->status != 0 ||
-            msg->discoverresponse->n_registrations == 0)
-            rq_error(c, "DISCOVER was not answered with registrations");
-        atomic_fetch_add_explicit(&w->cfg->shm->ops[w->idx], 1, memory_order_relaxed);
-        if (atomic_load_explicit(&w->cfg->shm->measuring, memory_order_relaxed))
-            hist_add(&w->cfg->shm->lat[w->idx], now_ns() - c->t0);
-        if (!w->stopping)
-            rq_send_register(c);
-    }
-    rendezvous__message__free_unpacked(msg, NULL);
+    if (r->error != RDV_CLIENT_OK || r->nregs == 0)
+        rq_error(c, r->error ? r->status_text : "DISCOVER was not answered with registrations");
+    atomic_fetch_add_explicit(&w->cfg->shm->ops[w->idx], 1, memory_order_relaxed);
+    if (atomic_load_explicit(&w->cfg->shm->measuring, memory_order_relaxed))
+        hist_add(&w->cfg->shm->lat[w->idx], now_ns() - c->t0);
+    if (r->error == RDV_CLIENT_OK || r->error == RDV_CLIENT_ERR_REFUSED)
+        rq_register(c);
 }
 
-static int rq_open(struct stream *s)
+static void rq_registered(rdv_client *rc, const rdv_result *r, void *arg)
 {
-    struct rq_client *c = s->state;
-    c->s = s;
-    rq_send_register(c);
-    return 0;
+    struct rq_client *c = arg;
+    (void)rc;
+    if (c->w->stopping)
+        return;
+    if (r->error != RDV_CLIENT_OK)
+        rq_error(c, r->status_text);
+    if (r->error != RDV_CLIENT_OK && r->error != RDV_CLIENT_ERR_REFUSED)
+        return; /* the connection is gone */
+    if (rdv_client_discover(c->c, RDV_CLIENT_STANDARD, REQ_NS, 10, NULL, 0, rq_discovered, c) != 0)
+        rq_error(c, "cannot send DISCOVER");
 }
 
-static void rq_data(struct stream *s, const uint8_t *d, size_t n)
+static void rq_register(struct rq_client *c)
 {
-    struct rq_client *c = s->state;
-    const uint8_t *m;
-    size_t len;
-    int rc;
-    lpm_push(&c->rd, d, n);
-    while ((rc = lpm_next(&c->rd, &m, &len)) == 1)
-        rq_message(c, m, len);
-    if (rc < 0)
-        rq_error(c, "bad framing");
+    static const char *const addrs[1] = {REQ_ADDR};
+    c->t0 = now_ns();
+    if (rdv_client_std_register(c->c, RDV_CLIENT_STANDARD, REQ_NS, addrs, 1, REQ_TTL, rq_registered,
+                                c) != 0)
+        rq_error(c, "cannot send REGISTER");
 }
 
-static void rq_close(struct stream *s)
+static void rq_state(rdv_client *rc, int connected, const char *reason, void *arg)
 {
-    struct rq_client *c = s->state;
-    c->s = NULL;
-    if (!c->w->stopping)
-        rq_error(c, s->opened ? "stream closed by the server" : "server does not speak " RDV1_PROTOCOL);
-}
-
-static const struct protocol rq_proto = {
-    .id = RDV1_PROTOCOL, .on_open = rq_open, .on_data = rq_data, .on_close = rq_close,
-};
-
-static void rq_ready(struct conn *conn, void *user)
-{
-    struct rq_client *c = user;
-    if (conn_open_stream(conn, &rq_proto, c) == NULL)
-        rq_error(c, "cannot open a stream");
-}
-
-static void rq_closed(struct conn *conn, void *user, const char *reason)
-{
-    struct rq_client *c = user;
-    (void)conn;
-    c->c = NULL;
-    if (!c->w->stopping)
+    struct rq_client *c = arg;
+    (void)rc;
+    if (!connected && !c->w->stopping)
         rq_error(c, reason);
-}
-
-static const struct conn_events rq_events = {.on_ready = rq_ready, .on_closed = rq_closed};
-
-static void rq_build(struct rq_client *c, const struct privkey *k, int gidx)
-{
-    struct buf env = BUF_INIT;
-    uint8_t ma[8] = {0x04, 127, 0, 0, 1, 0x06, 0x0f, 0xa1}; /* /ip4/127.0.0.1/tcp/4001 */
-    struct record_addr a = {ma, sizeof(ma)};
-    uint8_t tmp[16384];
-    (void)gidx;
-
-    record_seal(k, RECORD_STANDARD, 1, &a, 1, &env);
-    Rendezvous__Message m = RENDEZVOUS__MESSAGE__INIT;
-    Rendezvous__Message__Register r = RENDEZVOUS__MESSAGE__REGISTER__INIT;
-    m.has_type = 1;
-    m.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__REGISTER;
-    m.register_ = &r;
-    r.ns = (char *)REQ_NS;
-    r.has_signedpeerrecord = 1;
-    r.signedpeerrecord.data = buf_head(&env);
-    r.signedpeerrecord.len = buf_size(&env);
-    r.has_ttl = 1;
-    r.ttl = REQ_TTL;
-    size_t n = rendezvous__message__get_packed_size(&m);
-    if (n > sizeof(tmp))
-        abort();
-    rendezvous__message__pack(&m, tmp);
-    lpm_frame(&c->reg_msg, tmp, n);
-    buf_free(&env);
-
-    Rendezvous__Message q = RENDEZVOUS__MESSAGE__INIT;
-    Rendezvous__Message__Discover d = RENDEZVOUS__MESSAGE__DISCOVER__INIT;
-    q.has_type = 1;
-    q.type = RENDEZVOUS__MESSAGE__MESSAGE_TYPE__DISCOVER;
-    q.discover = &d;
-    d.ns = (char *)REQ_NS;
-    d.has_limit = 1;
-    d.limit = 10;
-    n = rendezvous__message__get_packed_size(&q);
-    rendezvous__message__pack(&q, tmp);
-    lpm_frame(&c->disc_msg, tmp, n);
 }
 
 static void rq_tick(struct ev_loop *loop, ev_timer *t, int revents)
@@ -206,34 +119,28 @@ static void rq_tick(struct ev_loop *loop, ev_timer *t, int revents)
 static int rq_worker_main(int idx, int wfd, void *arg)
 {
     const struct rq_cfg *cfg = arg;
-    struct rq_worker *w = xcalloc(1, sizeof(*w));
-    struct host_limits lim;
+    struct rq_worker *w = bench_calloc(1, sizeof(*w));
     char err[256];
 
-    if (sodium_init() < 0)
-        return 1;
     w->cfg = cfg;
     w->idx = idx;
     w->wfd = wfd;
     w->parent = getppid();
     w->n = cfg->clients / cfg->nworkers + (idx < cfg->clients % cfg->nworkers);
-    w->cl = xcalloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->cl));
+    w->cl = bench_calloc((size_t)(w->n > 0 ? w->n : 1), sizeof(*w->cl));
     w->loop = ev_loop_new(EVBACKEND_EPOLL);
-    log_init(&w->log, LOG_ERROR, LOG_TEXT, stderr);
-    host_limits_default(&lim);
-    lim.idle_timeout = 86400;
     for (int i = 0; i < w->n; i++) {
         struct rq_client *c = &w->cl[i];
-        struct privkey k;
+        rdv_client_options o = {
+            .server = cfg->addr, .on_state = rq_state, .arg = c, .keepalive_s = -1,
+            .connect_timeout_s = 60, .reuse_streams = 1,
+        };
         c->w = w;
-        privkey_generate(&k);
-        host_init(&c->host, w->loop, &w->log, &k, &lim);
-        rq_build(c, &k, i);
-        privkey_wipe(&k);
-        lpm_init(&c->rd, 1u << 20);
-        c->c = host_dial(&c->host, cfg->addr, &rq_events, c, err, sizeof(err));
+        c->c = rdv_client_new(w->loop, &o, err, sizeof(err)); /* a fresh identity each */
         if (c->c == NULL)
             rq_error(c, err);
+        else
+            rq_register(c); /* sent once connected */
     }
     ev_timer_init(&w->tick, rq_tick, 0.02, 0.02);
     w->tick.data = w;
@@ -241,12 +148,8 @@ static int rq_worker_main(int idx, int wfd, void *arg)
     ev_run(w->loop, 0);
     w->stopping = true;
     ev_timer_stop(w->loop, &w->tick);
-    for (int i = 0; i < w->n; i++) {
-        host_free(&w->cl[i].host);
-        lpm_free(&w->cl[i].rd);
-        buf_free(&w->cl[i].reg_msg);
-        buf_free(&w->cl[i].disc_msg);
-    }
+    for (int i = 0; i < w->n; i++)
+        rdv_client_free(w->cl[i].c);
     ev_loop_destroy(w->loop);
     free(w->cl);
     free(w);

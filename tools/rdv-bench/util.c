@@ -532,3 +532,29 @@ void workers_wait(struct workers *ws, double grace)
         close(ws->rfd);
     ws->rfd = -1;
 }
+
+/* ---- event numbers in addresses ------------------------------------------ */
+
+void bench_seq_text(char *out, size_t cap, uint32_t seq)
+{
+    snprintf(out, cap, "/ip4/%u.%u.%u.%u/tcp/1", seq >> 24, (seq >> 16) & 0xff, (seq >> 8) & 0xff,
+             seq & 0xff);
+}
+
+bool bench_seq_from_addr(const uint8_t *a, uint32_t *seq)
+{
+    if (a[0] != 0x04 || a[5] != 0x06) /* ip4, tcp */
+        return false;
+    *seq = (uint32_t)a[1] << 24 | (uint32_t)a[2] << 16 | (uint32_t)a[3] << 8 | a[4];
+    return true;
+}
+
+void *bench_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        fprintf(stderr, "rdv-bench: out of memory\n");
+        exit(1);
+    }
+    return p;
+}

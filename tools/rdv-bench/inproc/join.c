@@ -12,9 +12,12 @@
 
 #include <sodium.h>
 
+#include "base/arena.h"
+#include "base/lpm.h"
 #include "base/varint.h"
 #include "bench.h"
 #include "host/host.h"
+#include "push.pb-c.h"
 #include "rendezvous/push.h"
 #include "rendezvous/service.h"
 
@@ -37,6 +40,43 @@ static struct peer_id join_peer(void)
     return p;
 }
 
+/* A framed push REGISTER (one address) or RENDEZVOUS in ns, appended to out. */
+static void join_request(struct buf *out, bool reg, const char *ns, const uint8_t *addr,
+                         size_t addr_len)
+{
+    Push__Message m = PUSH__MESSAGE__INIT;
+    Push__Message__Register r = PUSH__MESSAGE__REGISTER__INIT;
+    Push__Message__Rendezvous z = PUSH__MESSAGE__RENDEZVOUS__INIT;
+    Push__Message__Peer p = PUSH__MESSAGE__PEER__INIT;
+    Push__Message__Register *rs[1] = {&r};
+    Push__Message__Rendezvous *zs[1] = {&z};
+    ProtobufCBinaryData a = {addr_len, (uint8_t *)addr};
+    uint8_t tmp[512];
+
+    m.has_type = 1;
+    if (reg) {
+        m.type = PUSH__MESSAGE__MESSAGE_TYPE__REGISTER;
+        m.n_register_ = 1;
+        m.register_ = rs;
+        r.has_ns = 1;
+        r.ns = (ProtobufCBinaryData){strlen(ns), (uint8_t *)ns};
+        r.peer = &p; /* no id: the sender */
+        p.n_addrs = 1;
+        p.addrs = &a;
+    } else {
+        m.type = PUSH__MESSAGE__MESSAGE_TYPE__RENDEZVOUS;
+        m.n_rendezvous = 1;
+        m.rendezvous = zs;
+        z.has_ns = 1;
+        z.ns = (ProtobufCBinaryData){strlen(ns), (uint8_t *)ns};
+    }
+    size_t n = push__message__get_packed_size(&m);
+    if (n > sizeof(tmp))
+        abort(); /* small fixed shapes only */
+    push__message__pack(&m, tmp);
+    lpm_frame(out, tmp, n);
+}
+
 static int join_send(struct push_session *ps, struct buf *b)
 {
     int rc = push_session_input(ps, buf_head(b), buf_size(b));
@@ -52,9 +92,10 @@ static size_t join_drain(struct push_session *ps, struct arena *a)
     while ((b = push_session_peek(ps)) != NULL) {
         uint64_t len;
         int h = uvarint_get(b->bytes, b->len, &len);
-        struct pushc_msg pm;
-        if (h > 0 && pushc_decode(a, b->bytes + h, (size_t)len, &pm) == 0 && pm.kind == PC_REGISTER)
-            entries += pm.entries;
+        Push__Message *m = h > 0 ? push__message__unpack(&a->pb, (size_t)len, b->bytes + h) : NULL;
+        if (m && m->has_type && m->type == PUSH__MESSAGE__MESSAGE_TYPE__REGISTER)
+            entries += m->n_register_;
+        arena_free(a);
         push_session_pop(ps);
     }
     return entries;
@@ -103,7 +144,7 @@ int run_join(const struct bench_opts *o, struct bench_table *t)
     for (size_t i = 0; i < members; i++) {
         struct peer_id p = join_peer();
         ps[i] = push_session_open(&svc, &p, NULL);
-        pushc_register(&req, JOIN_NS, a1, sizeof(a1));
+        join_request(&req, true, JOIN_NS, a1, sizeof(a1));
         if (join_send(ps[i], &req) != 0)
             goto out;
         join_drain(ps[i], &arena);
@@ -111,7 +152,7 @@ int run_join(const struct bench_opts *o, struct bench_table *t)
     for (int j = 0; j < joiners; j++) {
         struct peer_id p = join_peer();
         struct push_session *s = ps[members + (size_t)j] = push_session_open(&svc, &p, NULL);
-        pushc_rendezvous(&req, JOIN_NS);
+        join_request(&req, false, JOIN_NS, NULL, 0);
         uint64_t t0 = join_cpu_ns();
         if (join_send(s, &req) != 0)
             goto out;
