@@ -7,7 +7,7 @@ RDV=("$BIN/rdv")
     fail "rdv --version: $("${RDV[@]}" --version)"
 out=$("${RDV[@]}" help register) || fail "rdv help register"
 [[ $out == "Usage: rdv register --server MULTIADDR"* ]] || fail "rdv help register: $out"
-echo "$out" | grep -q -- '--addr MULTIADDR' || fail "rdv help register lists no options: $out"
+grep -q -- '--addr MULTIADDR' <<<"$out" || fail "rdv help register lists no options: $out"
 rc=0; "${RDV[@]}" help frobnicate 2>"$TMP/e" || rc=$?
 [ $rc -eq 2 ] && grep -q "unknown command 'frobnicate' (rdv --help lists them)" "$TMP/e" || fail "help of nothing: $rc $(cat "$TMP/e")"
 [ "$("$BIN/rendezvousd" -v --metrics off --check-config)" = "config ok" ] || fail "rendezvousd -v"
