@@ -376,8 +376,10 @@ void stream_writev_now(struct stream *s, const struct iovec *v, size_t n)
     if (total == 0 || !stream_room_for(s, total))
         return;
     /* What was queued before goes first. */
-    conn_seal(c, &c->plain_out);
-    conn_seal(c, &c->mux.out);
+    if (buf_size(&c->plain_out))
+        conn_seal(c, &c->plain_out);
+    if (buf_size(&c->mux.out))
+        conn_seal(c, &c->mux.out);
     /* Frames as yamux_writev cuts them: [header, the parts' slices]. */
     size_t i = 0, off = 0;
     while (total > 0 && !c->closing) {
@@ -936,7 +938,8 @@ static void conn_seal(struct conn *c, struct buf *b)
         uint8_t *o = buf_reserve(&c->out, n + NOISE_TAG_LEN + 2);
         o[0] = (uint8_t)((n + NOISE_TAG_LEN) >> 8);
         o[1] = (uint8_t)(n + NOISE_TAG_LEN);
-        if (noise_seal(&c->tx, buf_head(b), n, o + 2) != 0) {
+        struct iovec v = {.iov_base = buf_head(b), .iov_len = n};
+        if (noise_sealv(&c->tx, c->host->bulk, &v, 1, o + 2) != 0) {
             conn_close(c, "noise nonce exhausted");
             buf_reset(b);
             return;
@@ -973,7 +976,7 @@ static bool conn_sealv(struct conn *c, const struct iovec *v, size_t n)
         uint8_t *o = buf_reserve(&c->out, len + NOISE_TAG_LEN + 2);
         o[0] = (uint8_t)((len + NOISE_TAG_LEN) >> 8);
         o[1] = (uint8_t)(len + NOISE_TAG_LEN);
-        if (noise_sealv(&c->tx, part, m, o + 2) != 0) {
+        if (noise_sealv(&c->tx, c->host->bulk, part, m, o + 2) != 0) {
             conn_close(c, "noise nonce exhausted");
             return false;
         }

@@ -154,6 +154,7 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     peerid_from_pubkey(&h->id, &h->pub);
     peerid_to_text(&h->id, h->id_text, sizeof(h->id_text));
     noise_identity_init(&h->noise, &h->key);
+    h->bulk = noise_bulk_new();
     noise_identity_cache_verified(&h->noise);
     if (limits)
         h->limits = *limits;
@@ -205,6 +206,8 @@ void host_free(struct host *h)
     buf_free(&h->scratch);
     free(h->rbuf);
     noise_identity_wipe(&h->noise);
+    noise_bulk_free(h->bulk);
+    h->bulk = NULL;
     privkey_wipe(&h->key);
 }
 

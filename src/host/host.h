@@ -243,6 +243,7 @@ struct host {
     struct peer_id id;
     char id_text[PEERID_TEXT_MAX];
     struct noise_identity noise;
+    struct noise_bulk *bulk;    /* seals big messages (noise_bulk_new); NULL: libsodium */
     struct host_limits limits;
     const struct protocol *protocols[HOST_MAX_PROTOCOLS];
     const char *protocol_ids[HOST_MAX_PROTOCOLS];

@@ -57,12 +57,20 @@ struct noise_cipher {
 /* Encrypts n <= NOISE_MAX_PLAINTEXT bytes into out (n + 16 bytes); in and out
  * may be the same buffer. -1 once the nonce is exhausted. */
 int noise_seal(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);
+/* A cipher context for sealing big messages with OpenSSL's ChaCha20-Poly1305
+ * (faster than libsodium's past about a kilobyte, slower below): one per
+ * host, reused by every connection. NULL if OpenSSL cannot provide it. */
+struct noise_bulk;
+struct noise_bulk *noise_bulk_new(void);
+void noise_bulk_free(struct noise_bulk *b);
 /* noise_seal of the concatenation of the n parts of v (NOISE_MAX_PLAINTEXT
- * bytes at most, together), read in place: what a caller would otherwise
- * gather into one buffer first is read once, by the cipher. out (the parts'
- * total + 16 bytes) must not overlap them. -1 once the nonce is exhausted
- * or past the size. */
-int noise_sealv(struct noise_cipher *c, const struct iovec *v, size_t n, uint8_t *out);
+ * bytes at most, together) into out (their total + 16 bytes), without
+ * gathering them in a buffer of the caller's first: the parts are copied
+ * only to their place in out, or (long parts of a big message, with bulk)
+ * read where they lie by the cipher. out must not overlap the parts. bulk
+ * may be NULL (libsodium only). -1 once the nonce is exhausted or past the size. */
+int noise_sealv(struct noise_cipher *c, struct noise_bulk *bulk, const struct iovec *v, size_t n,
+                uint8_t *out);
 /* Decrypts a transport message of n >= 16 bytes into out (n - 16 bytes); in
  * and out may be the same buffer. -1 on authentication failure. */
 int noise_open(struct noise_cipher *c, const uint8_t *in, size_t n, uint8_t *out);
