@@ -89,7 +89,17 @@ int push_client_open(struct push_client *pc, struct conn *c, const char *id,
         .on_close = pushc__close,
     };
     lpm_init(&pc->in, PUSH_CLIENT_MAX_MESSAGE);
-    pc->stream = conn_open_stream(c, &pc->proto, pc);
+    /* The usual id: one protocol shared by every session of the process,
+     * which stays in cache where thousands of sessions take turns. */
+    static const struct protocol shared = {
+        .id = WIRE_PUSH_PROTOCOL_ID,
+        .on_open = pushc__open,
+        .on_data = pushc__data,
+        .on_eof = pushc__eof,
+        .on_close = pushc__close,
+    };
+    bool usual = strcmp(pc->proto.id, WIRE_PUSH_PROTOCOL_ID) == 0;
+    pc->stream = conn_open_stream(c, usual ? &shared : &pc->proto, pc);
     if (pc->stream == NULL) {
         lpm_free(&pc->in);
         return -1;

@@ -131,6 +131,8 @@ void host_set_lean(struct host *h)
     h->spare_fd = -1;
     free(h->rbuf);
     h->rbuf = NULL;
+    noise_bulk_free(h->bulk); /* a client seals small messages: libsodium */
+    h->bulk = NULL;
 }
 
 bool host_admit_request(struct host *h)

@@ -209,11 +209,11 @@ enum host_conn_error {
 };
 
 struct host_stats {
+    uint64_t bytes_in, bytes_out;                  /* first: every read and write counts */
     uint64_t conns_accepted, handshakes_failed, handshakes_ok;
     uint64_t refused[REFUSE_REASONS];              /* connections refused at accept, by reason */
     uint64_t accept_pauses;                        /* times max-handshakes paused the listeners */
     uint64_t accept_backoffs;                      /* times a flood of refusals paused them */
-    uint64_t bytes_in, bytes_out;
     uint64_t conns_accepted_ws;                    /* of conns_accepted, on /ws listeners */
     uint64_t handshake_failures[HS_FAIL_REASONS];  /* handshakes_failed by reason */
     uint64_t conn_errors[CONN_ERR_REASONS];
@@ -238,6 +238,18 @@ struct host_stats {
 struct host {
     struct ev_loop *loop;
     struct log *log;
+    /* What every read and flush touches, together at the front: with
+     * thousands of lean hosts on one loop each is cold when its turn comes. */
+    bool lean;                  /* see host_set_lean */
+    uint8_t *rbuf;              /* every read lands here first (HOST_RBUF bytes, from
+                                 * the first read on; none in a lean host) */
+    size_t read_budget;         /* socket bytes left to read in this loop pass */
+    size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
+                                 * every connection (as of its last write or flush) */
+    struct conn *established;   /* ready, least recently active first */
+    struct conn *dirty;         /* have output to flush this iteration */
+    ev_prepare flush;
+    struct host_stats stats;
     struct privkey key;
     struct pubkey pub;
     struct peer_id id;
@@ -257,8 +269,6 @@ struct host {
     struct conn *conns;         /* all live connections */
     size_t nconns;
     struct conn *pending;       /* handshaking, oldest first */
-    struct conn *established;   /* ready, least recently active first */
-    struct conn *dirty;         /* have output to flush this iteration */
     struct host_source *sources;      /* admission: by source address */
     struct host_source *idle_sources; /* those without connections, least recently seen first */
     size_t nidle_sources;
@@ -270,7 +280,6 @@ struct host {
     uint8_t backoff_level;      /* doublings of the next rest (admission.c) */
     ev_timer accept_backoff;
     struct ws_config *ws;       /* WebSocket and TLS settings; NULL until used */
-    ev_prepare flush;
     ev_timer timeouts;
     uint8_t ip_hash_key[16];    /* SipHash key for the source table */
     int spare_fd;               /* closed and reopened to shed load on EMFILE */
@@ -278,10 +287,6 @@ struct host {
     uint8_t dial_muxers;        /* HOST_MUX_* we offer when dialing; 0: both */
     bool reuse_port;            /* listeners share their port with other processes (--workers) */
     ev_timer drain_timer;
-    struct host_stats stats;
-    size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
-                                 * every connection (as of its last write or flush) */
-    size_t read_budget;         /* socket bytes left to read in this loop pass */
     size_t mem_queued;          /* output handlers hold for streams that could not take
                                  * it yet (push backlogs), each buffer counted once */
     struct log_limit conn_lines; /* open/close/refused lines: rate-limited */
@@ -290,9 +295,6 @@ struct host {
      * the reservations it carried). Called before its streams close. */
     void (*on_conn_closed)(void *ctx, struct conn *c);
     void *conn_closed_ctx;
-    uint8_t *rbuf;              /* every read lands here first (HOST_RBUF bytes, from
-                                 * the first read on; none in a lean host) */
-    bool lean;                  /* see host_set_lean */
 };
 
 void host_limits_default(struct host_limits *l);
@@ -304,7 +306,8 @@ void host_free(struct host *h);
 /* Makes h a lean host, for a client among thousands in one process (one
  * host per connection, as librendezvous has): no read buffer of its own
  * (reads go through HOST_LEAN_RBUF bytes on the stack), no spare
- * descriptor, and its flush hook on the loop only while it has output.
+ * descriptor, no OpenSSL sealing context (libsodium seals), and its flush
+ * hook on the loop only while it has output.
  * Call it right after host_init; a lean host does not listen. */
 void host_set_lean(struct host *h);
 /* Registers a stream protocol (p must outlive the host). */
