@@ -72,6 +72,7 @@ struct cluster {
     bool reading;              /* an XREAD is out */
     bool logged_down;
     bool leaving;              /* the leave script is out */
+    bool closing;              /* the registry may be gone: nothing touches it */
     /* the log */
     uint64_t applied_seq;      /* the last entry applied (its id as a seq) */
     uint64_t applied_n;        /* its number */
@@ -221,7 +222,7 @@ static void cluster__on_read(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     (void)priv;
     c->reading = false;
-    if (r == NULL || ac != c->rd)
+    if (r == NULL || ac != c->rd || c->closing)
         return;
     if (cluster__error(c, r)) {
         cluster__teardown(c, r->str);
@@ -295,8 +296,8 @@ static void cluster__read(struct cluster *c)
 static int cluster__eval(struct cluster *c, enum cluster_script s, redisCallbackFn *fn, void *priv,
                          int argc, const char **argv, const size_t *lens)
 {
-    const char *a[3 + CLUSTER_NKEYS + 8];
-    size_t l[3 + CLUSTER_NKEYS + 8];
+    const char *a[3 + CLUSTER_NKEYS + 12];
+    size_t l[3 + CLUSTER_NKEYS + 12];
     char nkeys[8];
     int n = 0;
     snprintf(nkeys, sizeof nkeys, "%d", CLUSTER_NKEYS);
@@ -382,7 +383,12 @@ static void cluster__on_write(redisAsyncContext *ac, void *reply, void *priv)
         cluster__refuse(c, ticket, RDV_E_UNAVAILABLE);
         cluster__script_failed(c, r);
     } else if (r->type == REDIS_REPLY_STRING && r->len > 0 && r->str[0] == '!') {
-        cluster__refuse(c, ticket, strcmp(r->str, "!PEER") == 0 ? RDV_E_PEER_LIMIT : RDV_E_TOTAL_LIMIT);
+        enum rdv_status st = strcmp(r->str, "!PEER") == 0   ? RDV_E_PEER_LIMIT
+                             : strcmp(r->str, "!RATE") == 0 ? RDV_E_RATE_LIMIT
+                                                            : RDV_E_TOTAL_LIMIT;
+        if (st == RDV_E_RATE_LIMIT && !c->closing)
+            c->reg->stats.rate_limited++; /* as one node counts it */
+        cluster__refuse(c, ticket, st);
     } else if (r->type == REDIS_REPLY_STRING && cluster_seq_parse(r->str, (size_t)r->len, &seq) == 0) {
         if (seq > c->wait_seq)
             c->wait_seq = seq;
@@ -415,7 +421,8 @@ static void cluster__owner_text(struct cluster *c, struct rdv_session *s, char *
 static int cluster__send_register(struct cluster *c, const struct rdv_register *q, uint64_t ticket)
 {
     uint8_t key[CLUSTER_KEY_MAX];
-    char owner[64] = "", ttl[24], per_peer[24], total[24];
+    const struct registry_limits *l = &c->reg->limits;
+    char owner[64] = "", ttl[24], per_peer[24], total[24], rate[40], burst[24], cut[24], ttl_len[24];
     Cluster__Body b = CLUSTER__BODY__INIT;
     ProtobufCBinaryData stack[32];
     ProtobufCBinaryData *addrs = q->naddrs <= 32 ? stack : xcalloc(q->naddrs, sizeof *addrs);
@@ -443,16 +450,26 @@ static int cluster__send_register(struct cluster *c, const struct rdv_register *
     size_t blen = cluster__body__get_packed_size(&b);
     uint8_t *body = xmalloc(blen ? blen : 1);
     cluster__body__pack(&b, body);
+    /* Where the TTL field is (fields go in number order: dialect, addrs,
+     * envelope, ttl, metadata), so the script can tell a refresh. */
+    Cluster__Body head = b, ttl_only = CLUSTER__BODY__INIT;
+    head.has_ttl = head.has_metadata = false;
+    ttl_only.has_ttl = b.has_ttl;
+    ttl_only.ttl = b.ttl;
+    snprintf(cut, sizeof cut, "%zu", cluster__body__get_packed_size(&head));
+    snprintf(ttl_len, sizeof ttl_len, "%zu", cluster__body__get_packed_size(&ttl_only));
     snprintf(ttl, sizeof ttl, "%" PRIu64, q->ttl);
-    snprintf(per_peer, sizeof per_peer, "%zu", c->reg->limits.max_regs_per_peer);
-    snprintf(total, sizeof total, "%zu", c->reg->limits.max_regs_total);
+    snprintf(per_peer, sizeof per_peer, "%zu", l->max_regs_per_peer);
+    snprintf(total, sizeof total, "%zu", l->max_regs_total);
+    snprintf(rate, sizeof rate, "%.17g", l->register_rate > 0 ? l->register_rate : 0.0);
+    snprintf(burst, sizeof burst, "%zu", l->register_burst ? l->register_burst : 1);
     size_t klen = cluster_key_make(key, q->peer, q->ns, q->ns_len);
     const char *argv[] = {(const char *)key, owner, ttl, (const char *)body, per_peer, total,
-                          c->log_max};
+                          c->log_max, rate, burst, cut, ttl_len};
     size_t lens[] = {klen, strlen(owner), strlen(ttl), blen, strlen(per_peer), strlen(total),
-                     strlen(c->log_max)};
+                     strlen(c->log_max), strlen(rate), strlen(burst), strlen(cut), strlen(ttl_len)};
     int rc = cluster__eval(c, CLUSTER_SCRIPT_REGISTER, cluster__on_write,
-                           (void *)(uintptr_t)ticket, 7, argv, lens);
+                           (void *)(uintptr_t)ticket, 11, argv, lens);
     free(body);
     if (addrs != stack)
         free(addrs);
@@ -753,7 +770,7 @@ static void cluster__on_snapshot(redisAsyncContext *ac, void *reply, void *priv)
     struct cluster *c = cluster__of(ac);
     redisReply *r = reply;
     (void)priv;
-    if (r == NULL || ac != c->wr)
+    if (r == NULL || ac != c->wr || c->closing)
         return;
     if (cluster__error(c, r) || r->type != REDIS_REPLY_ARRAY) {
         cluster__script_failed(c, r);
@@ -841,7 +858,7 @@ static void cluster__on_heartbeat(redisAsyncContext *ac, void *reply, void *priv
         c->stats.lag_seconds = (double)((last >> 20) - (c->applied_seq >> 20)) / 1000.0;
     else
         c->stats.lag_seconds = 0;
-    if (r->element[0]->integer == 0 && c->state == CLUSTER_UP) {
+    if (r->element[0]->integer == 0 && c->state == CLUSTER_UP && !c->closing) {
         c->stats.reasserts++;
         LOGW(c->log, "cluster: this node had been reaped (stalled or cut off for more than %.1f s)",
              c->cfg.node_timeout);
@@ -884,7 +901,7 @@ static void cluster__on_expiry(struct ev_loop *loop, ev_timer *w, int revents)
     struct cluster *c = w->data;
     (void)loop;
     (void)revents;
-    if (c->state == CLUSTER_UP)
+    if (c->state == CLUSTER_UP && !c->closing)
         cluster__expire(c);
 }
 
@@ -916,7 +933,7 @@ static void cluster__on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     char timeout[24];
     (void)loop;
     (void)revents;
-    if (c->state != CLUSTER_UP)
+    if (c->state != CLUSTER_UP || c->closing)
         return;
     /* Redis that answers nothing (stopped, or a dead link) is down too. */
     if (c->hb_sent != 0 && ev_time() - c->hb_sent > c->cfg.node_timeout) {
@@ -1171,10 +1188,19 @@ static void cluster__free(struct cluster *c)
     struct cluster_session *cs, *tmp;
     if (c == NULL)
         return;
+    /* The daemon frees the registry before its store: from here on no log
+     * entry, snapshot or re-assertion may reach it. The reader goes first
+     * (its XREAD's callback runs now, with no reply). */
+    c->closing = true;
+    c->store.busy = false; /* nobody waits any more */
+    c->done = NULL;
+    if (c->rd) {
+        redisAsyncContext *rd = c->rd;
+        c->rd = NULL;
+        redisAsyncFree(rd);
+    }
     cluster__leave(c);
     c->state = CLUSTER_DOWN; /* no reconnect from the callbacks below */
-    c->store.busy = false;   /* nobody waits any more */
-    c->done = NULL;
     ev_ref(c->loop);
     ev_timer_stop(c->loop, &c->tick);
     ev_timer_stop(c->loop, &c->retry);

@@ -10,6 +10,8 @@
  *   {rdv}:logn   the number of the last log entry (entries count 1, 2, ...)
  *   {rdv}:last   the id of the last log entry
  *   {rdv}:own:NODE set   keys whose push registration NODE's sessions own
+ *   {rdv}:rate:PEER hash  the peer's register-rate bucket: tokens, last
+ *                  (Redis time, ms); gone (expired) when full
  *
  * A key is one byte (the peer id's length), the binary peer id, then the
  * namespace. OWNER is "NODE:SESSION" (both hex) for a push registration,
@@ -27,7 +29,9 @@
 #include <stddef.h>
 
 enum cluster_script {
-    CLUSTER_SCRIPT_REGISTER,    /* ARGV key owner ttl body max_per_peer max_total log_max -> id | "!PEER" | "!TOTAL" */
+    CLUSTER_SCRIPT_REGISTER,    /* ARGV key owner ttl body max_per_peer max_total log_max
+                                 * rate burst cut ttl_len -> id | "!PEER" | "!TOTAL" | "!RATE"
+                                 * (body[cut, cut + ttl_len) is its TTL field) */
     CLUSTER_SCRIPT_UNREGISTER,  /* ARGV key owner why log_max -> 1 | 0 (owner "": any; "NODE:" any of NODE's) */
     CLUSTER_SCRIPT_EXPIRE,      /* ARGV log_max batch -> expired count */
     CLUSTER_SCRIPT_HEARTBEAT,   /* ARGV node -> {was known 1|0, nodes alive, logn, last id} */

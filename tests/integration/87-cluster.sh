@@ -164,6 +164,9 @@ kill "$PID_lim2"
 for n in a b la lb; do
     pid=PID_$n
     term_wait "${!pid}" "$STOP_WAIT" || fail "node $n did not stop"
+    # nothing applied from the log after the registry closed
+    ! grep -q 'this node refuses\|refused a registration of the log' "$TMP/$n.err" ||
+        fail "node $n: $(grep -m1 refuse "$TMP/$n.err")"
 done
 start_node d
 out=$("${RDV[@]}" discover --dialect standard --server "$ADDR_d" std)
