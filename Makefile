@@ -67,11 +67,13 @@ RDV_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv/*.c))
 BENCH    := $(BUILD)/rdv-bench
 # What rdv-bench and rdv-attack share (reading /proc about the daemon).
 TOOLS_LIB_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/lib/*.c))
-# Whatever talks to a server uses the public API only; inproc/ times the
-# server's own code in this process (registry, push sessions, the store),
-# so it alone sees src/ and links the internal library.
+# rdv-bench talks to a server through the public API only.
 BENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/*.c)) $(TOOLS_LIB_OBJ)
-BENCH_INPROC_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/rdv-bench/inproc/*.c))
+# rdv-microbench times the server's own code in this process (registry, push
+# sessions, the store): like the unit tests it sees src/ and links the
+# internal library; it borrows rdv-bench's options, table and server start-up.
+MICROBENCH := $(BUILD)/rdv-microbench
+MICROBENCH_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/bench/*.c))
 PROBE    := $(BUILD)/tests/rdv-probe
 PROBE_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/probe/*.c))
 ATTACK   := $(BUILD)/rdv-attack
@@ -148,17 +150,18 @@ $(BUILD)/tools/%.o: tools/%.c | $(GEN_H)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -Itools/lib -Itools/rdv-bench $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tools/rdv-bench/inproc/%.o: tools/rdv-bench/inproc/%.c | $(GEN_H)
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INTERNAL) -Itools/lib -Itools/rdv-bench $(CFLAGS) -c $< -o $@
-
 $(RDV): $(RDV_OBJ) $(STLIB)
 	$(CC) $(LDFLAGS) $^ $(CLIENT_LIBS) -o $@
 
 $(PROBE): $(PROBE_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BENCH): $(BENCH_OBJ) $(BENCH_INPROC_OBJ) $(STLIB) $(LIB)
+$(BENCH): $(BENCH_OBJ) $(STLIB)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(MICROBENCH_OBJ): CPPFLAGS += -Itools/rdv-bench
+
+$(MICROBENCH): $(MICROBENCH_OBJ) $(BUILD)/tools/rdv-bench/util.o $(TOOLS_LIB_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(ATTACK): $(ATTACK_OBJ) $(LIB)
@@ -185,7 +188,7 @@ check: deps ## install, build, run every test (unit, integration, interop)
 	@BUILD=$(BUILD) tests/run.sh
 
 bench: deps ## run the benchmarks (quick sizes, < 5 min) and print the table
-	@$(MAKE) --no-print-directory all $(BENCH)
+	@$(MAKE) --no-print-directory all $(BENCH) $(MICROBENCH)
 	@BUILD=$(BUILD) tools/bench.sh
 
 stress: deps ## run every attack scenario at full size against the daemon (see HARDENING.md)

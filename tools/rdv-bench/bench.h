@@ -243,9 +243,6 @@ int wait_until(struct ev_loop *loop, struct workers *ws, bool (*done)(void *ctx)
 int run_idle(const struct bench_opts *o, struct bench_table *t);
 int run_requests(const struct bench_opts *o, struct bench_table *t);
 int run_handshakes(const struct bench_opts *o, struct bench_table *t);
-int run_discover(const struct bench_opts *o, struct bench_table *t);
-int run_join(const struct bench_opts *o, struct bench_table *t);
-int run_startup(const struct bench_opts *o, struct bench_table *t);
 /* cluster.c: nodes on one redis-server (latency across nodes, churn, --workers). */
 int run_cluster(const struct bench_opts *o, struct bench_table *t);
 

@@ -25,12 +25,6 @@ static void usage(FILE *f)
             "  paced       push fan-out at 50,000 deliveries/s (S = 1,000), for latency\n"
             "  idle        server memory per idle session and connection setup rate\n"
             "  requests    /rendezvous/1.0.0 REGISTER + DISCOVER loops\n"
-            "  discover    DISCOVER and Waku sampling cost, in process, with and\n"
-            "              without 50,000 push registrations in the namespace\n"
-            "  join        loop time of a push subscriber joining a namespace of\n"
-            "              10,000 members (its snapshot), in process\n"
-            "  startup     rendezvousd start-up on a data directory of 1,000,000 stored\n"
-            "              registrations (quick: 100,000): load time and RSS\n"
             "  cluster     nodes sharing one redis-server (--cluster): announcement latency\n"
             "              from node A to subscribers on node B at 1,000 changes/s; the\n"
             "              same path at saturation (changes/s, redis-server CPU); fan-out\n"
@@ -47,16 +41,19 @@ static void usage(FILE *f)
             "      --rate N         paced: deliveries/s (50000)\n"
             "      --streams N      fanout/idle: sessions per connection (1, the only\n"
             "                       value: a librendezvous client has one push session)\n"
-            "  -N, --sessions N     idle: sessions (10000; quick 2000); join: members (10000)\n"
+            "  -N, --sessions N     idle: sessions (10000; quick 2000)\n"
             "  -C, --clients N      requests: clients (64)\n"
             "      --data-dir DIR   requests: run the daemon with --data-dir DIR (use a\n"
             "                       fresh one); adds commits/s and changes per commit\n"
             "  -D, --dialers N      handshakes: concurrent dialers (32)\n"
-            "  -v, --verbose\n");
+            "  -v, --verbose\n"
+            "\n"
+            "The in-process benchmarks of the server's internals (discover, join,\n"
+            "startup) are a separate program: rdv-microbench --help.\n");
 }
 
 static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced", "idle", "requests",
-                                        "discover", "join", "startup", "cluster"};
+                                        "cluster"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
 static void default_daemon(char *out, size_t cap)
@@ -138,6 +135,12 @@ int main(int argc, char **argv)
                 found = true;
             }
         }
+        if (!found && (strcmp(argv[i], "discover") == 0 || strcmp(argv[i], "join") == 0 ||
+                       strcmp(argv[i], "startup") == 0)) {
+            fprintf(stderr, "rdv-bench: '%s' times the server's code in process: run "
+                            "rdv-microbench %s\n", argv[i], argv[i]);
+            return 2;
+        }
         if (!found) {
             fprintf(stderr, "rdv-bench: unknown scenario '%s'\n", argv[i]);
             usage(stderr);
@@ -194,12 +197,6 @@ int main(int argc, char **argv)
             failures += run_idle(&o, &t) != 0;
         } else if (strcmp(s, "requests") == 0) {
             failures += run_requests(&o, &t) != 0;
-        } else if (strcmp(s, "discover") == 0) {
-            failures += run_discover(&o, &t) != 0;
-        } else if (strcmp(s, "join") == 0) {
-            failures += run_join(&o, &t) != 0;
-        } else if (strcmp(s, "startup") == 0) {
-            failures += run_startup(&o, &t) != 0;
         } else if (strcmp(s, "cluster") == 0) {
             failures += run_cluster(&o, &t) != 0;
         }

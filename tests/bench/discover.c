@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
 #include "client/wire.h"
+#include "microbench.h"
 #include "rendezvous.pb-c.h"
 #include "rendezvous/cookie.h"
 #include "rendezvous/records.h"

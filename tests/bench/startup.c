@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "base/buf.h"
-#include "bench.h"
 #include "crypto/key.h"
 #include "crypto/peerid.h"
 #include "crypto/record.h"
+#include "microbench.h"
 #include "registry/registry.h"
 #include "store/lmdb.h"
 #include "store/store.h"
