@@ -3,13 +3,9 @@
  * directory), printed as one table like rdv-bench's. See BENCHMARKS.md. */
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <sodium.h>
 
 #include "microbench.h"
 
@@ -40,19 +36,6 @@ static int (*const runs[])(const struct bench_opts *, struct bench_table *) = {
     run_discover, run_join, run_startup};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
-/* The rendezvousd beside this binary (both are built in one folder). */
-static void default_daemon(char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    char *slash = n > 0 ? (self[n] = 0, strrchr(self, '/')) : NULL;
-    if (slash == NULL || (size_t)(slash - self) + sizeof("/rendezvousd") > cap) {
-        snprintf(out, cap, "rendezvousd");
-        return;
-    }
-    snprintf(out, cap, "%.*s/rendezvousd", (int)(slash - self), self);
-}
-
 int main(int argc, char **argv)
 {
     enum { OPT_DAEMON = 256 };
@@ -64,11 +47,10 @@ int main(int argc, char **argv)
     struct bench_opts o;
     char daemon_path[PATH_MAX];
     bool want[NSCEN] = {false};
-    bool any = false;
     int ch;
 
     memset(&o, 0, sizeof(o));
-    default_daemon(daemon_path, sizeof(daemon_path));
+    bench_default_daemon(daemon_path, sizeof(daemon_path));
     o.daemon = daemon_path;
     while ((ch = getopt_long(argc, argv, "qN:vh", longopts, NULL)) != -1) {
         switch (ch) {
@@ -84,29 +66,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "rdv-microbench: --sessions is out of range\n");
         return 2;
     }
-    for (int i = optind; i < argc; i++) {
-        bool found = false;
-        for (size_t k = 0; k < NSCEN; k++) {
-            if (strcmp(argv[i], scenarios[k]) == 0 || strcmp(argv[i], "all") == 0) {
-                want[k] = true;
-                found = true;
-            }
-        }
-        if (!found) {
-            fprintf(stderr, "rdv-microbench: unknown scenario '%s'\n", argv[i]);
-            usage(stderr);
-            return 2;
-        }
-        any = true;
+    int bad = bench_pick_scenarios(argc, argv, optind, scenarios, NSCEN, want);
+    if (bad > 0) {
+        fprintf(stderr, "rdv-microbench: unknown scenario '%s'\n", argv[bad]);
+        usage(stderr);
+        return 2;
     }
-    if (!any)
-        for (size_t k = 0; k < NSCEN; k++)
-            want[k] = true;
-    if (sodium_init() < 0)
+    if (bench_process_init() < 0)
         return 1;
-    signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
-    setvbuf(stdout, NULL, _IOLBF, 0);
 
     print_machine();
     struct bench_table t;

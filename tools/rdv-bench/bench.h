@@ -71,6 +71,19 @@ struct bench_row *table_add(struct bench_table *t, const char *scenario);
 void table_print(const struct bench_table *t);
 void print_machine(void);
 
+/* ---- what rdv-bench and rdv-microbench do before running ---------------- */
+
+/* The rendezvousd beside this binary (both are built in one folder). */
+void bench_default_daemon(char *out, size_t cap);
+/* Marks in want[] the scenarios named in argv[first..argc-1] ("all": every
+ * one; none named: every one). Returns the index in argv of the first name
+ * that is not in names[], or 0 if all are. */
+int bench_pick_scenarios(int argc, char **argv, int first, const char *const *names, size_t n,
+                         bool *want);
+/* libsodium, SIGPIPE ignored, the fd limit raised, stdout line-buffered.
+ * -1 if libsodium cannot start. */
+int bench_process_init(void);
+
 /* ---- time, processes ---------------------------------------------------- */
 
 uint64_t now_ns(void);

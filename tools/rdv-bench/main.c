@@ -2,13 +2,9 @@
  * rendezvousd, with redis-server pub/sub beside it. See BENCHMARKS.md. */
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <sodium.h>
 
 #include "bench.h"
 
@@ -56,23 +52,6 @@ static const char *const scenarios[] = {"handshakes", "redis", "fanout", "paced"
                                         "cluster"};
 #define NSCEN (sizeof(scenarios) / sizeof(scenarios[0]))
 
-static void default_daemon(char *out, size_t cap)
-{
-    char self[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) {
-        snprintf(out, cap, "rendezvousd");
-        return;
-    }
-    self[n] = 0;
-    char *slash = strrchr(self, '/');
-    size_t dir = slash ? (size_t)(slash - self) : 0;
-    if (dir + sizeof("/rendezvousd") > cap)
-        dir = 0;
-    memcpy(out, self, dir);
-    memcpy(out + dir, "/rendezvousd", sizeof("/rendezvousd"));
-}
-
 int main(int argc, char **argv)
 {
     enum { OPT_DAEMON = 256, OPT_REDIS, OPT_RATE, OPT_STREAMS, OPT_DATA_DIR };
@@ -90,11 +69,10 @@ int main(int argc, char **argv)
     struct bench_opts o;
     char daemon_path[PATH_MAX];
     bool want[NSCEN] = {false};
-    bool any = false;
     int ch;
 
     memset(&o, 0, sizeof(o));
-    default_daemon(daemon_path, sizeof(daemon_path));
+    bench_default_daemon(daemon_path, sizeof(daemon_path));
     o.daemon = daemon_path;
     o.redis = "redis-server";
     while ((ch = getopt_long(argc, argv, "qt:p:S:W:N:C:D:vh", longopts, NULL)) != -1) {
@@ -127,35 +105,20 @@ int main(int argc, char **argv)
                         "per connection, so only 1\n", o.streams);
         return 2;
     }
-    for (int i = optind; i < argc; i++) {
-        bool found = false;
-        for (size_t k = 0; k < NSCEN; k++) {
-            if (strcmp(argv[i], scenarios[k]) == 0 || strcmp(argv[i], "all") == 0) {
-                want[k] = true;
-                found = true;
-            }
-        }
-        if (!found && (strcmp(argv[i], "discover") == 0 || strcmp(argv[i], "join") == 0 ||
-                       strcmp(argv[i], "startup") == 0)) {
+    int bad = bench_pick_scenarios(argc, argv, optind, scenarios, NSCEN, want);
+    if (bad > 0) {
+        const char *s = argv[bad];
+        if (strcmp(s, "discover") == 0 || strcmp(s, "join") == 0 || strcmp(s, "startup") == 0) {
             fprintf(stderr, "rdv-bench: '%s' times the server's code in process: run "
-                            "rdv-microbench %s\n", argv[i], argv[i]);
-            return 2;
-        }
-        if (!found) {
-            fprintf(stderr, "rdv-bench: unknown scenario '%s'\n", argv[i]);
+                            "rdv-microbench %s\n", s, s);
+        } else {
+            fprintf(stderr, "rdv-bench: unknown scenario '%s'\n", s);
             usage(stderr);
-            return 2;
         }
-        any = true;
+        return 2;
     }
-    if (!any)
-        for (size_t k = 0; k < NSCEN; k++)
-            want[k] = true;
-    if (sodium_init() < 0)
+    if (bench_process_init() < 0)
         return 1;
-    signal(SIGPIPE, SIG_IGN);
-    raise_nofile();
-    setvbuf(stdout, NULL, _IOLBF, 0);
 
     print_machine();
     struct bench_table t;

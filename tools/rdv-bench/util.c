@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -15,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sodium.h>
 
 #include "bench.h"
 
@@ -62,6 +65,50 @@ void table_print(const struct bench_table *t)
         printf("|\n");
     }
     fflush(stdout);
+}
+
+void bench_default_daemon(char *out, size_t cap)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash = n > 0 ? (self[n] = 0, strrchr(self, '/')) : NULL;
+    if (slash == NULL || (size_t)(slash - self) + sizeof("/rendezvousd") > cap) {
+        snprintf(out, cap, "rendezvousd");
+        return;
+    }
+    snprintf(out, cap, "%.*s/rendezvousd", (int)(slash - self), self);
+}
+
+int bench_pick_scenarios(int argc, char **argv, int first, const char *const *names, size_t n,
+                         bool *want)
+{
+    bool any = false;
+    for (int i = first; i < argc; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n; k++) {
+            if (strcmp(argv[i], names[k]) == 0 || strcmp(argv[i], "all") == 0) {
+                want[k] = true;
+                found = true;
+            }
+        }
+        if (!found)
+            return i;
+        any = true;
+    }
+    if (!any)
+        for (size_t k = 0; k < n; k++)
+            want[k] = true;
+    return 0;
+}
+
+int bench_process_init(void)
+{
+    if (sodium_init() < 0)
+        return -1;
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return 0;
 }
 
 void print_machine(void)
