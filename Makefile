@@ -89,7 +89,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FORCE:
 .SECONDARY:
 
-all: $(DAEMON) $(RDV) $(SHLIB) $(STLIB) $(UNIT_BIN) $(PROBE) $(ATTACK) ## build the daemon, the rdv client, librendezvous and the tests
+all: $(DAEMON) $(RDV) $(SHLIB) $(STLIB) $(UNIT_BIN) $(PROBE) $(ATTACK) $(BENCH) $(MICROBENCH) ## build the daemon, the rdv client, librendezvous, the tests and the benchmarks
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(@D)
@@ -188,7 +188,7 @@ check: deps ## install, build, run every test (unit, integration, interop)
 	@BUILD=$(BUILD) tests/run.sh
 
 bench: deps ## run the benchmarks (quick sizes, < 5 min) and print the table
-	@$(MAKE) --no-print-directory all $(BENCH) $(MICROBENCH)
+	@$(MAKE) --no-print-directory all
 	@BUILD=$(BUILD) tools/bench.sh
 
 stress: deps ## run every attack scenario at full size against the daemon (see HARDENING.md)
