@@ -131,6 +131,7 @@ struct rdv_client {
     uint64_t syncs_sent, syncs_done;
     int dispatching;
     char why[192];                  /* a close reason of ours (conn_close keeps the pointer) */
+    char server_text[PEERID_TEXT_MAX]; /* the server's peer id while ready */
     struct preg *regs;
     struct sub *subs;
     size_t nraw, nplain;            /* live raw and member-tracking subscriptions */
@@ -1057,8 +1058,8 @@ static bool client__push_session(rdv_client *c)
 static void client__on_ready(struct conn *conn, void *user)
 {
     rdv_client *c = user;
-    (void)conn;
     ev_timer_stop(c->loop, &c->connect_timer);
+    conn_peer_text(conn, c->server_text, sizeof c->server_text);
     c->ready = true;
     c->backoff = c->o.reconnect_min_s;
     c->syncs_sent = c->syncs_done = 0;
@@ -1095,8 +1096,8 @@ static void client__on_closed(struct conn *conn, void *user, const char *reason)
 {
     rdv_client *c = user;
     bool was_ready = c->ready;
-    if (strcmp(reason, "peer id mismatch") == 0 && conn->remote_text[0]) {
-        snprintf(c->why, sizeof c->why, "peer id mismatch: the peer there is %s", conn->remote_text);
+    if (strcmp(reason, "peer id mismatch") == 0 && conn->remote.len) {
+        snprintf(c->why, sizeof c->why, "peer id mismatch: the peer there is %s", CONN_PEER_TEXT(conn));
         reason = c->why;
     }
     c->conn = NULL;
@@ -1389,7 +1390,7 @@ RDV_CLIENT_API int rdv_client_reconnects(const rdv_client *c)
 
 RDV_CLIENT_API const char *rdv_client_server_id(const rdv_client *c)
 {
-    return c && c->ready ? c->conn->remote_text : NULL;
+    return c && c->ready ? c->server_text : NULL;
 }
 
 /* addrs as binary multiaddrs into g. */

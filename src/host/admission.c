@@ -267,14 +267,14 @@ enum host_refusal host_admit(struct host *h, const struct sockaddr *sa)
 
 static void conn_set_priority(struct host *h, struct conn *c, int pri)
 {
-    if (ev_priority(&c->rio) == pri)
+    if (ev_priority(&c->io) == pri)
         return;
-    bool active = ev_is_active(&c->rio);
+    bool active = ev_is_active(&c->io);
     if (active)
-        ev_io_stop(h->loop, &c->rio);
-    ev_set_priority(&c->rio, pri);
+        ev_io_stop(h->loop, &c->io);
+    ev_set_priority(&c->io, pri);
     if (active)
-        ev_io_start(h->loop, &c->rio);
+        ev_io_start(h->loop, &c->io);
 }
 
 void host_admitted(struct host *h, struct conn *c)

@@ -43,8 +43,7 @@ static const char *const security_ids[] = {NOISE_PROTOCOL_ID};
 static const char *const muxer_ids[] = {YAMUX_PROTOCOL_ID, MPLEX_PROTOCOL_ID};
 #define MUXER_MPLEX 1 /* index of mplex in muxer_ids */
 
-static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents);
-static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents);
 static const struct yamux_callbacks mux_callbacks;
 static void conn_seal(struct conn *c, struct buf *b);
 static bool conn_sealv(struct conn *c, const struct iovec *v, size_t n);
@@ -58,6 +57,38 @@ void conn_mark_dirty(struct conn *c)
     c->dnext = c->host->dirty;
     c->host->dirty = c;
     host_wake_flush(c->host);
+}
+
+/* The watcher asks for what c->reading and c->writing say. */
+static void conn_io_update(struct conn *c)
+{
+    int want = (c->reading ? EV_READ : 0) | (c->writing ? EV_WRITE : 0);
+    if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == want)
+        return;
+    ev_io_stop(c->host->loop, &c->io);
+    if (want) {
+        ev_io_set(&c->io, c->io.fd, want);
+        ev_io_start(c->host->loop, &c->io);
+    }
+}
+
+void conn_set_reading(struct conn *c, bool on)
+{
+    c->reading = on;
+    conn_io_update(c);
+}
+
+static void conn_set_writing(struct conn *c, bool on)
+{
+    c->writing = on;
+    conn_io_update(c);
+}
+
+const char *conn_peer_text(const struct conn *c, char *out, size_t cap)
+{
+    if (c->remote.len == 0 || peerid_to_text(&c->remote, out, cap) < 0)
+        snprintf(out, cap, "?");
+    return out;
 }
 
 const char *conn_addr_text(const struct conn *c, char *out, size_t cap)
@@ -77,16 +108,14 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->host = h;
-    c->fd = fd;
     c->dialer = dialer;
     c->connecting = connecting;
     c->phase = PH_SECURITY;
     if (salen > sizeof(c->addr))
         salen = sizeof(c->addr);
     memcpy(&c->addr, sa, salen);
-    ev_io_init(&c->rio, conn_on_read, fd, EV_READ);
-    ev_io_init(&c->wio, conn_on_write, fd, EV_WRITE);
-    c->rio.data = c->wio.data = c;
+    ev_io_init(&c->io, conn_on_io, fd, EV_READ);
+    c->io.data = c;
     DL_APPEND(h->conns, c);
     h->nconns++;
     c->last_active = ev_now(h->loop);
@@ -97,12 +126,10 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
         mss_dialer_init(&c->nego->mss, security_ids, 1, &c->out);
     else
         mss_listener_init(&c->nego->mss, security_ids, 1, &c->out);
-    if (connecting) {
-        ev_io_start(h->loop, &c->wio);
-        c->writing = true;
-    } else {
-        ev_io_start(h->loop, &c->rio);
-    }
+    if (connecting)
+        conn_set_writing(c, true);
+    else
+        conn_set_reading(c, true);
     conn_mark_dirty(c);
     return c;
 }
@@ -115,7 +142,7 @@ void conn_close(struct conn *c, const char *reason)
         return;
     c->closing = true;
     c->close_reason = reason;
-    ev_io_stop(h->loop, &c->rio);
+    conn_set_reading(c, false);
     /* A closing connection gets the short (handshake) deadline to flush. */
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_PENDING);
@@ -266,11 +293,11 @@ static void conn_pace(struct conn *c)
         return;
     size_t unsent = conn_unsent(c);
     if (!c->read_paused && unsent >= conn_high_water(c)) {
-        ev_io_stop(h->loop, &c->rio);
+        conn_set_reading(c, false);
         c->read_paused = true;
         h->stats.read_pauses++;
     } else if (c->read_paused && unsent < conn_low_water(c)) {
-        ev_io_start(h->loop, &c->rio);
+        conn_set_reading(c, true);
         c->read_paused = false;
     }
     if (c->out_blocked && conn_buffered_out(c) < conn_low_water(c))
@@ -307,7 +334,7 @@ void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
         yamux_set_held(s->ys, withheld); /* the peer's window closes meanwhile */
     if (c->in_held > h->limits.max_in || (c->mplex && withheld > STREAM_MPLEX_HELD_MAX)) {
         LOGD(h->log, "stream %" PRIu64 " from %s: %zu input bytes held on the connection, resetting",
-             stream_id(s), c->remote_text, c->in_held);
+             stream_id(s), CONN_PEER_TEXT(c), c->in_held);
         h->stats.streams_over_input++;
         stream_reset(s);
     }
@@ -335,7 +362,7 @@ static bool stream_room_for(struct stream *s, size_t n)
     if (stream_pending(s) + n > STREAM_PENDING_MAX ||
         conn_buffered_out(s->conn) + n > s->conn->host->limits.max_out) {
         LOGD(s->conn->host->log, "stream %" PRIu64 " to %s: peer does not read, resetting",
-             stream_id(s), s->conn->remote_text);
+             stream_id(s), CONN_PEER_TEXT(s->conn));
         stream_reset(s);
         return false;
     }
@@ -515,10 +542,10 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     buf_consume(&ng->in, used);
     if (!s->want && ng->mss.attempts != refused)
         LOGD_EVENT(h->log, "stream %" PRIu64 " from %s: protocol %s refused (not supported)%s", stream_id(s),
-                   s->conn->remote_text, ng->mss.refused,
+                   CONN_PEER_TEXT(s->conn), ng->mss.refused,
                    ng->mss.attempts - refused > 1 ? ", after others" : "");
     if (r == MSS_FAILED) {
-        LOGD(h->log, "stream %" PRIu64 " from %s: negotiation failed: %s", stream_id(s), s->conn->remote_text,
+        LOGD(h->log, "stream %" PRIu64 " from %s: negotiation failed: %s", stream_id(s), CONN_PEER_TEXT(s->conn),
              ng->mss.error);
         stream_reset(s);
         return;
@@ -531,7 +558,7 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
     s->proto = s->want ? s->want : h->protocols[ng->mss.selected];
     s->nego = NULL; /* detached: the leftover bytes below are ours to free */
     LOGD_EVENT(h->log, "stream %" PRIu64 " %s %s: protocol %s", stream_id(s), s->want ? "to" : "from",
-               s->conn->remote_text, s->proto->id);
+               CONN_PEER_TEXT(s->conn), s->proto->id);
     if (s->proto->on_open(s) == 0) {
         s->opened = true;
         if (buf_size(&ng->in) && !stream_gone(s))
@@ -656,7 +683,7 @@ static void mux_on_close(void *ctx, struct yamux_stream *ys)
 static void mux_on_goaway(void *ctx, uint32_t code)
 {
     struct conn *c = ctx;
-    LOGD(c->host->log, "%s sent go-away (%u)", c->remote_text, code);
+    LOGD(c->host->log, "%s sent go-away (%u)", CONN_PEER_TEXT(c), code);
 }
 
 static const struct yamux_callbacks mux_callbacks = {
@@ -714,15 +741,17 @@ static void conn_secured(struct conn *c)
 {
     struct host *h = c->host;
 
-    noise_hs_split(c->hs, &c->tx, &c->rx);
-    c->remote = c->hs->remote;
-    free(c->hs);
-    c->hs = NULL;
-    peerid_to_text(&c->remote, c->remote_text, sizeof(c->remote_text));
+    struct noise_hs *hs = c->nego->hs;
+    noise_hs_split(hs, &c->tx, &c->rx);
+    c->remote = hs->remote;
+    noise_hs_wipe(hs);
+    free(hs);
+    c->nego->hs = NULL;
     if (c->nego->has_expected && !peerid_eq(&c->remote, &c->nego->expected)) {
         char want[PEERID_TEXT_MAX];
         peerid_to_text(&c->nego->expected, want, sizeof(want));
-        LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", CONN_ADDR_TEXT(c), want, c->remote_text);
+        LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", CONN_ADDR_TEXT(c), want,
+             CONN_PEER_TEXT(c));
         conn_close(c, "peer id mismatch");
         return;
     }
@@ -751,7 +780,7 @@ static void conn_ready(struct conn *c, bool mplex)
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_ESTABLISHED);
     host_handshake_end(h, c);
-    HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s%s", c->dialer ? "to" : "from", c->remote_text,
+    HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s%s", c->dialer ? "to" : "from", CONN_PEER_TEXT(c),
                   CONN_ADDR_TEXT(c), mplex ? " (mplex)" : "");
     if (c->events && c->events->on_ready)
         c->events->on_ready(c, c->user);
@@ -763,7 +792,7 @@ static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
     if (c->phase == PH_READY && c->mplex) {
         if (mplex_feed(&c->mpx, d, n) < 0) {
             c->host->stats.conn_errors[CONN_ERR_MPLEX]++;
-            LOGD(c->host->log, "%s: mplex protocol error: %s", c->remote_text, c->mpx.error);
+            LOGD(c->host->log, "%s: mplex protocol error: %s", CONN_PEER_TEXT(c), c->mpx.error);
             conn_close(c, c->mpx.error ? c->mpx.error : "mplex protocol error");
         }
         return;
@@ -815,8 +844,8 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
                 LOGD(h->log, "%s: security negotiation failed: %s", CONN_ADDR_TEXT(c), c->nego->mss.error);
                 conn_close(c, "security negotiation failed");
             } else if (r == MSS_SELECTED) {
-                c->hs = xmalloc(sizeof(*c->hs));
-                noise_hs_init(c->hs, c->dialer, &h->noise, &c->out);
+                c->nego->hs = xmalloc(sizeof(*c->nego->hs));
+                noise_hs_init(c->nego->hs, c->dialer, &h->noise, &c->out);
                 c->phase = PH_NOISE;
                 continue;
             }
@@ -830,11 +859,11 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
         uint8_t *f = p + used + 2;
         used += 2 + flen;
         if (c->phase == PH_NOISE) {
-            enum noise_result r = noise_hs_read(c->hs, f, flen, &c->out);
+            enum noise_result r = noise_hs_read(c->nego->hs, f, flen, &c->out);
             if (r == NOISE_FAILED) {
                 h->stats.handshakes_failed++;
                 h->stats.handshake_failures[HS_FAIL_NOISE]++;
-                LOGD(h->log, "%s: noise handshake failed: %s", CONN_ADDR_TEXT(c), c->hs->error);
+                LOGD(h->log, "%s: noise handshake failed: %s", CONN_ADDR_TEXT(c), c->nego->hs->error);
                 conn_close(c, "noise handshake failed");
             } else if (r == NOISE_DONE) {
                 conn_secured(c);
@@ -872,14 +901,11 @@ static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
         conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(c->ws));
 }
 
-static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
+static void conn_on_read(struct conn *c)
 {
-    struct conn *c = w->data;
     struct host *h = c->host;
     uint8_t lean_rbuf[HOST_LEAN_RBUF];
     size_t cap = h->lean ? sizeof(lean_rbuf) : HOST_RBUF;
-    (void)loop;
-    (void)revents;
 
     if (!h->lean && h->rbuf == NULL)
         h->rbuf = xmalloc(HOST_RBUF);
@@ -897,7 +923,7 @@ static void conn_on_read(struct ev_loop *loop, ev_io *w, int revents)
             break;
         if (!h->lean && want > h->read_budget)
             want = h->read_budget > HOST_READ_MIN ? h->read_budget : HOST_READ_MIN;
-        ssize_t r = read(c->fd, rbuf, want);
+        ssize_t r = read(c->io.fd, rbuf, want);
         if (r == 0) {
             conn_close(c, "closed by peer");
             break;
@@ -1005,7 +1031,7 @@ static void conn_write_out(struct conn *c)
     while (buf_size(out)) {
         /* MSG_NOSIGNAL: a peer gone is an error here, not a SIGPIPE for a
          * program (a client library's user) that did not ignore it. */
-        ssize_t w = send(c->fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
+        ssize_t w = send(c->io.fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
         if (w > 0) {
             h->stats.bytes_out += (uint64_t)w;
             buf_consume(out, (size_t)w);
@@ -1014,10 +1040,8 @@ static void conn_write_out(struct conn *c)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!c->writing) {
-                ev_io_start(h->loop, &c->wio);
-                c->writing = true;
-            }
+            if (!c->writing)
+                conn_set_writing(c, true);
             return;
         }
         /* The peer is gone: nothing more can be sent. */
@@ -1025,32 +1049,37 @@ static void conn_write_out(struct conn *c)
             conn_close(c, w < 0 ? strerror(errno) : "write failed");
         conn_drop_output(c);
     }
-    if (c->writing) {
-        ev_io_stop(h->loop, &c->wio);
-        c->writing = false;
-    }
+    if (c->writing)
+        conn_set_writing(c, false);
     buf_free(out);
 }
 
-static void conn_on_write(struct ev_loop *loop, ev_io *w, int revents)
+static void conn_on_writable(struct conn *c)
 {
-    struct conn *c = w->data;
-    (void)loop;
-    (void)revents;
-
     if (c->connecting) {
         int err = 0;
         socklen_t len = sizeof(err);
-        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        getsockopt(c->io.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         c->connecting = false;
         if (err != 0) {
             conn_drop_output(c);
             conn_close(c, strerror(err));
             return;
         }
-        ev_io_start(c->host->loop, &c->rio);
+        conn_set_reading(c, true);
     }
     conn_mark_dirty(c); /* the flush hook writes */
+}
+
+static void conn_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+    struct conn *c = w->data;
+    (void)loop;
+
+    if (revents & EV_WRITE)
+        conn_on_writable(c);
+    if ((revents & EV_READ) && c->reading && !c->closing)
+        conn_on_read(c);
 }
 
 bool conn_flush(struct conn *c)
@@ -1072,7 +1101,7 @@ bool conn_flush(struct conn *c)
     if (!c->connecting)
         conn_write_out(c);
     if (conn_unsent(c) > h->limits.max_out && !c->closing) {
-        LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", c->remote_text,
+        LOGW(h->log, "%s %s: output limit exceeded (%zu bytes unsent), closing", CONN_PEER_TEXT(c),
              CONN_ADDR_TEXT(c), conn_unsent(c));
         h->stats.conn_errors[CONN_ERR_OUTPUT_LIMIT]++;
         conn_drop_output(c);
@@ -1100,8 +1129,7 @@ void conn_destroy(struct conn *c)
             *pp = c->dnext;
         c->dirty = false;
     }
-    ev_io_stop(h->loop, &c->rio);
-    ev_io_stop(h->loop, &c->wio);
+    ev_io_stop(h->loop, &c->io);
     if (c->mux_ready && h->on_conn_closed)
         h->on_conn_closed(h->conn_closed_ctx, c);
     if (c->mux_ready && c->mplex)
@@ -1113,19 +1141,15 @@ void conn_destroy(struct conn *c)
     host_ip_release(h, c);
     DL_DELETE(h->conns, c);
     h->nconns--;
-    close(c->fd);
-    if (c->remote_text[0])
-        HOST_LOG_CONN(h, LOG_INFO, "closed %s %s: %s", c->remote_text, CONN_ADDR_TEXT(c),
+    close(c->io.fd);
+    if (c->remote.len)
+        HOST_LOG_CONN(h, LOG_INFO, "closed %s %s: %s", CONN_PEER_TEXT(c), CONN_ADDR_TEXT(c),
                       c->close_reason ? c->close_reason : "shutdown");
     else
         HOST_LOG_CONN(h, LOG_DEBUG, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
                       c->close_reason ? c->close_reason : "shutdown");
     if (c->events && c->events->on_closed)
         c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
-    if (c->hs) {
-        noise_hs_wipe(c->hs);
-        free(c->hs);
-    }
     sodium_memzero(&c->tx, sizeof(c->tx));
     sodium_memzero(&c->rx, sizeof(c->rx));
     buf_free(&c->in);
@@ -1133,6 +1157,10 @@ void conn_destroy(struct conn *c)
     buf_free(&c->plain_out);
     ws_free(c->ws);
     if (c->nego) {
+        if (c->nego->hs) {
+            noise_hs_wipe(c->nego->hs);
+            free(c->nego->hs);
+        }
         buf_free(&c->nego->plain_in);
         free(c->nego);
     }

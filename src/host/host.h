@@ -91,27 +91,30 @@ struct conn_events {
 };
 
 /* Negotiation-only state: allocated by conn_new and freed once the muxer is
- * selected, so an established connection does not carry it. */
+ * selected, so an established connection does not carry it, nor the Noise
+ * handshake state it holds meanwhile. */
 struct conn_nego {
     struct mss mss;
+    struct noise_hs *hs;     /* only during the Noise handshake */
     struct buf plain_in;     /* decrypted bytes while negotiating the muxer */
     bool has_expected;
     struct peer_id expected; /* dialer: the /p2p/ id we asked for */
 };
 
-/* One per connection, so field order avoids padding: the byte-aligned
- * members (addr on) are grouped at the end. */
+/* One per connection, so it holds only what an established connection
+ * needs (BENCHMARKS.md accounts for every byte): negotiation state is a
+ * side structure freed after the handshake, the peer id's text is built
+ * when a log line needs it, one watcher serves reads and writes, and the
+ * flags are bits. Field order avoids padding: the byte-aligned members
+ * (addr on) are grouped at the end. */
 struct conn {
     struct host *host;
-    int fd;
-    enum conn_phase phase;
-    ev_io rio, wio;
+    ev_io io;                /* the socket (io.fd); EV_READ while reading, EV_WRITE while writing */
     ev_tstamp last_active;
     struct buf in;           /* raw bytes from the socket */
     struct buf out;          /* raw bytes for the socket */
     struct buf plain_out;    /* plaintext to seal, besides the muxer's own output */
     struct conn_nego *nego;  /* only until the muxer is selected, then NULL */
-    struct noise_hs *hs;     /* only during the handshake */
     struct noise_cipher tx, rx;
     union {                  /* the muxer the peer chose (mplex says which) */
         struct yamux_session mux;
@@ -135,15 +138,17 @@ struct conn {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } addr;
-    struct peer_id remote;
-    char remote_text[PEERID_TEXT_MAX];
-    bool dialer;
-    bool closing, dirty, writing, connecting, mux_ready, counted_ip;
-    bool mplex;              /* the muxer is mplex (mpx), else yamux (mux) */
-    bool out_blocked;        /* output reached the high-water mark: handlers wait */
-    bool read_paused;        /* socket output over the high-water mark: not reading */
-    bool counted_hs;         /* holds a handshake slot (admission.c) */
-    uint8_t tlist;           /* which host timeout list holds it */
+    struct peer_id remote;   /* len 0 until the handshake authenticated it */
+    uint8_t phase;           /* enum conn_phase */
+    bool dialer : 1;
+    bool closing : 1, dirty : 1, connecting : 1, mux_ready : 1, counted_ip : 1;
+    bool reading : 1;        /* io has EV_READ */
+    bool writing : 1;        /* io has EV_WRITE */
+    bool mplex : 1;          /* the muxer is mplex (mpx), else yamux (mux) */
+    bool out_blocked : 1;    /* output reached the high-water mark: handlers wait */
+    bool read_paused : 1;    /* socket output over the high-water mark: not reading */
+    bool counted_hs : 1;     /* holds a handshake slot (admission.c) */
+    uint8_t tlist : 2;       /* which host timeout list holds it */
 };
 
 struct host_limits {
@@ -372,6 +377,10 @@ const char *conn_addr_text(const struct conn *c, char *buf, size_t cap);
 /* The same in a temporary buffer that lives until the end of the enclosing
  * block: for log arguments, formatted only if the message is emitted. */
 #define CONN_ADDR_TEXT(c) conn_addr_text((c), (char[64]){0}, 64)
+/* The peer's id as text ("?" before the handshake authenticated it), in buf;
+ * returns buf. CONN_PEER_TEXT: the same in a temporary buffer, as above. */
+const char *conn_peer_text(const struct conn *c, char *buf, size_t cap);
+#define CONN_PEER_TEXT(c) conn_peer_text((c), (char[PEERID_TEXT_MAX]){0}, PEERID_TEXT_MAX)
 /* Opens an outbound stream that proposes p; NULL if the muxer refuses. */
 struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state);
 

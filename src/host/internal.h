@@ -19,6 +19,8 @@ void conn_destroy(struct conn *c);
 void conn_mark_dirty(struct conn *c);
 /* A lean host's flush hook goes back on the loop (host.c). */
 void host_wake_flush(struct host *h);
+/* Starts or stops reading the socket (writing goes on). */
+void conn_set_reading(struct conn *c, bool on);
 /* Draining: the muxer takes no new streams (yamux says so with Go Away). */
 void conn_mux_goaway(struct conn *c);
 /* Drops every unsent byte (the peer had its chance to read them). */

@@ -64,18 +64,12 @@ struct rdv_peer {
     struct rdv_peer *idle_prev, *idle_next; /* registry->idle_peers, while count == 0 */
 };
 
-struct reg__sub {
-    struct rdv_sub pub;     /* first: a struct rdv_sub * is a struct reg__sub * */
-    UT_hash_handle hh;      /* reg__ns.by_session, key = pub.session (pointer) */
-};
-
 struct reg__ns {
     struct rdv_ns pub;      /* first: a struct rdv_ns * is a struct reg__ns * */
-    struct reg__sub *by_session; /* O(1) "already subscribed?" */
     unsigned pins;          /* > 0 while an event about one of its regs runs */
 };
 
-#define REG__NO_HEAP SIZE_MAX
+#define REG__NO_HEAP UINT32_MAX
 #define REG__DENSE_MIN 4
 #define REG__HEAP_MIN 64
 #define REG__SEQ_MIN 8
@@ -83,7 +77,6 @@ struct reg__ns {
 enum reg__event_kind { REG__EV_REGISTER, REG__EV_REFRESH, REG__EV_UNREGISTER };
 
 static struct reg__ns *reg__ns_w(struct rdv_ns *ns) { return (struct reg__ns *)ns; }
-static struct reg__sub *reg__sub_w(struct rdv_sub *s) { return (struct reg__sub *)s; }
 
 /* A registration's block and what hangs off it. */
 static void reg__free_block(struct rdv_reg *g)
@@ -194,14 +187,12 @@ void registry_free(struct registry *r)
         struct rdv_sub *s, *stmp;
         struct rdv_reg *g, *gtmp;
         HASH_DELETE(hh, r->namespaces, ns);
-        HASH_CLEAR(hh, reg__ns_w(ns)->by_session);
         DL_FOREACH_SAFE2(ns->subs, s, stmp, ns_next) {
             /* leave the caller's session empty rather than dangling */
             s->session->subs = NULL;
             s->session->nsubs = 0;
-            free(reg__sub_w(s));
+            free(s);
         }
-        HASH_CLEAR(hh, ns->by_peer);
         DL_FOREACH_SAFE2(ns->regs, g, gtmp, ns_next) {
             if (g->owner)
                 g->owner->regs = NULL;
@@ -421,6 +412,43 @@ static struct rdv_peer *reg__peer_find(const struct registry *r, const struct pe
     return p;
 }
 
+/* (peer, ns)'s registration: the shorter of the two lists it is on is
+ * walked, the peer's (at most max_regs_per_peer) or the namespace's. */
+static struct rdv_reg *reg__find(const struct rdv_ns *ns, const struct rdv_peer *p,
+                                 const struct peer_id *id)
+{
+    struct rdv_reg *g;
+    if (ns == NULL || p == NULL)
+        return NULL;
+    if (p->count <= ns->nregs) {
+        for (g = p->regs; g; g = g->pe_next)
+            if (g->ns == ns)
+                return g;
+        return NULL;
+    }
+    for (g = ns->regs; g; g = g->ns_next)
+        if (peerid_eq(&g->peer, id))
+            return g;
+    return NULL;
+}
+
+/* s's subscription to ns, by the shorter list (the session's is at most
+ * max_subs_per_session long). */
+static struct rdv_sub *reg__sub_find(const struct rdv_ns *ns, const struct rdv_session *s)
+{
+    struct rdv_sub *sub;
+    if (s->nsubs <= ns->nsubs) {
+        for (sub = s->subs; sub; sub = sub->se_next)
+            if (sub->ns == ns)
+                return sub;
+        return NULL;
+    }
+    for (sub = ns->subs; sub; sub = sub->ns_next)
+        if (sub->session == s)
+            return sub;
+    return NULL;
+}
+
 static bool reg__rate_limited(const struct registry *r) { return r->limits.register_rate > 0; }
 
 static double reg__burst(const struct registry *r)
@@ -626,7 +654,7 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     if (!q->peer || q->peer->len == 0 || q->peer->len > PEERID_MAX ||
         (unsigned)q->dialect > RDV_DIALECT_WAKU)
         return RDV_E_NOT_FOUND;
-    if (q->naddrs > l->max_addrs || (q->naddrs && !q->addrs))
+    if (q->naddrs > l->max_addrs || q->naddrs > UINT16_MAX || (q->naddrs && !q->addrs))
         return RDV_E_ADDRS;
     size_t bytes = 0;
     for (size_t i = 0; i < q->naddrs; i++) {
@@ -636,7 +664,7 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     }
     /* an oversized signed record has no code of its own: it is address data */
     size_t env = q->envelope ? q->envelope_len : 0;
-    if (env > l->max_envelope)
+    if (env > l->max_envelope || env > UINT32_MAX)
         return RDV_E_ADDRS;
     size_t meta = q->metadata ? q->metadata_len : 0;
     if (meta > l->max_metadata || meta > UINT32_MAX)
@@ -694,7 +722,7 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     g->dialect = q->dialect;
     g->owner = q->owner;
     g->heap_index = REG__NO_HEAP;
-    g->naddrs = q->naddrs;
+    g->naddrs = (uint16_t)q->naddrs;
     if (q->naddrs) {
         g->addrs = (struct rdv_addr *)(void *)p;
         p += q->naddrs * sizeof(struct rdv_addr);
@@ -708,7 +736,7 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     }
     if (q->envelope) {
         g->envelope = p;
-        g->envelope_len = q->envelope_len;
+        g->envelope_len = (uint32_t)q->envelope_len;
         if (q->envelope_len)
             memcpy(p, q->envelope, q->envelope_len);
         p += q->envelope_len;
@@ -732,7 +760,6 @@ const uint8_t *registry_metadata(const struct rdv_reg *g)
 static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g, double now)
 {
     g->ns = ns;
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, g->peer.b, g->peer.len, reg__hash(r, g->peer.b, g->peer.len), g);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
     ns->nregs++;
     reg__signed_add(r, g);
@@ -751,8 +778,6 @@ static void reg__replace(struct registry *r, struct rdv_reg *old, struct rdv_reg
     struct rdv_ns *ns = old->ns;
     struct rdv_peer *p = reg__peer_find(r, &old->peer);
     nr->ns = ns;
-    HASH_DELETE(hh, ns->by_peer, old);
-    HASH_ADD_KEYPTR_BYHASHVALUE(hh, ns->by_peer, nr->peer.b, nr->peer.len, reg__hash(r, nr->peer.b, nr->peer.len), nr);
     DL_DELETE2(ns->regs, old, ns_prev, ns_next);
     DL_APPEND2(ns->regs, nr, ns_prev, ns_next);
     reg__signed_del(r, old);
@@ -771,7 +796,6 @@ static void reg__replace(struct registry *r, struct rdv_reg *old, struct rdv_reg
 static void reg__unlink(struct registry *r, struct rdv_reg *g)
 {
     struct rdv_ns *ns = g->ns;
-    HASH_DELETE(hh, ns->by_peer, g);
     DL_DELETE2(ns->regs, g, ns_prev, ns_next);
     ns->nregs--;
     reg__signed_del(r, g);
@@ -858,14 +882,12 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
         return st;
     reg__idle_collect(r, req->now);
     struct rdv_ns *ns = registry_ns(r, req->ns, req->ns_len);
-    struct rdv_reg *old = NULL;
-    if (ns)
-        HASH_FIND_BYHASHVALUE(hh, ns->by_peer, req->peer->b, req->peer->len, reg__hash(r, req->peer->b, req->peer->len), old);
     struct rdv_peer *p = reg__peer_find(r, req->peer);
+    struct rdv_reg *old = reg__find(ns, p, req->peer);
     if (!old) {
         if (p && p->count >= r->limits.max_regs_per_peer)
             return RDV_E_PEER_LIMIT;
-        if (r->stats.regs >= r->limits.max_regs_total)
+        if (r->stats.regs >= r->limits.max_regs_total || r->stats.regs >= UINT32_MAX - 1)
             return RDV_E_TOTAL_LIMIT;
         if (!ns && r->stats.namespaces >= r->limits.max_namespaces)
             return RDV_E_TOTAL_LIMIT;
@@ -909,11 +931,9 @@ const struct rdv_reg *registry_find(const struct registry *r, const char *ns, si
                                     const struct peer_id *peer)
 {
     struct rdv_ns *n = registry_ns(r, ns, ns_len);
-    struct rdv_reg *g = NULL;
     if (!n || !peer || peer->len == 0 || peer->len > PEERID_MAX)
         return NULL;
-    HASH_FIND_BYHASHVALUE(hh, n->by_peer, peer->b, peer->len, reg__hash(r, peer->b, peer->len), g);
-    return g;
+    return reg__find(n, reg__peer_find(r, peer), peer);
 }
 
 enum rdv_status registry_unregister(struct registry *r, const char *ns, size_t ns_len,
@@ -937,9 +957,7 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
         return RDV_E_NAMESPACE;
     struct rdv_ns *n = registry_ns(r, ns, ns_len);
     if (n) {
-        struct reg__sub *found = NULL;
-        HASH_FIND(hh, reg__ns_w(n)->by_session, &s, sizeof s, found);
-        if (found) {
+        if (reg__sub_find(n, s)) {
             if (ns_out)
                 *ns_out = n;
             return RDV_OK;
@@ -952,15 +970,14 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
             return RDV_E_TOTAL_LIMIT;
         n = reg__ns_create(r, ns, ns_len);
     }
-    struct reg__sub *w = xcalloc(1, sizeof *w);
-    w->pub.ns = n;
-    w->pub.session = s;
-    HASH_ADD(hh, reg__ns_w(n)->by_session, pub.session, sizeof w->pub.session, w);
+    struct rdv_sub *w = xcalloc(1, sizeof *w);
+    w->ns = n;
+    w->session = s;
     if (reg__session_idle(s))
         r->stats.sessions++;
-    DL_APPEND2(n->subs, &w->pub, ns_prev, ns_next);
+    DL_APPEND2(n->subs, w, ns_prev, ns_next);
     n->nsubs++;
-    DL_APPEND2(s->subs, &w->pub, se_prev, se_next);
+    DL_APPEND2(s->subs, w, se_prev, se_next);
     s->nsubs++;
     r->stats.subs++;
     if (ns_out)
@@ -972,7 +989,6 @@ static void reg__sub_remove(struct registry *r, struct rdv_sub *sub)
 {
     struct rdv_ns *ns = sub->ns;
     struct rdv_session *s = sub->session;
-    HASH_DELETE(hh, reg__ns_w(ns)->by_session, reg__sub_w(sub));
     DL_DELETE2(ns->subs, sub, ns_prev, ns_next);
     ns->nsubs--;
     DL_DELETE2(s->subs, sub, se_prev, se_next);
@@ -980,7 +996,7 @@ static void reg__sub_remove(struct registry *r, struct rdv_sub *sub)
     if (reg__session_idle(s))
         r->stats.sessions--;
     r->stats.subs--;
-    free(reg__sub_w(sub));
+    free(sub);
     reg__ns_gc(r, ns);
 }
 

@@ -1,11 +1,15 @@
 /* The registry shared by every dialect: namespaces, registrations keyed by
  * (peer, namespace), peers, push-mode sessions and their subscriptions.
  *
- * No operation scans all registrations: tables are uthash, memberships are
- * intrusive lists linked both ways (a namespace lists its registrations in
- * sequence order and its subscribers; a peer lists its registrations; a
- * session lists what it owns and what it subscribes to), so ending a session
- * costs O(its own entries). TTL registrations sit in a min-heap on their
+ * No operation scans all registrations: namespaces and peers are uthash
+ * tables, memberships are intrusive lists linked both ways (a namespace lists
+ * its registrations in sequence order and its subscribers; a peer lists its
+ * registrations; a session lists what it owns and what it subscribes to), so
+ * ending a session costs O(its own entries). A registration or subscription
+ * is found by walking the shorter of its two lists (the peer's registrations
+ * or the namespace's; the session's subscriptions or the namespace's), which
+ * limits.max_regs_per_peer and max_subs_per_session bound: no hash handle
+ * per registration or subscription, no table per namespace. TTL registrations sit in a min-heap on their
  * deadline; the owner of the event loop runs one timer for the earliest
  * (registry_next_expiry / registry_expire).
  *
@@ -87,6 +91,7 @@ struct rdv_addr {
 struct rdv_reg {
     struct peer_id peer;
     uint8_t dialect;           /* enum rdv_dialect; here and below: in peer's padding */
+    uint16_t naddrs;           /* <= limits.max_addrs (at most 1024) */
     uint32_t metadata_len;     /* presence metadata bytes (registry_metadata), often 0 */
     struct rdv_ns *ns;
     uint64_t seq;              /* unique, increasing; bumped by every re-register,
@@ -94,20 +99,20 @@ struct rdv_reg {
     uint64_t ttl;              /* granted seconds; 0 = lasts while its session does */
     double expires;            /* absolute time (the clock passed in), TTL regs only */
     struct rdv_session *owner; /* push registrations: the session that made it */
-    size_t naddrs;
     struct rdv_addr *addrs;    /* in the order registered, byte-exact */
     uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
-    size_t envelope_len;
     uint8_t *wire;             /* registry_wire: a dialect's cached encoding, or NULL */
     /* The metadata (push mode), opaque, is the block's tail: no field of its
      * own beyond the length, so registrations without it pay nothing. */
     /* links (registry-private) */
-    UT_hash_handle hh;                 /* in ns->by_peer, key = peer */
     struct rdv_reg *ns_prev, *ns_next; /* ns->regs, seq order */
     struct rdv_reg *pe_prev, *pe_next; /* peer's registrations */
     struct rdv_reg *ow_prev, *ow_next; /* owner session's registrations */
-    size_t heap_index;                 /* position in the expiry heap (TTL regs) */
-    size_t ns_index;                   /* position in ns->dense (signed regs) */
+    /* Sizes and positions are bounded by the limits (a record <= 1 MiB,
+     * registrations <= 1e9): 32 bits each, packed together. */
+    uint32_t envelope_len;
+    uint32_t heap_index;               /* position in the expiry heap (TTL regs) */
+    uint32_t ns_index;                 /* position in ns->dense (signed regs) */
 };
 
 /* Registrations in seq order, for cookie listing: appended at the end (a
@@ -129,7 +134,6 @@ struct rdv_ns {
     UT_hash_handle hh;         /* registry->namespaces, key = name */
     char *name;                /* NUL-terminated, len bytes */
     size_t len;
-    struct rdv_reg *by_peer;   /* uthash (hh) */
     struct rdv_reg *regs;      /* DL list in seq order (ns_prev/ns_next), every dialect */
     size_t nregs;
     struct rdv_reg **dense;    /* the regs with a signed record, for O(k) random samples */

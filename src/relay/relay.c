@@ -244,7 +244,7 @@ static void relay__refuse(struct relay_circuit *c, enum relay_status st, enum re
     r->stats.refused[why]++;
     if (c->side[0].st)
         LOGD(r->host->log, "relay: refused %s from %s: %s", c->phase == PHASE_REQUEST ? "request" : "circuit",
-             stream_conn(c->side[0].st)->remote_text, relay_refusal_names[why]);
+             CONN_PEER_TEXT(stream_conn(c->side[0].st)), relay_refusal_names[why]);
     relay__hop_answer(c, st, NULL, NULL);
     if (c->side[0].st)
         stream_close(c->side[0].st);
@@ -343,7 +343,7 @@ static void relay__reserve(struct relay_circuit *c)
     struct relay_limit limit = relay__limit(r, v->unlimited);
     relay__hop_answer(c, RELAY_OK, &limit, &g);
     buf_free(&voucher);
-    LOGD(r->host->log, "relay: reservation for %s until %" PRIu64 "%s", conn->remote_text, expire,
+    LOGD(r->host->log, "relay: reservation for %s until %" PRIu64 "%s", CONN_PEER_TEXT(conn), expire,
          v->unlimited ? " (no limits)" : "");
     stream_close(c->side[0].st);
     c->phase = PHASE_DONE;
@@ -494,8 +494,8 @@ static void relay__open(struct relay_circuit *c)
     c->phase = PHASE_OPEN;
     c->opened = true;
     r->stats.circuits_opened++;
-    LOGD(r->host->log, "relay: circuit %s -> %s open", stream_conn(c->side[0].st)->remote_text,
-         stream_conn(c->side[1].st)->remote_text);
+    LOGD(r->host->log, "relay: circuit %s -> %s open", CONN_PEER_TEXT(stream_conn(c->side[0].st)),
+         CONN_PEER_TEXT(stream_conn(c->side[1].st)));
     if (c->limit.duration) {
         ev_timer_set(&c->timer, c->limit.duration, 0);
         ev_timer_start(r->host->loop, &c->timer);

@@ -609,7 +609,7 @@ static void push__bad_input(struct stream *s)
 {
     struct push_session *ps = s->state;
     LOGD(ps->st->svc->log, "push: %s sent bytes that are not push messages; resetting",
-         stream_conn(s)->remote_text);
+         CONN_PEER_TEXT(stream_conn(s)));
     ps->st->svc->stats.errors[RDV_DIALECT_PUSH]++;
     stream_reset(s); /* the session ends in on_close, this iteration */
 }
@@ -636,7 +636,7 @@ static void push__finish(struct stream *s)
 static void push__eof(struct stream *s)
 {
     struct push_session *ps = s->state;
-    LOGD(ps->st->svc->log, "push: %s half-closed its session", stream_conn(s)->remote_text);
+    LOGD(ps->st->svc->log, "push: %s half-closed its session", CONN_PEER_TEXT(stream_conn(s)));
     ps->fin = true;
     push__finish(s);
 }

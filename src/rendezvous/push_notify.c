@@ -281,11 +281,11 @@ void push_notify_fill(struct push_session *ps)
     }
     ps->blocked = ps->qlen > 0;
     if (ps->qlen == 0) {
-        if (ps->qcap > PUSH_Q_MIN) { /* a backlog's ring goes once it is written */
-            free(ps->q);
-            ps->q = NULL;
-            ps->qcap = 0;
-        }
+        /* The ring goes once it is written: an idle session holds none
+         * (the next Message allocates the smallest again). */
+        free(ps->q);
+        ps->q = NULL;
+        ps->qcap = 0;
         ps->qhead = 0;
         if (ps->closing)
             stream_close(ps->stream);

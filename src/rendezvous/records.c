@@ -174,7 +174,7 @@ static void records__serve(struct stream *st)
         if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
                                      len, &out, &added) != 0) {
             LOGD(s->log, "%s from %s: not a %s request, resetting the stream", st->proto->id,
-                 stream_conn(st)->remote_text, rs->d->name);
+                 CONN_PEER_TEXT(stream_conn(st)), rs->d->name);
             stream_reset(st);
             break;
         }

@@ -265,5 +265,5 @@ void peer_grant_window(struct conn *c, uint32_t stream_id, uint32_t delta)
 
 void peer_stop_reading(struct conn *c)
 {
-    ev_io_stop(c->host->loop, &c->rio);
+    conn_set_reading(c, false);
 }

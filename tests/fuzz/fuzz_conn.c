@@ -287,7 +287,7 @@ static void fz_record(struct fz_transcript *t, bool small)
     CHECK(cl.ready);
     /* The client stops reading (the harness speaks for it from here) and
      * writes its last negotiation bytes. */
-    ev_io_stop(cl.loop, &cc->rio);
+    conn_set_reading(cc, false);
     fz_client_run(&cl);
     fz_client_pass(&f, t, cv[1]);
     fz_pump(&f);

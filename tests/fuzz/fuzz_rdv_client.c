@@ -204,7 +204,7 @@ static void fz_send_raw(struct fz *f, const uint8_t *d, size_t n)
     frame[0] = (uint8_t)((n + NOISE_TAG_LEN) >> 8);
     frame[1] = (uint8_t)(n + NOISE_TAG_LEN);
     CHECK(noise_seal(&c->tx, d, n, frame + 2) == 0);
-    if (send(c->fd, frame, n + NOISE_TAG_LEN + 2, MSG_NOSIGNAL) < 0)
+    if (send(c->io.fd, frame, n + NOISE_TAG_LEN + 2, MSG_NOSIGNAL) < 0)
         CHECK(errno == EAGAIN || errno == EPIPE || errno == ECONNRESET);
 }
 

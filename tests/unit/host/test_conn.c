@@ -141,8 +141,8 @@ static void handshake_and_stream(void **state)
     assert_int_equal(p.s.ready, 1);
     assert_int_equal(p.c.ready, 1);
     /* Each knows the other by its key. */
-    assert_string_equal(p.cc->remote_text, p.server.id_text);
-    assert_string_equal(p.sc->remote_text, p.client.id_text);
+    assert_string_equal(CONN_PEER_TEXT(p.cc), p.server.id_text);
+    assert_string_equal(CONN_PEER_TEXT(p.sc), p.client.id_text);
     assert_true(p.cc->mux_ready && p.sc->mux_ready);
 
     assert_non_null(conn_open_stream(p.cc, &ping_client, &p));

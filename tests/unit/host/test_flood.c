@@ -385,7 +385,7 @@ static void discover_flood_one_stream(void **state)
 
     open_cli(e, ac, &cl);
     loop_grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
-    ev_io_stop(e->loop, &ac->rio);
+    conn_set_reading(ac, false);
     for (size_t i = 0; i < 4000; i++)
         send_discover(cl.s, "", 1000);
     run_until(e, loop_never, NULL, 1.0);
@@ -424,7 +424,7 @@ static void discover_flood_many_streams(void **state)
 
     for (size_t i = 0; i < S; i++)
         open_cli(e, ac, &cl[i]);
-    ev_io_stop(e->loop, &ac->rio);
+    conn_set_reading(ac, false);
     for (size_t i = 0; i < S; i++) {
         send_discover(cl[i].s, "", 1000);
         send_discover(cl[i].s, "", 1000);
@@ -461,10 +461,10 @@ static void memory_budget(void **state)
     struct conn *gc, *ac = attack_setup(e, 4u << 20, &gc);
     open_cli(e, ac, &cl);
     loop_grant(ac, cl.s, UINT32_MAX - YAMUX_WINDOW);
-    ev_io_stop(e->loop, &ac->rio);
+    conn_set_reading(ac, false);
     /* A small send buffer: what is not read stays in the daemon. */
     int small = 4096;
-    assert_int_equal(setsockopt(e->watch->fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+    assert_int_equal(setsockopt(e->watch->io.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
     for (size_t i = 0; i < 100; i++)
         send_discover(cl.s, "", 1000);
     run_until(e, loop_never, NULL, 1.0);
@@ -486,8 +486,8 @@ static void memory_budget(void **state)
 
     /* The reader comes back: the budget frees up. */
     int large = 4 << 20;
-    assert_int_equal(setsockopt(e->watch->fd, SOL_SOCKET, SO_SNDBUF, &large, sizeof(large)), 0);
-    ev_io_start(e->loop, &ac->rio);
+    assert_int_equal(setsockopt(e->watch->io.fd, SOL_SOCKET, SO_SNDBUF, &large, sizeof(large)), 0);
+    conn_set_reading(ac, true);
     struct want all = {&cl, 100};
     assert_true(run_until(e, has_answers, &all, 30));
     run_until(e, loop_never, NULL, 0.2);
@@ -523,7 +523,7 @@ static void mplex_flood_never_reading(void **state)
 
     for (size_t i = 0; i < S; i++)
         open_cli(e, ac, &cl[i]);
-    ev_io_stop(e->loop, &ac->rio);
+    conn_set_reading(ac, false);
     for (size_t i = 0; i < S; i++)
         for (size_t k = 0; k < PER_STREAM; k++)
             send_discover(cl[i].s, "", 1000);

@@ -262,7 +262,7 @@ static void pipelined_no_read(void **state)
     struct conn *c = dial(&e);
     open_cli(&e, c, &cl);
     loop_grant(c, cl.s, UINT32_MAX - YAMUX_WINDOW);
-    ev_io_stop(e.loop, &c->rio); /* never reads */
+    conn_set_reading(c, false); /* never reads */
     uint8_t req[4000];
     memset(req, 'q', sizeof(req));
     stream_write(cl.s, req, N);
@@ -279,7 +279,7 @@ static void pipelined_no_read(void **state)
     /* Held requests are not granted back: the client's window shrank. */
     assert_int_equal(sc->mux.streams[0]->held, e.srv.held);
 
-    ev_io_start(e.loop, &c->rio);
+    conn_set_reading(c, true);
     struct want_bytes w = {&cl, N * ANSWER};
     assert_true(run_until(&e, cli_has, &w, 60));
     assert_int_equal(cl.got, N * ANSWER);
@@ -414,7 +414,7 @@ static void ping_flood_pauses_reading(void **state)
 
     env_start(&e, max_out, 1u << 20);
     struct conn *c = dial(&e);
-    ev_io_stop(e.loop, &c->rio);
+    conn_set_reading(c, false);
     for (uint32_t i = 0; i < 1000000; i++)
         yamux_ping(&c->mux, i);
     conn_mark_dirty(c);

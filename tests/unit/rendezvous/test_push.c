@@ -33,6 +33,7 @@
 #include "push.pb-c.h"
 #include "rendezvous/push.h"
 #include "client/push_client.h"
+#include "host/internal.h"
 #include "rendezvous/service.h"
 
 #define ST(x) PUSH__MESSAGE__RESPONSE_STATUS__##x
@@ -1599,12 +1600,12 @@ static void slow_reader(void **state)
         sync_session(&e, &fast);
         wait_lines(&e, &fast, 1); /* the slow one's registration */
         /* The slow subscriber stops reading its socket. */
-        ev_io_stop(e.loop, &cs.conn->rio);
+        conn_set_reading(cs.conn, false);
         churn(&reg, "slow", 1, N);
         if (!cut) {
             size_t got = churn_check(&e, &fast, N);
             assert_int_equal(e.svc.stats.slow_subscribers_cut, 0);
-            ev_io_start(e.loop, &cs.conn->rio);
+            conn_set_reading(cs.conn, true);
             size_t slow_got = churn_check(&e, &slow, N);
             sync_session(&e, &slow); /* nothing else waited */
             assert_int_equal(churn_check(&e, &slow, N), slow_got);
@@ -1629,7 +1630,7 @@ static void slow_reader(void **state)
                 seen += strcmp(fast.got.v[i], want) == 0;
             assert_int_equal(seen, 1);
             assert_int_equal(e.svc.stats.slow_subscribers_cut, 1);
-            ev_io_start(e.loop, &cs.conn->rio);
+            conn_set_reading(cs.conn, true);
             assert_true(run_until(&e, ts_is_ended, &slow, 20));
             assert_string_equal(slow.why, "stream reset");
         }
@@ -1744,7 +1745,7 @@ static void session_ends(void **state)
             break;
         default: {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
-            assert_int_equal(setsockopt(cm.conn->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+            assert_int_equal(setsockopt(cm.conn->io.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
             conn_close(cm.conn, "test");
             break;
         }
