@@ -497,6 +497,23 @@ void stream_reset(struct stream *s)
     conn_mark_dirty(s->conn);
 }
 
+/* In ys's block if it has room (yamux), else on its own. */
+static struct stream *stream_alloc(struct yamux_stream *ys)
+{
+    void *room = ys ? yamux_stream_room(ys) : NULL;
+    if (room == NULL || ys->sess->room < sizeof(struct stream))
+        return xcalloc(1, sizeof(struct stream));
+    struct stream *s = room;
+    s->embedded = true;
+    s->room = (uint32_t)(ys->sess->room - sizeof(struct stream));
+    return s;
+}
+
+void *stream_state_room(struct stream *s, size_t n)
+{
+    return n <= s->room ? (void *)(s + 1) : NULL;
+}
+
 struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state)
 {
     if (!c->mux_ready || c->closing)
@@ -509,7 +526,7 @@ struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *
         ys = yamux_open(&c->mux);
     if (ys == NULL && ms == NULL)
         return NULL;
-    struct stream *s = xcalloc(1, sizeof(*s));
+    struct stream *s = stream_alloc(ys);
     s->conn = c;
     if (ms) {
         s->ms = ms;
@@ -572,11 +589,11 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
 
 /* A stream the peer opened: NULL to refuse it. The caller links it with
  * the muxer's stream, then calls stream_accepted. */
-static struct stream *stream_inbound(struct conn *c)
+static struct stream *stream_inbound(struct conn *c, struct yamux_stream *ys)
 {
     if (c->closing || c->host->nprotocols == 0)
         return NULL;
-    struct stream *s = xcalloc(1, sizeof(*s));
+    struct stream *s = stream_alloc(ys);
     s->conn = c;
     s->nego = xcalloc(1, sizeof(*s->nego));
     return s;
@@ -630,14 +647,15 @@ static void stream_on_close(struct stream *s)
         buf_free(&s->nego->in);
         free(s->nego);
     }
-    free(s);
+    if (!s->embedded)
+        free(s); /* else the muxer frees its block after on_close */
 }
 
 /* yamux's callbacks. */
 
 static int mux_on_open(void *ctx, struct yamux_stream *ys)
 {
-    struct stream *s = stream_inbound(ctx);
+    struct stream *s = stream_inbound(ctx, ys);
     if (s == NULL)
         return -1;
     s->ys = ys;
@@ -700,7 +718,7 @@ static const struct yamux_callbacks mux_callbacks = {
 
 static int mpx_on_open(void *ctx, struct mplex_stream *ms)
 {
-    struct stream *s = stream_inbound(ctx);
+    struct stream *s = stream_inbound(ctx, NULL);
     if (s == NULL)
         return -1;
     s->ms = ms;
@@ -775,8 +793,10 @@ static void conn_ready(struct conn *c, bool mplex)
     c->mplex = mplex;
     if (mplex)
         mplex_init(&c->mpx, c->dialer, h->limits.max_streams, &mpx_callbacks, c);
-    else
+    else {
         yamux_init(&c->mux, c->dialer, h->limits.max_streams, &mux_callbacks, c);
+        c->mux.room = (uint32_t)h->stream_room; /* a stream and its state: one block */
+    }
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_ESTABLISHED);
     host_handshake_end(h, c);

@@ -55,6 +55,11 @@ struct protocol {
     void (*on_writable)(struct stream *s);
     void (*on_close)(struct stream *s);   /* release s->state (optional) */
     void *arg;                            /* handler-wide context */
+    /* Bytes of state a stream of this protocol keeps (optional): every
+     * stream the muxer allocates (yamux) then has that much room in its
+     * own block, for stream_state_room, so that a long-lived stream is one
+     * allocation. */
+    size_t state_size;
 };
 
 /* A stream's negotiation state, freed once the protocol is selected: an
@@ -64,6 +69,8 @@ struct stream_nego {
     struct buf in;                 /* received bytes not yet consumed by mss */
 };
 
+/* On yamux, a stream lives in the room of its muxer stream's block (with
+ * room for the handler's state after it); on mplex it is allocated alone. */
 struct stream {
     struct conn *conn;
     union {                        /* the muxer's stream (conn->mplex says which);
@@ -76,10 +83,12 @@ struct stream {
     struct stream_nego *nego;      /* while negotiating, else NULL */
     const struct protocol *want;   /* outbound: the protocol we propose (&want->id is
                                     * the dialer's one-entry list: no copy here) */
-    bool opened;                   /* the protocol was agreed and on_open returned 0 */
     size_t in_held;                /* input bytes the handler holds (stream_hold_input) */
     struct stream *fill_next;      /* conn->fill, while fill_wanted */
-    bool fill_wanted;              /* on_writable asked for at the next flush */
+    uint32_t room;                 /* bytes for the handler's state after it (0: none) */
+    bool opened : 1;               /* the protocol was agreed and on_open returned 0 */
+    bool fill_wanted : 1;          /* on_writable asked for at the next flush */
+    bool embedded : 1;             /* in the muxer stream's block: not freed on its own */
 };
 
 enum conn_phase { PH_SECURITY, PH_NOISE, PH_MUXER, PH_READY, PH_CLOSED };
@@ -265,6 +274,7 @@ struct host {
     const struct protocol *protocols[HOST_MAX_PROTOCOLS];
     const char *protocol_ids[HOST_MAX_PROTOCOLS];
     size_t nprotocols;
+    size_t stream_room;         /* struct stream + the largest protocol state_size */
     struct listener listeners[HOST_MAX_LISTENERS];
     size_t nlisteners;
     uint8_t announce[HOST_MAX_LISTENERS][64];  /* binary multiaddrs we advertise */
@@ -420,6 +430,10 @@ size_t stream_writable(const struct stream *s);
 void stream_hold_input(struct stream *s, size_t bytes, size_t withheld);
 void stream_close(struct stream *s);
 void stream_reset(struct stream *s);
+/* Zeroed room for n bytes of handler state in s's own block (freed with s,
+ * after on_close), or NULL if it has none that large: the handler then
+ * allocates its state itself. See protocol.state_size. */
+void *stream_state_room(struct stream *s, size_t n);
 static inline struct conn *stream_conn(const struct stream *s) { return s->conn; }
 
 #endif

@@ -241,11 +241,9 @@ static void reg__owner_del(struct registry *r, struct rdv_reg *g)
         r->stats.sessions--;
 }
 
-void registry_session_init(struct rdv_session *s, const struct peer_id *peer, void *user)
+void registry_session_init(struct rdv_session *s, void *user)
 {
     memset(s, 0, sizeof *s);
-    if (peer)
-        s->peer = *peer;
     s->user = user;
 }
 

@@ -151,9 +151,9 @@ struct rdv_sub {
     struct rdv_sub *se_prev, *se_next;   /* session->subs */
 };
 
-/* Embedded in whatever holds a push-mode session (a stream's state). */
+/* Embedded in whatever holds a push-mode session (a stream's state), which
+ * knows its peer: the registry does not need it. */
 struct rdv_session {
-    struct peer_id peer;       /* the authenticated peer of the session */
     struct rdv_reg *regs;      /* registrations it owns (ow_ list) */
     struct rdv_sub *subs;      /* its subscriptions (se_ list) */
     size_t nsubs;
@@ -274,7 +274,7 @@ static inline const uint8_t *registry_wire(const struct rdv_reg *g) { return g->
 void registry_set_wire(const struct rdv_reg *g, uint8_t *wire);
 
 /* Sessions (push mode). */
-void registry_session_init(struct rdv_session *s, const struct peer_id *peer, void *user);
+void registry_session_init(struct rdv_session *s, void *user);
 /* Subscribes s to ns (creating the namespace if needed); *ns_out is where
  * the current members are read from for the snapshot. Subscribing twice is
  * a no-op returning RDV_OK. */

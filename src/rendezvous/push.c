@@ -136,7 +136,7 @@ static int push__check_acl(struct push_session *ps, Push__Message__MessageType t
                            enum rdv_action a, const ProtobufCBinaryData *ns)
 {
     if (rdv_service_allows(ps->st->svc, RDV_DIALECT_PUSH, a, (const char *)ns->data, ns->len,
-                           &ps->rs.peer))
+                           ps->peer))
         return 0;
     push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_NOT_AUTHORIZED,
                  "not authorized to %s in this namespace", rdv_action_names[a]);
@@ -155,7 +155,7 @@ static int push__check_peer(struct push_session *ps, Push__Message__MessageType 
                      "peer.id is not a peer id");
         return -1;
     }
-    if (!peerid_eq(&id, &ps->rs.peer)) {
+    if (!peerid_eq(&id, ps->peer)) {
         push__status(ps, type, PUSH__MESSAGE__RESPONSE_STATUS__E_NOT_AUTHORIZED,
                      "peer.id is not the authenticated peer of this connection");
         return -1;
@@ -237,7 +237,7 @@ static void push__register(struct push_session *ps, const Push__Message__Registe
     struct rdv_register req = {
         .ns = (const char *)e->ns.data,
         .ns_len = e->ns.len,
-        .peer = &ps->rs.peer,
+        .peer = ps->peer,
         .dialect = RDV_DIALECT_PUSH,
         .addrs = st->addrs,
         .naddrs = naddrs,
@@ -258,7 +258,7 @@ static void push__unregister(struct push_session *ps, const Push__Message__Unreg
     if (push__check_ns(ps, T, e->has_ns, &e->ns) || push__check_peer(ps, T, e->peer))
         return;
     /* Not registered there: nothing to do, and nothing to complain about. */
-    rdv_service_unregister(ps->st->svc, (const char *)e->ns.data, e->ns.len, &ps->rs.peer);
+    rdv_service_unregister(ps->st->svc, (const char *)e->ns.data, e->ns.len, ps->peer);
 }
 
 /* Queues the members of ns other than the session's peer, in seq order,
@@ -270,7 +270,7 @@ static void push__snapshot(struct push_session *ps, const struct rdv_ns *ns)
     size_t max = ps->st->svc->cfg.push_batch_bytes;
 
     for (const struct rdv_reg *r = ns->regs; r && !ps->cut; r = r->ns_next) {
-        if (peerid_eq(&r->peer, &ps->rs.peer))
+        if (peerid_eq(&r->peer, ps->peer))
             continue;
         push_batch_add(b, r);
         /* 2 bytes: the Message's type field. */
@@ -324,7 +324,7 @@ static void push__discover(struct push_session *ps, const Push__Message__Discove
         limit = cfg->push_discover_max;
     const struct rdv_ns *ns = registry_ns(&ps->st->svc->reg, (const char *)e->ns.data, e->ns.len);
     for (const struct rdv_reg *r = ns ? ns->regs : NULL; r && b->n < limit; r = r->ns_next)
-        if (!peerid_eq(&r->peer, &ps->rs.peer))
+        if (!peerid_eq(&r->peer, ps->peer))
             push_batch_add(b, r);
     struct push_buf *out = push_batch_take(b, false);
     push_notify_send(ps, out);
@@ -420,7 +420,7 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
             protobuf_c_enum_descriptor_get_value(&push__message__response_status__descriptor, rl->status);
         rl->type = tv ? tv->name : NULL;
         rl->status_name = sv ? sv->name : NULL;
-        rdv_request_log_write(s, RDV_DIALECT_PUSH, rl, &ps->rs.peer, t0);
+        rdv_request_log_write(s, RDV_DIALECT_PUSH, rl, ps->peer, t0);
     }
     rdv_stats_request(&s->stats, RDV_DIALECT_PUSH, type, errors0, t0);
     return entries > INT32_MAX ? INT32_MAX : (int)entries;
@@ -431,11 +431,23 @@ static int push__handle(struct push_session *ps, const uint8_t *d, size_t n)
 struct push_session *push_session_open(struct rdv_service *s, const struct peer_id *peer,
                                        struct stream *stream)
 {
-    struct push_session *ps = xcalloc(1, sizeof(*ps));
+    struct push_session *ps = stream ? stream_state_room(stream, sizeof(*ps)) : NULL;
+    if (ps) {
+        ps->embedded = true;
+        ps->peer = peer;
+    } else if (stream) {
+        ps = xcalloc(1, sizeof(*ps));
+        ps->peer = peer;
+    } else {
+        ps = xcalloc(1, sizeof(*ps) + sizeof(*peer));
+        struct peer_id *own = (struct peer_id *)(void *)(ps + 1);
+        *own = *peer;
+        ps->peer = own;
+    }
     ps->st = push__state(s);
     ps->stream = stream;
     ps->over_soft_since = -1;
-    registry_session_init(&ps->rs, peer, ps);
+    registry_session_init(&ps->rs, ps);
     lpm_init(&ps->in, s->cfg.max_message);
     s->stats.sessions_open[RDV_DIALECT_PUSH]++;
     return ps;
@@ -586,7 +598,8 @@ void push_session_free(struct push_session *ps)
     push_notify_drop(ps);
     lpm_free(&ps->in);
     ps->st->svc->stats.sessions_open[RDV_DIALECT_PUSH]--;
-    free(ps);
+    if (!ps->embedded)
+        free(ps); /* else its stream's block goes after on_close */
 }
 
 const struct push_buf *push_session_peek(const struct push_session *ps)
@@ -699,6 +712,7 @@ void push_init(struct rdv_service *s)
         .on_writable = push__writable,
         .on_close = push__close,
         .arg = s,
+        .state_size = sizeof(struct push_session),
     };
 }
 

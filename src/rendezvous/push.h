@@ -42,13 +42,27 @@ struct push_pending {
     uint64_t pos;             /* its position in the session's queue */
 };
 
+/* One per subscriber connection, so it is kept small: on yamux it lives in
+ * its stream's block (protocol.state_size), its queue ring exists only
+ * while something is queued, and its peer id is the connection's. */
 struct push_session {
     struct rdv_session rs;    /* the registry's view; rs.user = this */
     struct push_state *st;
     struct stream *stream;    /* NULL without a connection */
+    const struct peer_id *peer; /* the authenticated peer: the connection's, or
+                               * the copy after the session (without a stream) */
     struct lpm in;
     struct push_buf **q;      /* ring of references, oldest at qhead */
-    size_t qhead, qlen, qcap;
+    uint32_t qhead, qlen, qcap;
+    bool ended : 1;           /* the registry session is over (FIN or cut) */
+    bool fin : 1;             /* the client half-closed */
+    bool closing : 1;         /* FIN once the queue is written */
+    bool cut : 1;             /* over its output limit: nothing more is queued */
+    bool serving : 1;         /* inside push_session_serve */
+    bool blocked : 1;         /* its stream had no room for the queue: waiting for
+                               * on_writable, announcements are coalesced */
+    bool deferred : 1;        /* Messages wait for the next pass's entry budget */
+    bool embedded : 1;        /* in its stream's block: not freed on its own */
     uint64_t qbase;           /* position of the oldest (positions only grow) */
     uint64_t qbarrier;        /* position after the last queued Message that is
                                * not an announcement: nothing moves before it */
@@ -56,17 +70,11 @@ struct push_session {
     size_t qoff;              /* bytes of the oldest already written */
     size_t queued;            /* bytes still to write */
     double over_soft_since;   /* when queued went over the soft limit; < 0: it is not */
-    bool ended;               /* the registry session is over (FIN or cut) */
-    bool fin;                 /* the client half-closed */
-    bool closing;             /* FIN once the queue is written */
-    bool cut;                 /* over its output limit: nothing more is queued */
-    bool serving;             /* inside push_session_serve */
-    bool blocked;             /* its stream had no room for the queue: waiting for
-                               * on_writable, announcements are coalesced */
-    bool deferred;            /* Messages wait for the next pass's entry budget */
 };
 
-/* A session of the authenticated peer on stream st (which may be NULL). */
+/* A session of the authenticated peer on stream st (which may be NULL: the
+ * session then keeps its own copy of peer, else peer must outlive it), in
+ * the stream's room if it has some. */
 struct push_session *push_session_open(struct rdv_service *s, const struct peer_id *peer,
                                        struct stream *st);
 /* Bytes received on the session: whole Messages are handled in order while

@@ -120,7 +120,7 @@ static void push__cut(struct push_session *ps, const char *why)
 
     if (ps->cut)
         return;
-    peerid_to_text(&ps->rs.peer, id, sizeof(id));
+    peerid_to_text(ps->peer, id, sizeof(id));
     LOGW(s->log, "push: cutting slow subscriber %s: %zu bytes queued (%s)", id, ps->queued, why);
     s->stats.slow_subscribers_cut++;
     ps->cut = true;
@@ -315,9 +315,10 @@ static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct
 {
     b->key = push__key(st, r);
     for (struct rdv_sub *sub = r->ns->subs; sub; sub = sub->ns_next) {
-        if (peerid_eq(&sub->session->peer, &r->peer))
+        struct push_session *ps = sub->session->user;
+        if (peerid_eq(ps->peer, &r->peer))
             continue;
-        push_notify_send(sub->session->user, b);
+        push_notify_send(ps, b);
     }
     push_buf_unref(b);
 }

@@ -112,7 +112,7 @@ static void yamux__table_del(struct yamux_session *s, struct yamux_stream *st)
 
 static struct yamux_stream *yamux__new(struct yamux_session *s, uint32_t id)
 {
-    struct yamux_stream *st = xcalloc(1, sizeof *st);
+    struct yamux_stream *st = xcalloc(1, sizeof *st + s->room);
     st->id = id;
     st->sess = s;
     st->send_window = YAMUX_WINDOW;

@@ -27,18 +27,20 @@ enum yamux_goaway { YAMUX_GOAWAY_NORMAL = 0, YAMUX_GOAWAY_PROTOCOL = 1, YAMUX_GO
 
 struct yamux_session;
 
+/* Allocated with the owner's room after it (yamux_session.room, see
+ * yamux_stream_room): one block per stream for the muxer and its owner. */
 struct yamux_stream {
     uint32_t id;
-    struct yamux_session *sess;
     uint32_t send_window;     /* bytes we may still send */
     uint32_t recv_window;     /* bytes the peer may still send */
     uint32_t recv_unacked;    /* received and consumed, not yet granted back */
     uint32_t held;            /* received, delivered, but still held by the owner:
                                * not granted back until released (yamux_set_held) */
-    bool local_fin, remote_fin, reset, dead;
-    bool need_ack;            /* inbound stream not yet ACKed */
-    bool delivering;          /* inside on_data for this stream */
-    bool fin_pending;         /* FIN to send once pending drains */
+    bool local_fin : 1, remote_fin : 1, reset : 1, dead : 1;
+    bool need_ack : 1;        /* inbound stream not yet ACKed */
+    bool delivering : 1;      /* inside on_data for this stream */
+    bool fin_pending : 1;     /* FIN to send once pending drains */
+    struct yamux_session *sess;
     struct buf pending;       /* data waiting for send window */
     struct yamux_stream *next_dead;
     void *user;               /* the owner's per-stream state */
@@ -73,6 +75,7 @@ struct yamux_session {
     uint32_t next_id;
     uint32_t rx_remaining;    /* data bytes of the current frame still to come */
     unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
+    uint32_t room;            /* bytes every stream's block has for its owner (0: none) */
     struct yamux_stream **streams; /* live streams, sorted by id */
     size_t nstreams, streams_cap;
     size_t pending_bytes;     /* data of all streams waiting for send window */
@@ -95,6 +98,13 @@ void yamux_free(struct yamux_session *s);
  * Callbacks may call yamux_open/write/close/reset/ping/goaway on any stream,
  * but not yamux_feed or yamux_free (yamux_reap is a no-op inside a feed). */
 int yamux_feed(struct yamux_session *s, const uint8_t *d, size_t n);
+/* The owner's room in st's block (session.room bytes, zeroed, aligned for
+ * any type, freed with st once on_close returns); NULL if room is 0. The
+ * owner sets session.room after yamux_init, before any stream exists. */
+static inline void *yamux_stream_room(struct yamux_stream *st)
+{
+    return st->sess->room ? (void *)(st + 1) : NULL;
+}
 /* Opens an outbound stream (SYN is sent with its first frame, at once as a
  * window update). NULL after Go Away or at the stream limit. */
 struct yamux_stream *yamux_open(struct yamux_session *s);

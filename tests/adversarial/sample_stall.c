@@ -552,6 +552,7 @@ struct ss_node {
     struct registry reg;
     struct cluster *c;
     struct rdv_session *sess;
+    struct peer_id *ids;          /* sess[i]'s peer (the registry keeps none per session) */
     size_t n, sent;
     uint64_t refused;
 };
@@ -575,7 +576,7 @@ static bool ss_node_in(void *arg)
     for (size_t k = 0; k < SS_NODE_BATCH && nd->sent < nd->n && nd->sent - back < SS_NODE_WINDOW;
          k++, nd->sent++) {
         struct rdv_session *s = &nd->sess[nd->sent];
-        struct rdv_register q = {.ns = SS_NS, .ns_len = strlen(SS_NS), .peer = &s->peer,
+        struct rdv_register q = {.ns = SS_NS, .ns_len = strlen(SS_NS), .peer = &nd->ids[nd->sent],
                                  .dialect = RDV_DIALECT_PUSH, .addrs = &a, .naddrs = 1,
                                  .owner = s, .now = ev_now(nd->loop)};
         enum rdv_status st = cluster_register(nd->c, &q, NULL);
@@ -603,15 +604,15 @@ static int ss_node_role(struct attack_ctx *x)
     log_init(&nd->log, LOG_ERROR, LOG_TEXT, stderr);
     registry_init(&nd->reg, NULL, 1, NULL, NULL);
     nd->sess = xcalloc(nd->n, sizeof(*nd->sess));
+    nd->ids = xcalloc(nd->n, sizeof(*nd->ids));
     for (size_t i = 0; i < nd->n; i++) {
         struct privkey k;
         struct pubkey pub;
-        struct peer_id id;
         privkey_generate(&k);
         privkey_public(&k, &pub);
         privkey_wipe(&k);
-        peerid_from_pubkey(&id, &pub);
-        registry_session_init(&nd->sess[i], &id, NULL);
+        peerid_from_pubkey(&nd->ids[i], &pub);
+        registry_session_init(&nd->sess[i], NULL);
     }
     struct cluster_config cc = {.url = x->cluster_url, .node_timeout = 5, .log_max = 4 * nd->n,
                                 .refused = ss_node_refused, .refused_ctx = nd};
@@ -645,6 +646,7 @@ out:
     registry_free(&nd->reg);
     ev_loop_destroy(nd->loop);
     free(nd->sess);
+    free(nd->ids);
     free(nd);
     return rc;
 }
