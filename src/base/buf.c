@@ -1,5 +1,7 @@
 #include "base/buf.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +28,15 @@ uint8_t *buf_reserve(struct buf *b, size_t n)
         b->len = used;
         return b->data + b->len;
     }
+    if (n > UINT32_MAX - used) { /* beyond any limit: a program error */
+        fprintf(stderr, "buffer of %zu + %zu bytes: over 4 GiB\n", used, n);
+        abort();
+    }
     size_t need = used + n, cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap *= 2;
+    if (cap > UINT32_MAX)
+        cap = UINT32_MAX;
     uint8_t *d = xmalloc(cap);
     if (used)
         memcpy(d, b->data + b->off, used);

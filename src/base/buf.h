@@ -1,5 +1,8 @@
 /* Growable byte buffer with a read offset, so consuming from the front is
- * O(1) and appending compacts only when needed. Valid bytes: data[off, len). */
+ * O(1) and appending compacts only when needed. Valid bytes: data[off, len).
+ * Every connection and stream embeds some, so offsets are 32-bit (24 B a
+ * buffer, not 32): every buffer's size is bounded by a limit far below
+ * 4 GiB, and one that would grow past it aborts like a failed allocation. */
 #ifndef RDV_BASE_BUF_H
 #define RDV_BASE_BUF_H
 
@@ -8,9 +11,9 @@
 
 struct buf {
     uint8_t *data;
-    size_t off;
-    size_t len;
-    size_t cap;
+    uint32_t off;
+    uint32_t len;
+    uint32_t cap;
 };
 
 #define BUF_INIT {NULL, 0, 0, 0}

@@ -526,7 +526,7 @@ void cluster_session_end(void *ctx, struct rdv_session *s)
         snprintf(owner, sizeof owner, "%s:%" PRIx64, c->node_hex, s->cluster_id);
         if (c->state == CLUSTER_UP)
             for (const struct rdv_reg *g = s->regs; g; g = g->ow_next)
-                cluster__send_unregister(c, &g->peer, g->ns->name, g->ns->len, owner, "s");
+                cluster__send_unregister(c, g->peer, g->ns->name, g->ns->len, owner, "s");
         struct cluster_session *cs = NULL;
         HASH_FIND(hh, c->sessions, &s->cluster_id, sizeof s->cluster_id, cs);
         if (cs) {
@@ -703,7 +703,7 @@ static void cluster__resync(struct cluster *c, const redisReply *r)
     for (struct rdv_ns *ns = c->reg->namespaces; ns; ns = ns->hh.next) {
         for (const struct rdv_reg *g = ns->regs; g; g = g->ns_next) {
             uint8_t key[CLUSTER_KEY_MAX];
-            size_t klen = cluster_key_make(key, &g->peer, ns->name, ns->len);
+            size_t klen = cluster_key_make(key, g->peer, ns->name, ns->len);
             HASH_FIND(hh, snap, key, klen, e);
             if (e || cluster__live_owner(c, g))
                 continue;
@@ -716,7 +716,7 @@ static void cluster__resync(struct cluster *c, const redisReply *r)
     }
     struct cluster_change *rm = xcalloc(ngone ? ngone : 1, sizeof *rm);
     for (size_t i = 0; i < ngone; i++) {
-        rm[i].peer = gone[i]->peer;
+        rm[i].peer = *gone[i]->peer;
         rm[i].ns = gone[i]->ns->name; /* read before any removal below */
         rm[i].ns_len = gone[i]->ns->len;
     }
@@ -812,7 +812,7 @@ static void cluster__reassert(struct cluster *c)
     HASH_ITER(hh, c->sessions, cs, tmp) {
         for (const struct rdv_reg *g = cs->s->regs; g; g = g->ow_next) {
             struct rdv_register q = {
-                .ns = g->ns->name, .ns_len = g->ns->len, .peer = &g->peer, .dialect = g->dialect,
+                .ns = g->ns->name, .ns_len = g->ns->len, .peer = g->peer, .dialect = g->dialect,
                 .addrs = g->addrs, .naddrs = g->naddrs, .owner = cs->s,
                 .metadata = registry_metadata(g), .metadata_len = g->metadata_len,
             };
@@ -827,7 +827,7 @@ static void cluster__reassert(struct cluster *c)
     }
     snprintf(owner, sizeof owner, "%s:", c->node_hex);
     for (const struct rdv_reg *g = c->departed.regs; g; g = g->ow_next)
-        cluster__send_unregister(c, &g->peer, g->ns->name, g->ns->len, owner, "s");
+        cluster__send_unregister(c, g->peer, g->ns->name, g->ns->len, owner, "s");
     if (n)
         LOGI(c->log, "cluster: re-asserted %zu registrations of live sessions", n);
 }

@@ -425,7 +425,7 @@ static struct rdv_reg *reg__find(const struct rdv_ns *ns, const struct rdv_peer 
         return NULL;
     }
     for (g = ns->regs; g; g = g->ns_next)
-        if (peerid_eq(&g->peer, id))
+        if (peerid_eq(g->peer, id))
             return g;
     return NULL;
 }
@@ -483,12 +483,6 @@ static bool reg__over_rate(struct registry *r, const struct rdv_peer *p,
     return true;
 }
 
-/* The bucket of a peer without registrations is kept until it is full. */
-static bool reg__peer_keep(const struct registry *r, const struct rdv_peer *p)
-{
-    return reg__rate_limited(r) && p->tokens < reg__burst(r);
-}
-
 static void reg__peer_free(struct registry *r, struct rdv_peer *p)
 {
     HASH_DELETE(hh, r->peers, p);
@@ -509,12 +503,14 @@ static void reg__idle_collect(struct registry *r, double now)
     }
 }
 
-static void reg__peer_add(struct registry *r, struct rdv_reg *g, double now)
+/* g's peer entry (created if needed) takes g; g->peer points at its id. */
+static void reg__peer_add(struct registry *r, struct rdv_reg *g, const struct peer_id *id,
+                          double now)
 {
-    struct rdv_peer *p = reg__peer_find(r, &g->peer);
+    struct rdv_peer *p = reg__peer_find(r, id);
     if (!p) {
         p = xcalloc(1, sizeof *p);
-        p->id = g->peer;
+        p->id = *id;
         p->tokens = reg__burst(r);
         p->last = now;
         HASH_ADD_KEYPTR_BYHASHVALUE(hh, r->peers, p->id.b, p->id.len, reg__hash(r, p->id.b, p->id.len), p);
@@ -525,19 +521,25 @@ static void reg__peer_add(struct registry *r, struct rdv_reg *g, double now)
         r->stats.peers++;
     DL_APPEND2(p->regs, g, pe_prev, pe_next);
     p->count++;
+    g->peer = &p->id;
 }
 
+static struct rdv_peer *reg__peer_of(const struct rdv_reg *g)
+{
+    return (struct rdv_peer *)(void *)((char *)(uintptr_t)g->peer - offsetof(struct rdv_peer, id));
+}
+
+/* A peer left without registrations goes on the idle list even with a
+ * full bucket: the registration being removed still points at its id
+ * until its on_unregister returns, and the list frees it later
+ * (reg__idle_collect). */
 static void reg__peer_del(struct registry *r, struct rdv_reg *g)
 {
-    struct rdv_peer *p = reg__peer_find(r, &g->peer);
-    assert(p != NULL);
+    struct rdv_peer *p = reg__peer_of(g);
     DL_DELETE2(p->regs, g, pe_prev, pe_next);
     if (--p->count == 0) {
         r->stats.peers--;
-        if (reg__peer_keep(r, p))
-            DL_APPEND2(r->idle_peers, p, idle_prev, idle_next);
-        else
-            reg__peer_free(r, p);
+        DL_APPEND2(r->idle_peers, p, idle_prev, idle_next);
     }
 }
 
@@ -715,7 +717,6 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
 {
     struct rdv_reg *g = xcalloc(1, block);
     uint8_t *p = (uint8_t *)(g + 1);
-    g->peer = *q->peer;
     reg__stamp(r, g, q);
     g->dialect = q->dialect;
     g->owner = q->owner;
@@ -755,13 +756,14 @@ const uint8_t *registry_metadata(const struct rdv_reg *g)
     return (const uint8_t *)(g + 1);
 }
 
-static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g, double now)
+static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g,
+                        const struct peer_id *id, double now)
 {
     g->ns = ns;
+    reg__peer_add(r, g, id, now);
     DL_APPEND2(ns->regs, g, ns_prev, ns_next);
     ns->nregs++;
     reg__signed_add(r, g);
-    reg__peer_add(r, g, now);
     reg__owner_add(r, g);
     if (!g->owner)
         reg__heap_push(r, g);
@@ -774,8 +776,9 @@ static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g
 static void reg__replace(struct registry *r, struct rdv_reg *old, struct rdv_reg *nr)
 {
     struct rdv_ns *ns = old->ns;
-    struct rdv_peer *p = reg__peer_find(r, &old->peer);
+    struct rdv_peer *p = reg__peer_of(old);
     nr->ns = ns;
+    nr->peer = old->peer;
     DL_DELETE2(ns->regs, old, ns_prev, ns_next);
     DL_APPEND2(ns->regs, nr, ns_prev, ns_next);
     reg__signed_del(r, old);
@@ -915,7 +918,7 @@ enum rdv_status registry_register(struct registry *r, const struct rdv_register 
     } else {
         if (!ns)
             ns = reg__ns_create(r, req->ns, req->ns_len);
-        reg__insert(r, ns, g, req->now);
+        reg__insert(r, ns, g, req->peer, req->now);
     }
     if (!req->seq && reg__rate_limited(r))
         reg__take_tokens(r, reg__peer_find(r, req->peer), req->now, 1.0);
@@ -975,7 +978,7 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
         r->stats.sessions++;
     DL_APPEND2(n->subs, w, ns_prev, ns_next);
     n->nsubs++;
-    DL_APPEND2(s->subs, w, se_prev, se_next);
+    LL_PREPEND2(s->subs, w, se_next);
     s->nsubs++;
     r->stats.subs++;
     if (ns_out)
@@ -983,13 +986,15 @@ enum rdv_status registry_subscribe(struct registry *r, struct rdv_session *s, co
     return RDV_OK;
 }
 
+/* Removes the first subscription of its session. */
 static void reg__sub_remove(struct registry *r, struct rdv_sub *sub)
 {
+    assert(sub == sub->session->subs);
     struct rdv_ns *ns = sub->ns;
     struct rdv_session *s = sub->session;
     DL_DELETE2(ns->subs, sub, ns_prev, ns_next);
     ns->nsubs--;
-    DL_DELETE2(s->subs, sub, se_prev, se_next);
+    s->subs = sub->se_next; /* sub is the session's first (registry_session_end) */
     s->nsubs--;
     if (reg__session_idle(s))
         r->stats.sessions--;

@@ -89,8 +89,10 @@ struct rdv_addr {
 };
 
 struct rdv_reg {
-    struct peer_id peer;
-    uint8_t dialect;           /* enum rdv_dialect; here and below: in peer's padding */
+    /* The peer's id, kept once per peer by the registry: valid as long as
+     * the registration (also during its on_unregister). */
+    const struct peer_id *peer;
+    uint8_t dialect;           /* enum rdv_dialect */
     uint16_t naddrs;           /* <= limits.max_addrs (at most 1024) */
     uint32_t metadata_len;     /* presence metadata bytes (registry_metadata), often 0 */
     struct rdv_ns *ns;
@@ -148,7 +150,8 @@ struct rdv_sub {
     struct rdv_ns *ns;
     struct rdv_session *session;
     struct rdv_sub *ns_prev, *ns_next;   /* ns->subs */
-    struct rdv_sub *se_prev, *se_next;   /* session->subs */
+    struct rdv_sub *se_next;             /* session->subs (singly linked: a
+                                          * session drops them all at once) */
 };
 
 /* Embedded in whatever holds a push-mode session (a stream's state), which

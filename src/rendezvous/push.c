@@ -270,7 +270,7 @@ static void push__snapshot(struct push_session *ps, const struct rdv_ns *ns)
     size_t max = ps->st->svc->cfg.push_batch_bytes;
 
     for (const struct rdv_reg *r = ns->regs; r && !ps->cut; r = r->ns_next) {
-        if (peerid_eq(&r->peer, ps->peer))
+        if (peerid_eq(r->peer, ps->peer))
             continue;
         push_batch_add(b, r);
         /* 2 bytes: the Message's type field. */
@@ -324,7 +324,7 @@ static void push__discover(struct push_session *ps, const Push__Message__Discove
         limit = cfg->push_discover_max;
     const struct rdv_ns *ns = registry_ns(&ps->st->svc->reg, (const char *)e->ns.data, e->ns.len);
     for (const struct rdv_reg *r = ns ? ns->regs : NULL; r && b->n < limit; r = r->ns_next)
-        if (!peerid_eq(&r->peer, ps->peer))
+        if (!peerid_eq(r->peer, ps->peer))
             push_batch_add(b, r);
     struct push_buf *out = push_batch_take(b, false);
     push_notify_send(ps, out);

@@ -302,8 +302,8 @@ static uint64_t push__key(const struct push_state *st, const struct rdv_reg *r)
     uint64_t k;
 
     crypto_generichash_init(&h, st->key, sizeof(st->key), sizeof(out));
-    crypto_generichash_update(&h, &r->peer.len, 1);
-    crypto_generichash_update(&h, r->peer.b, r->peer.len);
+    crypto_generichash_update(&h, &r->peer->len, 1);
+    crypto_generichash_update(&h, r->peer->b, r->peer->len);
     crypto_generichash_update(&h, (const uint8_t *)r->ns->name, r->ns->len);
     crypto_generichash_final(&h, out, sizeof(out));
     memcpy(&k, out, sizeof(k));
@@ -316,7 +316,7 @@ static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct
     b->key = push__key(st, r);
     for (struct rdv_sub *sub = r->ns->subs; sub; sub = sub->ns_next) {
         struct push_session *ps = sub->session->user;
-        if (peerid_eq(ps->peer, &r->peer))
+        if (peerid_eq(ps->peer, r->peer))
             continue;
         push_notify_send(ps, b);
     }

@@ -51,7 +51,7 @@ static void push__entry_pack(struct buf *out, const struct rdv_reg *r)
     ProtobufCBinaryData addrs[PUSH__ADDRS_ON_STACK];
     ProtobufCBinaryData *ap = r->naddrs <= PUSH__ADDRS_ON_STACK ? addrs : xmalloc(r->naddrs * sizeof(*ap));
     char id[PEERID_TEXT_MAX];
-    int idlen = peerid_to_text(&r->peer, id, sizeof(id));
+    int idlen = peerid_to_text(r->peer, id, sizeof(id));
     Push__Message m = PUSH__MESSAGE__INIT;
     Push__Message__Register reg = PUSH__MESSAGE__REGISTER__INIT;
     Push__Message__Register *regp = &reg;
@@ -147,7 +147,7 @@ struct push_buf *push_wire_unregister(const struct rdv_reg *r)
     Push__Message__Unregister *up = &u;
     Push__Message__Peer peer = PUSH__MESSAGE__PEER__INIT;
     char id[PEERID_TEXT_MAX];
-    int idlen = peerid_to_text(&r->peer, id, sizeof(id));
+    int idlen = peerid_to_text(r->peer, id, sizeof(id));
 
     peer.has_id = 1;
     peer.id.data = (uint8_t *)id;

@@ -107,8 +107,8 @@ static size_t lmdb__key(uint8_t k[LMDB__KEY_MAX], const struct rdv_reg *g)
 {
     k[0] = (uint8_t)g->ns->len;
     memcpy(k + 1, g->ns->name, g->ns->len);
-    memcpy(k + 1 + g->ns->len, g->peer.b, g->peer.len);
-    return 1 + g->ns->len + g->peer.len;
+    memcpy(k + 1 + g->ns->len, g->peer->b, g->peer->len);
+    return 1 + g->ns->len + g->peer->len;
 }
 
 static size_t lmdb__value_size(const struct rdv_reg *g)

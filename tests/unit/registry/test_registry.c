@@ -52,7 +52,7 @@ static void log_ev(struct evlog *l, bool added, const struct rdv_reg *g)
         struct ev_rec *e = &l->ev[l->n++];
         e->added = added;
         e->seq = g->seq;
-        e->peer = g->peer.b[2];
+        e->peer = g->peer->b[2];
         memcpy(e->ns, g->ns->name, g->ns->len + 1);
         e->owner = g->owner;
         e->expires = g->expires;
@@ -216,8 +216,8 @@ static void reregister_moves_to_end(void **state)
     assert_int_equal(r->stats.regs_by_dialect[RDV_DIALECT_WAKU], 1);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
     assert_int_equal(registry_list(r, ns, 0, out, 8), 3);
-    assert_int_equal(out[0]->peer.b[2], 2);
-    assert_int_equal(out[1]->peer.b[2], 3);
+    assert_int_equal(out[0]->peer->b[2], 2);
+    assert_int_equal(out[1]->peer->b[2], 3);
     assert_ptr_equal(out[2], g);
     assert_int_equal(registry_list(r, NULL, 0, out, 8), 3);
     assert_ptr_equal(out[2], g);
@@ -557,7 +557,7 @@ static void check_consistent_hook(struct evlog *l, bool added, const struct rdv_
         n++;
     }
     assert_int_equal(n, g->ns->nsubs);
-    assert_null(registry_find(l->reg, g->ns->name, g->ns->len, &g->peer));
+    assert_null(registry_find(l->reg, g->ns->name, g->ns->len, g->peer));
     /* fields are intact during the call */
     assert_ptr_equal(g->owner, ending);
     assert_int_equal(g->naddrs, 1);
@@ -647,7 +647,7 @@ static void list_with_cookies(void **state)
         for (size_t i = 0; i < n; i++) {
             assert_true(out[i]->seq > after);
             assert_ptr_equal(out[i]->ns, ns);
-            assert_int_equal(out[i]->peer.b[2], seen);
+            assert_int_equal(out[i]->peer->b[2], seen);
             seen++;
             after = out[i]->seq;
         }
@@ -657,7 +657,7 @@ static void list_with_cookies(void **state)
     assert_int_equal(registry_list(r, ns, after, out, 2), 0);
     assert_int_equal(reg_ttl(r, "ns", 7, 60, 0, true, NULL), RDV_OK);
     assert_int_equal(registry_list(r, ns, after, out, 2), 1);
-    assert_int_equal(out[0]->peer.b[2], 7);
+    assert_int_equal(out[0]->peer->b[2], 7);
     /* limit 0 */
     assert_int_equal(registry_list(r, ns, 0, out, 0), 0);
 
@@ -680,7 +680,7 @@ static void list_with_cookies(void **state)
     /* the seq of a live reg of another namespace used as after in "ns" */
     const struct rdv_reg *o = find(r, "other", 102);
     assert_int_equal(registry_list(r, ns, o->seq, out, 8), 3);  /* peers 3, 4, 7 */
-    assert_int_equal(out[0]->peer.b[2], 3);
+    assert_int_equal(out[0]->peer->b[2], 3);
 }
 
 static void list_after_removed(void **state)
@@ -696,14 +696,14 @@ static void list_after_removed(void **state)
     struct peer_id p1 = mkpeer(1);
     assert_int_equal(registry_unregister(r, "ns", 2, &p1, NULL), RDV_OK);
     assert_int_equal(registry_list(r, ns, after, out, 8), 3);
-    assert_int_equal(out[0]->peer.b[2], 2);
+    assert_int_equal(out[0]->peer->b[2], 2);
     assert_int_equal(registry_list(r, NULL, after, out, 8), 3);
-    assert_int_equal(out[0]->peer.b[2], 2);
+    assert_int_equal(out[0]->peer->b[2], 2);
     /* refreshed peer 3 is re-reported after peer 4 */
     assert_int_equal(reg_ttl(r, "ns", 3, 60, 0, true, &g), RDV_OK);
     assert_int_equal(registry_list(r, ns, after, out, 8), 3);
-    assert_int_equal(out[0]->peer.b[2], 2);
-    assert_int_equal(out[1]->peer.b[2], 4);
+    assert_int_equal(out[0]->peer->b[2], 2);
+    assert_int_equal(out[1]->peer->b[2], 4);
     assert_ptr_equal(out[2], g);
     /* after the last one, or beyond everything */
     assert_int_equal(registry_list(r, ns, g->seq, out, 8), 0);
@@ -729,11 +729,11 @@ static void list_signed_only(void **state)
     assert_int_equal(reg_push(r, "ns", &s[2], NULL), RDV_OK);
     struct rdv_ns *ns = registry_ns(r, "ns", 2);
     assert_int_equal(registry_list(r, ns, 0, out, 16), 2);
-    assert_int_equal(out[0]->peer.b[2], 0);
-    assert_int_equal(out[1]->peer.b[2], 2);
+    assert_int_equal(out[0]->peer->b[2], 0);
+    assert_int_equal(out[1]->peer->b[2], 2);
     assert_int_equal(registry_list(r, ns, 0, out, 1), 1);
     assert_int_equal(registry_list(r, ns, out[0]->seq, out, 1), 1);
-    assert_int_equal(out[0]->peer.b[2], 2);
+    assert_int_equal(out[0]->peer->b[2], 2);
     assert_int_equal(registry_list(r, ns, out[0]->seq, out, 1), 0);
     assert_int_equal(registry_list(r, NULL, 0, out, 16), 2);
     for (unsigned i = 0; i < 10; i++)
@@ -768,14 +768,14 @@ static void sampling(void **state)
             assert_ptr_equal(ns->dense[out[i]->ns_index], out[i]);
             for (size_t j = 0; j < i; j++)
                 assert_ptr_not_equal(out[i], out[j]);
-            hits[out[i]->peer.b[2]]++;
+            hits[out[i]->peer->b[2]]++;
         }
     }
     /* every registration can be chosen, also as a single pick */
     unsigned single[N] = {0};
     for (unsigned trial = 0; trial < 1000; trial++) {
         assert_int_equal(registry_sample(r, ns, out, 1), 1);
-        single[out[0]->peer.b[2]]++;
+        single[out[0]->peer->b[2]]++;
     }
     for (unsigned i = 0; i < N; i++) {
         assert_true(hits[i] > 0);
@@ -786,7 +786,7 @@ static void sampling(void **state)
     assert_int_equal(registry_unregister(r, "ns", 2, &p, NULL), RDV_OK);
     assert_int_equal(registry_sample(r, ns, out, 32), N - 1);
     for (size_t i = 0; i < N - 1; i++)
-        assert_int_not_equal(out[i]->peer.b[2], 4);
+        assert_int_not_equal(out[i]->peer->b[2], 4);
 }
 
 /* ---- signed-record index: push registrations are never looked at ------- */
@@ -911,9 +911,9 @@ static void gap_cookies(void **state)
     /* a removed one's seq, a refreshed one's old seq */
     size_t n = registry_list(r, ns, seqs[3], out, 64);
     assert_true(n > 0 && out[0]->seq > seqs[3]);
-    assert_int_equal(out[0]->peer.b[2], 4);
+    assert_int_equal(out[0]->peer->b[2], 4);
     n = registry_list(r, ns, seqs[6], out, 64);  /* peer 6: removed */
-    assert_int_equal(out[0]->peer.b[2], 7);
+    assert_int_equal(out[0]->peer->b[2], 7);
     assert_int_equal(registry_list(r, ns, UINT64_MAX, out, 64), 0);
 }
 
@@ -940,7 +940,7 @@ static void removal_during_paging(void **state)
         for (size_t i = 0; i < n; i++) {
             assert_true(out[i]->seq > prev);
             prev = out[i]->seq;
-            seen[out[i]->peer.b[2] | (unsigned)out[i]->peer.b[3] << 8]++;
+            seen[out[i]->peer->b[2] | (unsigned)out[i]->peer->b[3] << 8]++;
         }
         after = out[n - 1]->seq;
         /* between pages: remove two ahead and the one just returned, refresh
@@ -986,7 +986,7 @@ static void seq_index_compacts(void **state)
     assert_true(ns->signed_seq.cap <= 32);
     assert_true(r->signed_seq.len <= 8 + 8 / 3 + 1);
     assert_int_equal(registry_list(r, ns, 0, out, 8), 8);
-    assert_int_equal(out[0]->peer.b[2], 7);     /* the one never refreshed */
+    assert_int_equal(out[0]->peer->b[2], 7);     /* the one never refreshed */
     assert_int_equal(t->log->nrefresh, 5000);
     for (unsigned i = 0; i < 8; i++) {
         struct peer_id p = mkpeer(i);
@@ -1017,10 +1017,10 @@ static void sampling_uniform_among_push(void **state)
     for (unsigned k = 0; k < TRIALS; k++) {
         assert_int_equal(registry_sample(r, ns, out, 1), 1);
         assert_non_null(out[0]->envelope);
-        hits[out[0]->peer.b[2]]++;
+        hits[out[0]->peer->b[2]]++;
         assert_int_equal(registry_sample(r, ns, out, 2), 2);
         assert_ptr_not_equal(out[0], out[1]);
-        pairs += out[0]->peer.b[2] == 0 || out[1]->peer.b[2] == 0;
+        pairs += out[0]->peer->b[2] == 0 || out[1]->peer->b[2] == 0;
     }
     /* p = 1/10, sd = sqrt(20000 * 0.1 * 0.9) = 42 */
     for (unsigned i = 0; i < NSIG; i++)
