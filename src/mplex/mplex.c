@@ -195,7 +195,7 @@ void mplex_init(struct mplex_session *s, bool client, size_t max_streams,
     memset(s, 0, sizeof *s);
     s->client = client;
     s->next_id = client ? 1 : 0;
-    s->max_streams = max_streams;
+    s->max_streams = max_streams < UINT32_MAX ? (uint32_t)max_streams : UINT32_MAX - 1;
     buf_init(&s->out);
     s->streams = NULL;
     s->dead = NULL;

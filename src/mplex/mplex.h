@@ -70,11 +70,11 @@ struct mplex_session {
     uint8_t rx_flag;          /* flag of the message whose payload is coming */
     uint32_t rx_remaining;    /* payload bytes of the current message still to come */
     unsigned busy;            /* inside mplex_feed */
+    uint32_t nstreams, streams_cap; /* (32-bit: bounded by max_streams) */
+    uint32_t max_streams;     /* live streams allowed; inbound over it are reset */
     uint64_t next_id;
     uint64_t unknown_msgs;    /* messages for streams we do not know (late, or bogus) */
     struct mplex_stream **streams; /* live streams, sorted by mplex_pos */
-    size_t nstreams, streams_cap;
-    size_t max_streams;       /* live streams allowed; inbound over it are reset */
     struct mplex_stream *dead;
     struct mplex_stream *rx_stream; /* receives the current payload (NULL: skip it) */
     struct buf out;           /* messages to send, plaintext */

@@ -1,15 +1,15 @@
 /* The shared registry (see registry.h and DESIGN.md "Registry").
  *
  * Layout of the memory:
- *   - a namespace is one block: struct reg__ns (the public rdv_ns, a table of
- *     its subscriptions keyed by session, a pin count) followed by its name;
+ *   - a namespace is one block: struct reg__ns (the public rdv_ns and a pin
+ *     count) followed by its name;
  *   - a registration is one block: struct rdv_reg, its rdv_addr array, the
  *     address bytes, the envelope copy, the metadata copy (found from the
  *     end of what precedes it: registry_metadata). A re-register builds a new block and
- *     puts it in the old one's place in every table, list, array and heap,
- *     so the caller's buffers may even alias the old registration;
- *   - a subscription is one block: struct reg__sub (the public rdv_sub and
- *     its handle in the namespace's by-session table).
+ *     puts it in the old one's place in every list, array and heap,
+ *     so the caller's buffers may even alias the old registration; it
+ *     points at its peer's id in the peer's entry (struct rdv_peer);
+ *   - a subscription is one struct rdv_sub.
  *
  * Removal order is always: unlink everywhere (the registry is consistent
  * without the registration), report on_unregister with the registration
@@ -672,7 +672,7 @@ static enum rdv_status reg__check_request(const struct registry *r, const struct
     /* a TTL registration has no owner, a push one has no TTL */
     if ((q->ttl == 0) != (q->owner != NULL))
         return RDV_E_TTL;
-    if (q->ttl && !isfinite(q->now + (double)q->ttl))
+    if (q->ttl > UINT32_MAX || (q->ttl && !isfinite(q->now + (double)q->ttl)))
         return RDV_E_TTL;
     /* a restored registration keeps its deadline and its place in the order
      * (a push one, applied from a cluster's log, has a seq and no deadline) */
@@ -716,14 +716,13 @@ static void reg__stamp(struct registry *r, struct rdv_reg *g, const struct rdv_r
 static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register *q, size_t block)
 {
     struct rdv_reg *g = xcalloc(1, block);
-    uint8_t *p = (uint8_t *)(g + 1);
+    uint8_t *p = (uint8_t *)g->addrs;
     reg__stamp(r, g, q);
     g->dialect = q->dialect;
     g->owner = q->owner;
     g->heap_index = REG__NO_HEAP;
     g->naddrs = (uint16_t)q->naddrs;
     if (q->naddrs) {
-        g->addrs = (struct rdv_addr *)(void *)p;
         p += q->naddrs * sizeof(struct rdv_addr);
         for (size_t i = 0; i < q->naddrs; i++) {
             g->addrs[i].bytes = p;
@@ -753,7 +752,7 @@ const uint8_t *registry_metadata(const struct rdv_reg *g)
         return g->envelope + g->envelope_len;
     if (g->naddrs)
         return g->addrs[g->naddrs - 1].bytes + g->addrs[g->naddrs - 1].len;
-    return (const uint8_t *)(g + 1);
+    return (const uint8_t *)g->addrs;
 }
 
 static void reg__insert(struct registry *r, struct rdv_ns *ns, struct rdv_reg *g,

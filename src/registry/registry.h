@@ -98,10 +98,8 @@ struct rdv_reg {
     struct rdv_ns *ns;
     uint64_t seq;              /* unique, increasing; bumped by every re-register,
                                 * also by one that changes nothing (a refresh) */
-    uint64_t ttl;              /* granted seconds; 0 = lasts while its session does */
     double expires;            /* absolute time (the clock passed in), TTL regs only */
     struct rdv_session *owner; /* push registrations: the session that made it */
-    struct rdv_addr *addrs;    /* in the order registered, byte-exact */
     uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
     uint8_t *wire;             /* registry_wire: a dialect's cached encoding, or NULL */
     /* The metadata (push mode), opaque, is the block's tail: no field of its
@@ -115,6 +113,9 @@ struct rdv_reg {
     uint32_t envelope_len;
     uint32_t heap_index;               /* position in the expiry heap (TTL regs) */
     uint32_t ns_index;                 /* position in ns->dense (signed regs) */
+    uint32_t ttl;                      /* granted seconds; 0 = lasts while its session does */
+    struct rdv_addr addrs[];           /* naddrs, in the order registered, byte-exact;
+                                        * their bytes follow in the same block */
 };
 
 /* Registrations in seq order, for cookie listing: appended at the end (a

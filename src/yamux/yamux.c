@@ -87,11 +87,22 @@ static size_t yamux__slot(const struct yamux_session *s, uint32_t id)
     return lo;
 }
 
+/* A lone stream's slot is in the session (s->one): most connections
+ * carry one, and a one-pointer array would cost a 32 B allocation. */
 static void yamux__table_add(struct yamux_session *s, struct yamux_stream *st)
 {
     if (s->nstreams == s->streams_cap) {
-        s->streams_cap = s->streams_cap ? s->streams_cap * 2 : 2;
-        s->streams = xrealloc(s->streams, s->streams_cap * sizeof(*s->streams));
+        if (s->streams_cap == 0) {
+            s->streams = &s->one;
+            s->streams_cap = 1;
+        } else if (s->streams == &s->one) {
+            s->streams = xmalloc(4 * sizeof(*s->streams));
+            s->streams[0] = s->one;
+            s->streams_cap = 4;
+        } else {
+            s->streams_cap *= 2;
+            s->streams = xrealloc(s->streams, s->streams_cap * sizeof(*s->streams));
+        }
     }
     size_t i = yamux__slot(s, st->id);
     memmove(s->streams + i + 1, s->streams + i, (s->nstreams - i) * sizeof(*s->streams));
@@ -103,10 +114,11 @@ static void yamux__table_del(struct yamux_session *s, struct yamux_stream *st)
 {
     size_t i = yamux__slot(s, st->id);
     memmove(s->streams + i, s->streams + i + 1, (s->nstreams - i - 1) * sizeof(*s->streams));
-    if (--s->nstreams == 0) {
+    if (--s->nstreams <= 1 && s->streams != &s->one) { /* back to the session's slot */
+        s->one = s->nstreams ? s->streams[0] : NULL;
         free(s->streams);
-        s->streams = NULL;
-        s->streams_cap = 0;
+        s->streams = &s->one;
+        s->streams_cap = 1;
     }
 }
 
@@ -376,7 +388,7 @@ void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
     s->streams = NULL;
     s->streams_cap = 0;
     s->dead = NULL;
-    s->max_streams = max_streams;
+    s->max_streams = max_streams < UINT32_MAX ? (uint32_t)max_streams : UINT32_MAX - 1;
     buf_init(&s->out);
     s->rx_stream = NULL;
     s->cb = cb;

@@ -65,24 +65,25 @@ struct yamux_callbacks {
     void (*on_pong)(void *ctx, uint32_t opaque);
 };
 
-/* Every connection embeds one, so the small members come first, packed
- * (16 B less padding). */
+/* Every connection embeds one, so the small members come first, packed,
+ * and counts are 32-bit (streams are bounded by max_streams). */
 struct yamux_session {
     bool client;              /* dialer = client (odd ids), listener = server (even) */
     bool goaway_sent, goaway_recv;
+    uint8_t hdr_len;          /* bytes of a partial header held in hdr */
     uint8_t hdr[YAMUX_HEADER_LEN];
     uint16_t rx_flags;        /* flags of the current data frame, applied after its data */
     uint32_t next_id;
     uint32_t rx_remaining;    /* data bytes of the current frame still to come */
     unsigned busy;            /* inside yamux_feed: yamux_reap waits, yamux_feed refuses */
     uint32_t room;            /* bytes every stream's block has for its owner (0: none) */
-    struct yamux_stream **streams; /* live streams, sorted by id */
-    size_t nstreams, streams_cap;
+    uint32_t nstreams, streams_cap;
+    uint32_t max_streams;     /* live streams allowed; inbound over it are RST */
+    struct yamux_stream **streams; /* live streams, sorted by id (&one, or allocated) */
+    struct yamux_stream *one;      /* the array while it holds at most one */
     size_t pending_bytes;     /* data of all streams waiting for send window */
-    size_t max_streams;       /* live streams allowed; inbound over it are RST */
     struct yamux_stream *dead;
     struct buf out;           /* frames to send, plaintext */
-    size_t hdr_len;           /* bytes of a partial header held in hdr */
     struct yamux_stream *rx_stream; /* stream receiving the current data frame (may be NULL: discard) */
     const struct yamux_callbacks *cb;
     void *ctx;
