@@ -535,7 +535,8 @@ struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *
         s->ys = ys;
         ys->user = s;
     }
-    s->want = p;
+    s->proto = p;
+    s->outbound = true;
     s->state = state;
     s->nego = xcalloc(1, sizeof(*s->nego));
     mss_dialer_init(&s->nego->mss, &p->id, 1, &c->host->scratch);
@@ -557,7 +558,7 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
                                  &h->scratch);
     stream_flush_mss(s);
     buf_consume(&ng->in, used);
-    if (!s->want && ng->mss.attempts != refused)
+    if (!s->outbound && ng->mss.attempts != refused)
         LOGD_EVENT(h->log, "stream %" PRIu64 " from %s: protocol %s refused (not supported)%s", stream_id(s),
                    CONN_PEER_TEXT(s->conn), ng->mss.refused,
                    ng->mss.attempts - refused > 1 ? ", after others" : "");
@@ -572,9 +573,10 @@ static void stream_negotiate(struct stream *s, const uint8_t *d, size_t n)
             stream_reset(s);
         return;
     }
-    s->proto = s->want ? s->want : h->protocols[ng->mss.selected];
+    if (!s->outbound)
+        s->proto = h->protocols[ng->mss.selected];
     s->nego = NULL; /* detached: the leftover bytes below are ours to free */
-    LOGD_EVENT(h->log, "stream %" PRIu64 " %s %s: protocol %s", stream_id(s), s->want ? "to" : "from",
+    LOGD_EVENT(h->log, "stream %" PRIu64 " %s %s: protocol %s", stream_id(s), s->outbound ? "to" : "from",
                CONN_PEER_TEXT(s->conn), s->proto->id);
     if (s->proto->on_open(s) == 0) {
         s->opened = true;
@@ -640,8 +642,8 @@ static void stream_on_close(struct stream *s)
     stream_hold_input(s, 0, 0); /* whatever the handler held is gone with it */
     /* Inbound streams belong to the handler once on_open succeeded; outbound
      * ones from the start. */
-    const struct protocol *p = s->want ? s->want : s->proto;
-    if ((s->opened || s->want) && p->on_close)
+    const struct protocol *p = s->proto;
+    if ((s->opened || s->outbound) && p->on_close)
         p->on_close(s);
     if (s->nego) {
         buf_free(&s->nego->in);

@@ -78,17 +78,18 @@ struct stream {
         struct yamux_stream *ys;
         struct mplex_stream *ms;
     };
-    const struct protocol *proto;  /* NULL while negotiating */
+    const struct protocol *proto;  /* inbound: NULL while negotiating; outbound: the
+                                    * protocol we propose (&proto->id is the dialer's
+                                    * one-entry list: no copy here) */
     void *state;                   /* the handler's */
     struct stream_nego *nego;      /* while negotiating, else NULL */
-    const struct protocol *want;   /* outbound: the protocol we propose (&want->id is
-                                    * the dialer's one-entry list: no copy here) */
     size_t in_held;                /* input bytes the handler holds (stream_hold_input) */
     struct stream *fill_next;      /* conn->fill, while fill_wanted */
     uint32_t room;                 /* bytes for the handler's state after it (0: none) */
     bool opened : 1;               /* the protocol was agreed and on_open returned 0 */
     bool fill_wanted : 1;          /* on_writable asked for at the next flush */
     bool embedded : 1;             /* in the muxer stream's block: not freed on its own */
+    bool outbound : 1;             /* we opened it (conn_open_stream) */
 };
 
 enum conn_phase { PH_SECURITY, PH_NOISE, PH_MUXER, PH_READY, PH_CLOSED };

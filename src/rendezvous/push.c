@@ -448,7 +448,6 @@ struct push_session *push_session_open(struct rdv_service *s, const struct peer_
     ps->stream = stream;
     ps->over_soft_since = -1;
     registry_session_init(&ps->rs, ps);
-    lpm_init(&ps->in, s->cfg.max_message);
     s->stats.sessions_open[RDV_DIALECT_PUSH]++;
     return ps;
 }
@@ -520,6 +519,18 @@ static double push__rate_pause(const struct push_state *st)
     return rate > 0 ? (rate >= 1 ? 1 / rate : 1) : 0;
 }
 
+/* Bytes of whole requests waiting to be handled. */
+static size_t push__whole(const struct push_session *ps) { return ps->in ? ps->in->whole : 0; }
+
+static void push__reader_free(struct push_session *ps)
+{
+    if (ps->in) {
+        lpm_free(ps->in);
+        free(ps->in);
+        ps->in = NULL;
+    }
+}
+
 int push_session_serve(struct push_session *ps)
 {
     const uint8_t *msg;
@@ -534,11 +545,11 @@ int push_session_serve(struct push_session *ps)
         struct push_state *st = ps->st;
         if (ps->deferred) /* the timer resumes it */
             break;
-        if (budget && handled && push__pass_left(st) == 0 && ps->in.whole > 0) {
+        if (budget && handled && push__pass_left(st) == 0 && push__whole(ps) > 0) {
             push__defer(ps, ev_now(st->svc->host->loop));
             break;
         }
-        if ((rc = lpm_next(&ps->in, &msg, &len)) != 1)
+        if (ps->in == NULL || (rc = lpm_next(ps->in, &msg, &len)) != 1)
             break;
         st->rate_limited = false;
         int entries = push__handle(ps, msg, len);
@@ -561,8 +572,10 @@ int push_session_serve(struct push_session *ps)
     ps->serving = false;
     if (ps->cut || ps->ended)
         return 0;
+    if (rc >= 0 && ps->in && push__whole(ps) == 0 && buf_size(&ps->in->in) == 0)
+        push__reader_free(ps); /* all handled: an idle session holds no reader */
     if (ps->stream)
-        stream_hold_input(ps->stream, buf_size(&ps->in.in), ps->in.whole);
+        stream_hold_input(ps->stream, ps->in ? buf_size(&ps->in->in) : 0, push__whole(ps));
     return rc < 0 ? -1 : 0;
 }
 
@@ -570,7 +583,11 @@ int push_session_input(struct push_session *ps, const uint8_t *d, size_t n)
 {
     if (ps->cut || ps->ended)
         return 0;
-    lpm_push(&ps->in, d, n);
+    if (ps->in == NULL) {
+        ps->in = xmalloc(sizeof(*ps->in));
+        lpm_init(ps->in, ps->st->svc->cfg.max_message);
+    }
+    lpm_push(ps->in, d, n);
     return push_session_serve(ps);
 }
 
@@ -596,7 +613,7 @@ void push_session_free(struct push_session *ps)
     push__undefer(ps);
     push_session_end(ps);
     push_notify_drop(ps);
-    lpm_free(&ps->in);
+    push__reader_free(ps);
     ps->st->svc->stats.sessions_open[RDV_DIALECT_PUSH]--;
     if (!ps->embedded)
         free(ps); /* else its stream's block goes after on_close */
@@ -638,7 +655,7 @@ static void push__data(struct stream *s, const uint8_t *d, size_t n)
 static void push__finish(struct stream *s)
 {
     struct push_session *ps = s->state;
-    if (!ps->fin || ps->in.whole != 0 || ps->closing)
+    if (!ps->fin || push__whole(ps) != 0 || ps->closing)
         return;
     push_session_end(ps);
     ps->closing = true;

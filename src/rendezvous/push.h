@@ -43,15 +43,17 @@ struct push_pending {
 };
 
 /* One per subscriber connection, so it is kept small: on yamux it lives in
- * its stream's block (protocol.state_size), its queue ring exists only
- * while something is queued, and its peer id is the connection's. */
+ * its stream's block (protocol.state_size), its request reader and its
+ * queue ring exist only while something is received or queued, and its
+ * peer id is the connection's. */
 struct push_session {
     struct rdv_session rs;    /* the registry's view; rs.user = this */
     struct push_state *st;
     struct stream *stream;    /* NULL without a connection */
     const struct peer_id *peer; /* the authenticated peer: the connection's, or
                                * the copy after the session (without a stream) */
-    struct lpm in;
+    struct lpm *in;           /* requests received and not handled yet; NULL while
+                               * there are none (most of a session's life) */
     struct push_buf **q;      /* ring of references, oldest at qhead */
     uint32_t qhead, qlen, qcap;
     bool ended : 1;           /* the registry session is over (FIN or cut) */
