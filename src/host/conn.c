@@ -233,7 +233,7 @@ static size_t conn_unsent(const struct conn *c)
  * seal, muxer frames, and stream data waiting for the peer's window. */
 static size_t conn_buffered_out(const struct conn *c)
 {
-    size_t n = conn_unsent(c) + buf_size(&c->plain_out);
+    size_t n = conn_unsent(c) + (c->nego ? buf_size(&c->nego->plain_out) : 0);
     if (c->mux_ready && c->mplex)
         n += buf_size(&c->mpx.out);
     else if (c->mux_ready)
@@ -403,8 +403,6 @@ void stream_writev_now(struct stream *s, const struct iovec *v, size_t n)
     if (total == 0 || !stream_room_for(s, total))
         return;
     /* What was queued before goes first. */
-    if (buf_size(&c->plain_out))
-        conn_seal(c, &c->plain_out);
     if (buf_size(&c->mux.out))
         conn_seal(c, &c->mux.out);
     /* Frames as yamux_writev cuts them: [header, the parts' slices]. */
@@ -781,9 +779,9 @@ static void conn_secured(struct conn *c)
         unsigned offer = h->dial_muxers ? h->dial_muxers : HOST_MUX_YAMUX | HOST_MUX_MPLEX;
         size_t first = offer & HOST_MUX_YAMUX ? 0 : MUXER_MPLEX;
         size_t n = offer & HOST_MUX_MPLEX ? 2 - first : 1;
-        mss_dialer_init(&c->nego->mss, muxer_ids + first, n, &c->plain_out);
+        mss_dialer_init(&c->nego->mss, muxer_ids + first, n, &c->nego->plain_out);
     } else
-        mss_listener_init(&c->nego->mss, muxer_ids, 2, &c->plain_out);
+        mss_listener_init(&c->nego->mss, muxer_ids, 2, &c->nego->plain_out);
 }
 
 static void conn_ready(struct conn *c, bool mplex)
@@ -830,18 +828,20 @@ static void conn_plaintext(struct conn *c, const uint8_t *d, size_t n)
     size_t used;
     buf_append(&ng->plain_in, d, n);
     enum mss_result r = mss_feed(&ng->mss, buf_head(&ng->plain_in), buf_size(&ng->plain_in), &used,
-                                 &c->plain_out);
+                                 &ng->plain_out);
     buf_consume(&ng->plain_in, used);
     if (r == MSS_FAILED) {
         c->host->stats.handshakes_failed++;
         c->host->stats.handshake_failures[HS_FAIL_MUXER]++;
         conn_close(c, ng->mss.error ? ng->mss.error : "muxer negotiation failed");
     } else if (r == MSS_SELECTED) {
+        conn_seal(c, &ng->plain_out); /* our answer goes before any muxer frame */
         c->nego = NULL; /* detached first: what follows runs as established */
         conn_ready(c, ng->mss.protos[ng->mss.selected] == muxer_ids[MUXER_MPLEX]);
         if (buf_size(&ng->plain_in) && !c->closing)
             conn_plaintext(c, buf_head(&ng->plain_in), buf_size(&ng->plain_in));
         buf_free(&ng->plain_in);
+        buf_free(&ng->plain_out);
         free(ng);
     } else if (buf_size(&ng->plain_in) > MSS_MAX_MSG * 2) {
         conn_close(c, "muxer negotiation too long");
@@ -913,12 +913,31 @@ static void conn_touch(struct conn *c)
     host_tlist_move(c->host, c, TLIST_ESTABLISHED);
 }
 
+/* c->in, allocated when an incomplete frame has to wait for more. */
+static struct buf *conn_in(struct conn *c)
+{
+    if (c->in == NULL)
+        c->in = xcalloc(1, sizeof(*c->in));
+    return c->in;
+}
+
+/* Frees c->in once it is empty: an idle connection holds none. */
+static void conn_in_release(struct conn *c)
+{
+    if (c->in && buf_size(c->in) == 0) {
+        buf_free(c->in);
+        free(c->in);
+        c->in = NULL;
+    }
+}
+
 /* WebSocket: the transport appends the stream's bytes to c->in. */
 static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
 {
-    int r = ws_input(c->ws, p, n, &c->in);
-    if (buf_size(&c->in))
-        buf_consume(&c->in, conn_process(c, buf_head(&c->in), buf_size(&c->in)));
+    struct buf *in = conn_in(c);
+    int r = ws_input(c->ws, p, n, in);
+    if (buf_size(in))
+        buf_consume(in, conn_process(c, buf_head(in), buf_size(in)));
     if (r != WS_OK && !c->closing)
         conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(c->ws));
 }
@@ -962,16 +981,15 @@ static void conn_on_read(struct conn *c)
         conn_touch(c);
         if (c->ws) {
             conn_ws_input(c, rbuf, (size_t)r);
-        } else if (buf_size(&c->in) == 0) {
+        } else if (c->in == NULL) {
             size_t used = conn_process(c, rbuf, (size_t)r);
             if (used < (size_t)r && !c->closing)
-                buf_append(&c->in, rbuf + used, (size_t)r - used);
+                buf_append(conn_in(c), rbuf + used, (size_t)r - used);
         } else {
-            buf_append(&c->in, rbuf, (size_t)r);
-            buf_consume(&c->in, conn_process(c, buf_head(&c->in), buf_size(&c->in)));
+            buf_append(c->in, rbuf, (size_t)r);
+            buf_consume(c->in, conn_process(c, buf_head(c->in), buf_size(c->in)));
         }
-        if (buf_size(&c->in) == 0)
-            buf_free(&c->in);
+        conn_in_release(c);
         if ((size_t)r < want)
             break;
     }
@@ -1115,10 +1133,9 @@ bool conn_flush(struct conn *c)
         else
             yamux_reap(&c->mux);
         conn_fill_streams(c);
-        conn_seal(c, &c->plain_out);
         conn_seal(c, c->mplex ? &c->mpx.out : &c->mux.out);
     } else if (c->phase == PH_MUXER) {
-        conn_seal(c, &c->plain_out);
+        conn_seal(c, &c->nego->plain_out);
     }
     if (!c->connecting)
         conn_write_out(c);
@@ -1174,9 +1191,11 @@ void conn_destroy(struct conn *c)
         c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
     sodium_memzero(&c->tx, sizeof(c->tx));
     sodium_memzero(&c->rx, sizeof(c->rx));
-    buf_free(&c->in);
+    if (c->in) {
+        buf_free(c->in);
+        free(c->in);
+    }
     buf_free(&c->out);
-    buf_free(&c->plain_out);
     ws_free(c->ws);
     if (c->nego) {
         if (c->nego->hs) {
@@ -1184,6 +1203,7 @@ void conn_destroy(struct conn *c)
             free(c->nego->hs);
         }
         buf_free(&c->nego->plain_in);
+        buf_free(&c->nego->plain_out);
         free(c->nego);
     }
     free(c);

@@ -107,6 +107,7 @@ struct conn_nego {
     struct mss mss;
     struct noise_hs *hs;     /* only during the Noise handshake */
     struct buf plain_in;     /* decrypted bytes while negotiating the muxer */
+    struct buf plain_out;    /* our muxer negotiation, to seal (before any muxer frame) */
     bool has_expected;
     struct peer_id expected; /* dialer: the /p2p/ id we asked for */
 };
@@ -121,9 +122,8 @@ struct conn {
     struct host *host;
     ev_io io;                /* the socket (io.fd); EV_READ while reading, EV_WRITE while writing */
     ev_tstamp last_active;
-    struct buf in;           /* raw bytes from the socket */
+    struct buf *in;          /* an incomplete frame from the socket; NULL when none */
     struct buf out;          /* raw bytes for the socket */
-    struct buf plain_out;    /* plaintext to seal, besides the muxer's own output */
     struct conn_nego *nego;  /* only until the muxer is selected, then NULL */
     struct noise_cipher tx, rx;
     union {                  /* the muxer the peer chose (mplex says which) */
