@@ -59,6 +59,24 @@ void conn_mark_dirty(struct conn *c)
     host_wake_flush(c->host);
 }
 
+/* The socket output exists only while it holds bytes: an idle connection
+ * does not keep its struct buf (the write frees it once it is empty). */
+static struct buf *conn_out(struct conn *c)
+{
+    if (c->out == NULL)
+        c->out = xcalloc(1, sizeof(*c->out));
+    return c->out;
+}
+
+static void conn_out_release(struct conn *c)
+{
+    if (c->out) {
+        buf_free(c->out);
+        free(c->out);
+        c->out = NULL;
+    }
+}
+
 /* The watcher asks for what c->reading and c->writing say. */
 static void conn_io_update(struct conn *c)
 {
@@ -123,9 +141,9 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
 
     c->nego = xcalloc(1, sizeof(*c->nego));
     if (dialer)
-        mss_dialer_init(&c->nego->mss, security_ids, 1, &c->out);
+        mss_dialer_init(&c->nego->mss, security_ids, 1, conn_out(c));
     else
-        mss_listener_init(&c->nego->mss, security_ids, 1, &c->out);
+        mss_listener_init(&c->nego->mss, security_ids, 1, conn_out(c));
     if (connecting)
         conn_set_writing(c, true);
     else
@@ -226,7 +244,7 @@ void conn_mux_goaway(struct conn *c)
 /* Bytes queued for the socket, whichever layer holds them. */
 static size_t conn_unsent(const struct conn *c)
 {
-    return buf_size(&c->out) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
+    return (c->out ? buf_size(c->out) : 0) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
 }
 
 /* All output the connection holds: sealed and transport bytes, plaintext to
@@ -858,7 +876,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
     while (!c->closing && used < n) {
         if (c->phase == PH_SECURITY) {
             size_t k;
-            enum mss_result r = mss_feed(&c->nego->mss, p + used, n - used, &k, &c->out);
+            enum mss_result r = mss_feed(&c->nego->mss, p + used, n - used, &k, conn_out(c));
             used += k;
             if (r == MSS_FAILED) {
                 h->stats.handshakes_failed++;
@@ -867,7 +885,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
                 conn_close(c, "security negotiation failed");
             } else if (r == MSS_SELECTED) {
                 c->nego->hs = xmalloc(sizeof(*c->nego->hs));
-                noise_hs_init(c->nego->hs, c->dialer, &h->noise, &c->out);
+                noise_hs_init(c->nego->hs, c->dialer, &h->noise, conn_out(c));
                 c->phase = PH_NOISE;
                 continue;
             }
@@ -881,7 +899,7 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
         uint8_t *f = p + used + 2;
         used += 2 + flen;
         if (c->phase == PH_NOISE) {
-            enum noise_result r = noise_hs_read(c->nego->hs, f, flen, &c->out);
+            enum noise_result r = noise_hs_read(c->nego->hs, f, flen, conn_out(c));
             if (r == NOISE_FAILED) {
                 h->stats.handshakes_failed++;
                 h->stats.handshake_failures[HS_FAIL_NOISE]++;
@@ -1001,7 +1019,8 @@ static void conn_seal(struct conn *c, struct buf *b)
 {
     while (buf_size(b)) {
         size_t n = buf_size(b) < NOISE_MAX_PLAINTEXT ? buf_size(b) : NOISE_MAX_PLAINTEXT;
-        uint8_t *o = buf_reserve(&c->out, n + NOISE_TAG_LEN + 2);
+        struct buf *out = conn_out(c);
+        uint8_t *o = buf_reserve(out, n + NOISE_TAG_LEN + 2);
         o[0] = (uint8_t)((n + NOISE_TAG_LEN) >> 8);
         o[1] = (uint8_t)(n + NOISE_TAG_LEN);
         struct iovec v = {.iov_base = buf_head(b), .iov_len = n};
@@ -1010,7 +1029,7 @@ static void conn_seal(struct conn *c, struct buf *b)
             buf_reset(b);
             return;
         }
-        buf_commit(&c->out, n + NOISE_TAG_LEN + 2);
+        buf_commit(out, n + NOISE_TAG_LEN + 2);
         buf_consume(b, n);
     }
     buf_free(b);
@@ -1039,21 +1058,23 @@ static bool conn_sealv(struct conn *c, const struct iovec *v, size_t n)
         }
         if (len == 0)
             continue;
-        uint8_t *o = buf_reserve(&c->out, len + NOISE_TAG_LEN + 2);
+        struct buf *out = conn_out(c);
+        uint8_t *o = buf_reserve(out, len + NOISE_TAG_LEN + 2);
         o[0] = (uint8_t)((len + NOISE_TAG_LEN) >> 8);
         o[1] = (uint8_t)(len + NOISE_TAG_LEN);
         if (noise_sealv(&c->tx, c->host->bulk, part, m, o + 2) != 0) {
             conn_close(c, "noise nonce exhausted");
             return false;
         }
-        buf_commit(&c->out, len + NOISE_TAG_LEN + 2);
+        buf_commit(out, len + NOISE_TAG_LEN + 2);
     }
     return true;
 }
 
 void conn_drop_output(struct conn *c)
 {
-    buf_reset(&c->out);
+    if (c->out)
+        buf_reset(c->out);
     if (c->ws)
         buf_reset(ws_wire(c->ws));
 }
@@ -1061,14 +1082,14 @@ void conn_drop_output(struct conn *c)
 static void conn_write_out(struct conn *c)
 {
     struct host *h = c->host;
-    struct buf *out = &c->out;
+    struct buf *out = c->out;
 
     if (c->ws) { /* frame (and encrypt) the stream; the transport holds the result */
-        if (ws_output(c->ws, &c->out, c->closing) != WS_OK && !c->closing)
+        if (ws_output(c->ws, conn_out(c), c->closing) != WS_OK && !c->closing)
             conn_close(c, ws_error(c->ws));
         out = ws_wire(c->ws);
     }
-    while (buf_size(out)) {
+    while (out && buf_size(out)) {
         /* MSG_NOSIGNAL: a peer gone is an error here, not a SIGPIPE for a
          * program (a client library's user) that did not ignore it. */
         ssize_t w = send(c->io.fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
@@ -1091,7 +1112,10 @@ static void conn_write_out(struct conn *c)
     }
     if (c->writing)
         conn_set_writing(c, false);
-    buf_free(out);
+    if (c->ws)
+        buf_free(out);
+    if (c->out && buf_size(c->out) == 0)
+        conn_out_release(c);
 }
 
 static void conn_on_writable(struct conn *c)
@@ -1195,7 +1219,7 @@ void conn_destroy(struct conn *c)
         buf_free(c->in);
         free(c->in);
     }
-    buf_free(&c->out);
+    conn_out_release(c);
     ws_free(c->ws);
     if (c->nego) {
         if (c->nego->hs) {

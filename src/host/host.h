@@ -123,7 +123,7 @@ struct conn {
     ev_io io;                /* the socket (io.fd); EV_READ while reading, EV_WRITE while writing */
     ev_tstamp last_active;
     struct buf *in;          /* an incomplete frame from the socket; NULL when none */
-    struct buf out;          /* raw bytes for the socket */
+    struct buf *out;         /* raw bytes for the socket; NULL while none wait */
     struct conn_nego *nego;  /* only until the muxer is selected, then NULL */
     struct noise_cipher tx, rx;
     union {                  /* the muxer the peer chose (mplex says which) */

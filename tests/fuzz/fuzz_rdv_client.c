@@ -197,7 +197,7 @@ static void fz_send_raw(struct fz *f, const uint8_t *d, size_t n)
 {
     struct conn *c = f->server.conns;
     uint8_t frame[2 + NOISE_MAX_MSG];
-    if (c == NULL || c->closing || !c->mux_ready || buf_size(&c->out))
+    if (c == NULL || c->closing || !c->mux_ready || (c->out && buf_size(c->out)))
         return;
     if (n > NOISE_MAX_PLAINTEXT)
         n = NOISE_MAX_PLAINTEXT;
