@@ -165,6 +165,9 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
     }
     prom_scalar(b, P "received_bytes_total", "counter", "Bytes read from sockets.", hs->bytes_in);
     prom_scalar(b, P "sent_bytes_total", "counter", "Bytes written to sockets.", hs->bytes_out);
+    prom_scalar(b, P "socket_writes_total", "counter",
+                "Socket writes (send calls that wrote bytes): with sent_bytes_total, how "
+                "much output each write system call carries.", hs->socket_writes);
     prom_family(b, P "buffered_bytes", "gauge",
                 "Bytes buffered: input held by handlers (partial or unanswered requests), "
                 "output not yet written to sockets, and output queued for streams that "

@@ -1095,6 +1095,7 @@ static void conn_write_out(struct conn *c)
         ssize_t w = send(c->io.fd, buf_head(out), buf_size(out), MSG_NOSIGNAL);
         if (w > 0) {
             h->stats.bytes_out += (uint64_t)w;
+            h->stats.socket_writes++;
             buf_consume(out, (size_t)w);
             continue;
         }

@@ -225,6 +225,7 @@ enum host_conn_error {
 
 struct host_stats {
     uint64_t bytes_in, bytes_out;                  /* first: every read and write counts */
+    uint64_t socket_writes;                        /* send() calls that wrote bytes */
     uint64_t conns_accepted, handshakes_failed, handshakes_ok;
     uint64_t refused[REFUSE_REASONS];              /* connections refused at accept, by reason */
     uint64_t accept_pauses;                        /* times max-handshakes paused the listeners */

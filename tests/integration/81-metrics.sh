@@ -82,6 +82,9 @@ expect rendezvousd_announcement_delay_seconds_count 1
 expect 'rendezvousd_announcement_delay_seconds_bucket{le="+Inf"}' 1
 [ "$(metric rendezvousd_received_bytes_total)" -gt 1000 ] || fail "bytes received: $(metric rendezvousd_received_bytes_total)"
 [ "$(metric rendezvousd_sent_bytes_total)" -gt 1000 ] || fail "bytes sent: $(metric rendezvousd_sent_bytes_total)"
+# Every write carried at least one byte, and the answers above took several writes.
+W=$(metric rendezvousd_socket_writes_total)
+[ "$W" -gt 3 ] && [ "$W" -le "$(metric rendezvousd_sent_bytes_total)" ] || fail "socket writes: $W"
 # No namespace or peer id ever appears in a label.
 grep -q 'room\|12D3KooW' "$TMP/scrape" && fail "a namespace or peer id in the metrics"
 # Every sample belongs to a family announced with # TYPE.

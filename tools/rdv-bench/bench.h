@@ -44,7 +44,7 @@ struct bench_opts {
     int dialers;                /* handshakes: concurrent dialers */
     const char *data_dir;       /* requests: the daemon's --data-dir (NULL: in memory) */
     /* set by the cluster scenario for run_fanout: */
-    const char *const *server_args; /* more rendezvousd options (NULL-terminated, <= 8) */
+    const char *const *server_args; /* more rendezvousd options (NULL-terminated, <= 8; fanout adds 2) */
     const char *registrant_at;  /* the registrant dials this node instead of the server */
     pid_t watch_pid;            /* another process whose CPU use is reported (redis-server) */
     const char *watch_name;
@@ -208,6 +208,7 @@ struct fan_driver {
     double warmup_s, measure_s;
     pid_t server_pid;           /* its CPU use is measured (optional) */
     pid_t watch_pid;            /* ... and this one's (optional) */
+    int metrics_port;           /* the server's /metrics (optional): its socket writes */
     /* results */
     double server_cpu;          /* CPU seconds per second during the measured phase */
     unsigned long long server_writes, server_reads; /* syscalls during the measured phase */

@@ -118,6 +118,16 @@ static void drv_on_pipe(struct ev_loop *loop, ev_io *w, int revents)
         ev_break(loop, EVBREAK_ALL);
 }
 
+/* A server that writes with send(2) (rendezvousd) is not counted by syscw
+ * in /proc/PID/io: its own count of socket writes, where it exports one. */
+static unsigned long long server_writes(const struct fan_driver *d, unsigned long long syscw)
+{
+    double v;
+    if (d->metrics_port > 0 && metrics_value(d->metrics_port, "rendezvousd_socket_writes_total", &v) == 0)
+        return (unsigned long long)v;
+    return syscw;
+}
+
 static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct fan_driver *d = w->data;
@@ -135,6 +145,7 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         if (d->server_pid > 0) {
             d->server_cpu = proc_cpu(d->server_pid);
             proc_io(d->server_pid, &d->server_reads, &d->server_writes);
+            d->server_writes = server_writes(d, d->server_writes);
         }
     } else if (d->phase == 1 && now >= d->t_measure0 + d->measure_s) {
         d->phase = 2;
@@ -146,6 +157,7 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
             unsigned long long rd = 0, wr = 0;
             d->server_cpu = (proc_cpu(d->server_pid) - d->server_cpu) / (now - d->t_measure0);
             proc_io(d->server_pid, &rd, &wr);
+            wr = server_writes(d, wr);
             d->server_reads = rd - d->server_reads;
             d->server_writes = wr - d->server_writes;
         }

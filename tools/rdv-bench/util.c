@@ -339,7 +339,7 @@ int rdv_server_start_with(struct server *s, const char *path, const char *const 
     size_t n = 0;
     while (argv[n])
         n++;
-    for (size_t i = 0; extra && extra[i] && i < 8; i++)
+    for (size_t i = 0; extra && extra[i] && i < 10; i++)
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;
     memset(s, 0, sizeof(*s));
