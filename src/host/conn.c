@@ -960,6 +960,21 @@ static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
         conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(c->ws));
 }
 
+/* Whether the flush hook has work for c after a read: output the read made
+ * (the muxer's window updates, pings, resets), streams it finished, a
+ * handshake or WebSocket in progress, a close. Output that handlers write
+ * marks the connection itself. A lean host (a library client) asks, so that
+ * a read that only delivered data does not start its flush hook; the
+ * server's flushes every connection it read. */
+static bool conn_read_left_work(const struct conn *c)
+{
+    if (!c->mux_ready || c->closing || c->ws || c->out || c->fill)
+        return true;
+    if (c->mplex)
+        return buf_size(&c->mpx.out) || c->mpx.dead;
+    return buf_size(&c->mux.out) || c->mux.dead;
+}
+
 static void conn_on_read(struct conn *c)
 {
     struct host *h = c->host;
@@ -1011,7 +1026,8 @@ static void conn_on_read(struct conn *c)
         if ((size_t)r < want)
             break;
     }
-    conn_mark_dirty(c);
+    if (!h->lean || conn_read_left_work(c))
+        conn_mark_dirty(c);
 }
 
 /* Appends b sealed into Noise transport messages to c->out. */
