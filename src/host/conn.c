@@ -253,9 +253,9 @@ static size_t conn_buffered_out(const struct conn *c)
 {
     size_t n = conn_unsent(c) + (c->nego ? buf_size(&c->nego->plain_out) : 0);
     if (c->mux_ready && c->mplex)
-        n += buf_size(&c->mpx.out);
+        n += mplex_out_size(&c->mpx);
     else if (c->mux_ready)
-        n += buf_size(&c->mux.out) + c->mux.pending_bytes;
+        n += yamux_out_size(&c->mux) + c->mux.pending_bytes;
     return n;
 }
 
@@ -421,8 +421,10 @@ void stream_writev_now(struct stream *s, const struct iovec *v, size_t n)
     if (total == 0 || !stream_room_for(s, total))
         return;
     /* What was queued before goes first. */
-    if (buf_size(&c->mux.out))
-        conn_seal(c, &c->mux.out);
+    if (yamux_out_size(&c->mux)) {
+        conn_seal(c, c->mux.out);
+        yamux_out_release(&c->mux);
+    }
     /* Frames as yamux_writev cuts them: [header, the parts' slices]. */
     size_t i = 0, off = 0;
     while (total > 0 && !c->closing) {
@@ -971,8 +973,8 @@ static bool conn_read_left_work(const struct conn *c)
     if (!c->mux_ready || c->closing || c->ws || c->out || c->fill)
         return true;
     if (c->mplex)
-        return buf_size(&c->mpx.out) || c->mpx.dead;
-    return buf_size(&c->mux.out) || c->mux.dead;
+        return mplex_out_size(&c->mpx) || c->mpx.dead;
+    return yamux_out_size(&c->mux) || c->mux.dead;
 }
 
 static void conn_on_read(struct conn *c)
@@ -1174,7 +1176,14 @@ bool conn_flush(struct conn *c)
         else
             yamux_reap(&c->mux);
         conn_fill_streams(c);
-        conn_seal(c, c->mplex ? &c->mpx.out : &c->mux.out);
+        /* The muxer's output buffer is sealed whole, then let go. */
+        if (c->mplex && c->mpx.out) {
+            conn_seal(c, c->mpx.out);
+            mplex_out_release(&c->mpx);
+        } else if (!c->mplex && c->mux.out) {
+            conn_seal(c, c->mux.out);
+            yamux_out_release(&c->mux);
+        }
     } else if (c->phase == PH_MUXER) {
         conn_seal(c, &c->nego->plain_out);
     }

@@ -17,12 +17,29 @@
 
 static size_t mplex__min(size_t a, size_t b) { return a < b ? a : b; }
 
+struct buf *mplex_out(struct mplex_session *s)
+{
+    if (s->out == NULL)
+        s->out = xcalloc(1, sizeof(*s->out));
+    return s->out;
+}
+
+void mplex_out_release(struct mplex_session *s)
+{
+    if (s->out) {
+        buf_free(s->out);
+        free(s->out);
+        s->out = NULL;
+    }
+}
+
 static void mplex__frame(struct mplex_session *s, uint8_t flag, uint64_t id, size_t len)
 {
-    uint8_t *p = buf_reserve(&s->out, 2 * UVARINT_MAX_LEN);
+    struct buf *out = mplex_out(s);
+    uint8_t *p = buf_reserve(out, 2 * UVARINT_MAX_LEN);
     size_t k = uvarint_put(p, id << 3 | flag);
     k += uvarint_put(p + k, len);
-    buf_commit(&s->out, k);
+    buf_commit(out, k);
 }
 
 /* The flag for a message of `kind` (MPLEX_*_RECEIVER) on st: the stream's
@@ -196,7 +213,7 @@ void mplex_init(struct mplex_session *s, bool client, size_t max_streams,
     s->client = client;
     s->next_id = client ? 1 : 0;
     s->max_streams = max_streams < UINT32_MAX ? (uint32_t)max_streams : UINT32_MAX - 1;
-    buf_init(&s->out);
+    s->out = NULL;
     s->streams = NULL;
     s->dead = NULL;
     s->rx_stream = NULL;
@@ -269,7 +286,7 @@ void mplex_writev(struct mplex_stream *st, const struct iovec *v, size_t n)
         total += v[j].iov_len;
     if (st->dead || st->local_fin)
         return;
-    struct buf *out = &st->sess->out;
+    struct buf *out = mplex_out(st->sess);
     while (total > 0) {
         size_t k = mplex__min(total, MPLEX_MAX_FRAME);
         mplex__frame(st->sess, mplex__flag(st, MPLEX_MSG_RECEIVER), st->id, k);
@@ -344,7 +361,7 @@ void mplex_free(struct mplex_session *s)
             mplex__kill(s->streams[s->nstreams - 1]);
         mplex__reap(s);
     }
-    buf_free(&s->out);
+    mplex_out_release(s);
     s->rx_stream = NULL;
     s->rx_remaining = 0;
     s->hdr_len = 0;

@@ -77,11 +77,20 @@ struct mplex_session {
     struct mplex_stream **streams; /* live streams, sorted by mplex_pos */
     struct mplex_stream *dead;
     struct mplex_stream *rx_stream; /* receives the current payload (NULL: skip it) */
-    struct buf out;           /* messages to send, plaintext */
+    struct buf *out;          /* messages to send, plaintext; NULL while none wait */
     const struct mplex_callbacks *cb;
     void *ctx;
     const char *error;
 };
+
+/* As in yamux.h: the output buffer exists only while it holds messages;
+ * mplex_out creates it, the owner releases it once it has taken them. */
+struct buf *mplex_out(struct mplex_session *s);
+static inline size_t mplex_out_size(const struct mplex_session *s)
+{
+    return s->out ? buf_size(s->out) : 0;
+}
+void mplex_out_release(struct mplex_session *s);
 
 void mplex_init(struct mplex_session *s, bool client, size_t max_streams,
                 const struct mplex_callbacks *cb, void *ctx);

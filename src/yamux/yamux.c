@@ -39,11 +39,28 @@ static void yamux__header_put(uint8_t *p, uint8_t type, uint16_t flags, uint32_t
     p[11] = (uint8_t)len;
 }
 
+struct buf *yamux_out(struct yamux_session *s)
+{
+    if (s->out == NULL)
+        s->out = xcalloc(1, sizeof(*s->out));
+    return s->out;
+}
+
+void yamux_out_release(struct yamux_session *s)
+{
+    if (s->out) {
+        buf_free(s->out);
+        free(s->out);
+        s->out = NULL;
+    }
+}
+
 static void yamux__frame(struct yamux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                          uint32_t len)
 {
-    yamux__header_put(buf_reserve(&s->out, YAMUX_HEADER_LEN), type, flags, id, len);
-    buf_commit(&s->out, YAMUX_HEADER_LEN);
+    struct buf *out = yamux_out(s);
+    yamux__header_put(buf_reserve(out, YAMUX_HEADER_LEN), type, flags, id, len);
+    buf_commit(out, YAMUX_HEADER_LEN);
 }
 
 /* The ACK of an inbound stream rides on the first frame we send for it, so a
@@ -166,7 +183,7 @@ static void yamux__send_data(struct yamux_stream *st, const uint8_t *d, size_t n
 {
     /* Callers bound n by send_window and YAMUX_MAX_FRAME. */
     yamux__frame(st->sess, YAMUX_DATA, yamux__take_ack(st), st->id, (uint32_t)n);
-    buf_append(&st->sess->out, d, n);
+    buf_append(yamux_out(st->sess), d, n);
     st->send_window -= (uint32_t)n;
 }
 
@@ -389,7 +406,7 @@ void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
     s->streams_cap = 0;
     s->dead = NULL;
     s->max_streams = max_streams < UINT32_MAX ? (uint32_t)max_streams : UINT32_MAX - 1;
-    buf_init(&s->out);
+    s->out = NULL;
     s->rx_stream = NULL;
     s->cb = cb;
     s->ctx = ctx;
@@ -473,7 +490,7 @@ void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
         total -= k;
         while (k > 0) {
             size_t m = yamux__min(k, v[i].iov_len - off);
-            buf_append(&st->sess->out, (const uint8_t *)v[i].iov_base + off, m);
+            buf_append(yamux_out(st->sess), (const uint8_t *)v[i].iov_base + off, m);
             k -= m;
             off += m;
             if (off == v[i].iov_len) {
@@ -567,7 +584,7 @@ void yamux_free(struct yamux_session *s)
             yamux__kill(s->streams[s->nstreams - 1]);
         yamux__reap(s);
     }
-    buf_free(&s->out);
+    yamux_out_release(s);
     s->rx_stream = NULL;
     s->rx_remaining = 0;
     s->hdr_len = 0;

@@ -83,12 +83,22 @@ struct yamux_session {
     struct yamux_stream *one;      /* the array while it holds at most one */
     size_t pending_bytes;     /* data of all streams waiting for send window */
     struct yamux_stream *dead;
-    struct buf out;           /* frames to send, plaintext */
+    struct buf *out;          /* frames to send, plaintext; NULL while none wait */
     struct yamux_stream *rx_stream; /* stream receiving the current data frame (may be NULL: discard) */
     const struct yamux_callbacks *cb;
     void *ctx;
     const char *error;
 };
+
+/* The output buffer exists only while it holds frames (an idle session
+ * keeps no struct buf): yamux_out creates it on demand, the owner calls
+ * yamux_out_release once it has taken every byte. */
+struct buf *yamux_out(struct yamux_session *s);
+static inline size_t yamux_out_size(const struct yamux_session *s)
+{
+    return s->out ? buf_size(s->out) : 0;
+}
+void yamux_out_release(struct yamux_session *s);
 
 void yamux_init(struct yamux_session *s, bool client, size_t max_streams,
                 const struct yamux_callbacks *cb, void *ctx);

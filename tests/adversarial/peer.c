@@ -259,7 +259,7 @@ void peer_grant_window(struct conn *c, uint32_t stream_id, uint32_t delta)
     h[9] = (uint8_t)(delta >> 16);
     h[10] = (uint8_t)(delta >> 8);
     h[11] = (uint8_t)delta;
-    buf_append(&c->mux.out, h, sizeof(h));
+    buf_append(yamux_out(&c->mux), h, sizeof(h));
     conn_mark_dirty(c);
 }
 

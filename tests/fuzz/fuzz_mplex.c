@@ -151,8 +151,8 @@ static const struct mplex_callbacks fz_cbs = {
 /* Our output: whole, well-formed messages with flags that fit who opened. */
 static void fz_check_out(struct fuzz_owner *o)
 {
-    const uint8_t *p = buf_head(&o->s.out);
-    size_t n = buf_size(&o->s.out), off = 0;
+    const uint8_t *p = buf_head(mplex_out(&o->s));
+    size_t n = buf_size(mplex_out(&o->s)), off = 0;
     while (off < n) {
         uint64_t h, len;
         int a = uvarint_get(p + off, n - off, &h);
@@ -166,7 +166,7 @@ static void fz_check_out(struct fuzz_owner *o)
         off += (size_t)a + (size_t)b + len;
         CHECK(off <= n);
     }
-    buf_reset(&o->s.out);
+    buf_reset(mplex_out(&o->s));
 }
 
 static void fz_check_session(struct fuzz_owner *o)

@@ -223,10 +223,10 @@ static uint32_t fz_be32(const uint8_t *p)
 /* Our output must be whole, well-formed frames; it is dropped afterwards. */
 static void fz_check_out(struct fuzz_owner *o)
 {
-    size_t n = buf_size(&o->s.out), off = 0;
+    size_t n = buf_size(yamux_out(&o->s)), off = 0;
     if (n == 0)
         return; /* buf_head of a never-used buffer is NULL + 0 */
-    const uint8_t *p = buf_head(&o->s.out);
+    const uint8_t *p = buf_head(yamux_out(&o->s));
     while (off < n) {
         CHECK(n - off >= YAMUX_HEADER_LEN);
         CHECK(p[off] == 0 && p[off + 1] <= YAMUX_GO_AWAY);
@@ -241,7 +241,7 @@ static void fz_check_out(struct fuzz_owner *o)
             off += len;
         }
     }
-    buf_reset(&o->s.out);
+    buf_reset(yamux_out(&o->s));
 }
 
 static void fz_check_session(struct fuzz_owner *o)

@@ -61,7 +61,7 @@ static inline void loop_grant(struct conn *c, struct stream *s, uint32_t delta)
         h[4 + i] = (uint8_t)(id >> (24 - 8 * i));
         h[8 + i] = (uint8_t)(delta >> (24 - 8 * i));
     }
-    buf_append(&c->mux.out, h, sizeof(h));
+    buf_append(yamux_out(&c->mux), h, sizeof(h));
     conn_mark_dirty(c);
 }
 

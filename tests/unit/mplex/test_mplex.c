@@ -166,8 +166,8 @@ static size_t rnd(struct pair *p, size_t n)
 /* Moves from's output into to, in chunks; false if nothing was moved. */
 static bool move(struct pair *p, struct side *from, struct side *to)
 {
-    struct buf b = from->s.out; /* take it: callbacks append to a fresh one */
-    buf_init(&from->s.out);
+    struct buf b = *mplex_out(&from->s); /* take it: callbacks append to a fresh one */
+    buf_init(mplex_out(&from->s));
     size_t n = buf_size(&b), off = 0;
     while (off < n) {
         size_t k = n - off;
@@ -196,9 +196,9 @@ static void settle(struct pair *p)
 
 static void expect_out(struct side *sd, const uint8_t *want, size_t n)
 {
-    assert_int_equal(buf_size(&sd->s.out), n);
-    assert_memory_equal(buf_head(&sd->s.out), want, n);
-    buf_reset(&sd->s.out);
+    assert_int_equal(buf_size(mplex_out(&sd->s)), n);
+    assert_memory_equal(buf_head(mplex_out(&sd->s)), want, n);
+    buf_reset(mplex_out(&sd->s));
 }
 
 static void feed_msg(struct side *sd, uint64_t id, uint8_t flag, const void *d, size_t n, int rc)
@@ -229,10 +229,10 @@ static void message_bytes(void **state)
     mplex_close(st);
     expect_out(&c, (const uint8_t[]){0x0c, 0x00}, 2);             /* CloseInitiator */
     mplex_write(st, (const uint8_t *)"x", 1);                      /* after close: dropped */
-    assert_int_equal(buf_size(&c.s.out), 0);
+    assert_int_equal(buf_size(mplex_out(&c.s)), 0);
     struct mplex_stream *st2 = mplex_open(&c.s);
     assert_int_equal(st2->id, 3);
-    buf_reset(&c.s.out);
+    buf_reset(mplex_out(&c.s));
     mplex_reset(st2);
     expect_out(&c, (const uint8_t[]){0x1e, 0x00}, 2);             /* ResetInitiator 3 */
 
@@ -269,7 +269,7 @@ static void same_ids_both_ways(void **state)
     sv.echo = true;
     struct mplex_stream *ours = mplex_open(&sv.s); /* id 0, ours */
     attach(&sv, ours);
-    buf_reset(&sv.s.out);
+    buf_reset(mplex_out(&sv.s));
     feed_msg(&sv, 0, MPLEX_NEW_STREAM, NULL, 0, 0);                 /* id 0, theirs */
     feed_msg(&sv, 0, MPLEX_MSG_INITIATOR, "to-theirs", 9, 0);
     feed_msg(&sv, 0, MPLEX_MSG_RECEIVER, "to-ours", 7, 0);
@@ -279,7 +279,7 @@ static void same_ids_both_ways(void **state)
     assert_memory_equal(buf_head(&theirs->rx), "to-theirs", 9);
     assert_int_equal(buf_size(&mine->rx), 7);
     /* Echoes went out with the right flags: receiver on theirs, initiator on ours. */
-    const uint8_t *o = buf_head(&sv.s.out);
+    const uint8_t *o = buf_head(mplex_out(&sv.s));
     assert_int_equal(o[0], 0x01);
     assert_int_equal(o[11], 0x02);
     /* A close for one leaves the other open. */
@@ -318,14 +318,14 @@ static void writev_gathers(void **state)
     struct side c;
     side_init(&c, true, 8);
     struct mplex_stream *st = mplex_open(&c.s);
-    buf_reset(&c.s.out);
+    buf_reset(mplex_out(&c.s));
     struct iovec v[3] = {{"ab", 2}, {"", 0}, {"cde", 3}};
     mplex_writev(st, v, 3);
     expect_out(&c, (const uint8_t[]){0x0a, 0x05, 'a', 'b', 'c', 'd', 'e'}, 7);
     /* Over MPLEX_MAX_FRAME: cut into messages. */
     static uint8_t big[MPLEX_MAX_FRAME + 10];
     mplex_write(st, big, sizeof big);
-    assert_int_equal(buf_size(&c.s.out), 1 + 3 + MPLEX_MAX_FRAME + 1 + 1 + 10);
+    assert_int_equal(buf_size(mplex_out(&c.s)), 1 + 3 + MPLEX_MAX_FRAME + 1 + 1 + 10);
     side_free(&c);
 }
 
@@ -370,7 +370,7 @@ static void reset_both_ways_and_late_data(void **state)
     feed_msg(&sv, 5, MPLEX_NEW_STREAM, NULL, 0, 0);
     assert_int_equal(sv.opens, 2);
     /* Our reset. */
-    buf_reset(&sv.s.out);
+    buf_reset(mplex_out(&sv.s));
     mplex_reset(sv.ts[1].st);
     expect_out(&sv, (const uint8_t[]){0x2d, 0x00}, 2); /* ResetReceiver 5 */
     side_free(&sv);
@@ -399,7 +399,7 @@ static void stream_limit_and_goaway(void **state)
     side_init(&sv, false, 2);
     feed_msg(&sv, 1, MPLEX_NEW_STREAM, NULL, 0, 0);
     feed_msg(&sv, 3, MPLEX_NEW_STREAM, NULL, 0, 0);
-    buf_reset(&sv.s.out);
+    buf_reset(mplex_out(&sv.s));
     feed_msg(&sv, 5, MPLEX_NEW_STREAM, "n", 1, 0);
     expect_out(&sv, (const uint8_t[]){0x2d, 0x00}, 2); /* refused: ResetReceiver 5 */
     feed_msg(&sv, 5, MPLEX_MSG_INITIATOR, "x", 1, 0);  /* skipped */
@@ -407,7 +407,7 @@ static void stream_limit_and_goaway(void **state)
     assert_null(mplex_open(&sv.s));                    /* our own count is the same limit */
     mplex_reset(sv.ts[0].st);
     mplex_reap(&sv.s);
-    buf_reset(&sv.s.out);
+    buf_reset(mplex_out(&sv.s));
     mplex_goaway(&sv.s);
     feed_msg(&sv, 7, MPLEX_NEW_STREAM, NULL, 0, 0);
     expect_out(&sv, (const uint8_t[]){0x3d, 0x00}, 2);
@@ -436,7 +436,7 @@ static void refuse_and_reset_in_open(void **state)
     mplex_init(&s, false, 8, &no_cbs, NULL);
     uint8_t m[] = {0x08, 0x00};
     assert_int_equal(mplex_feed(&s, m, 2), 0);
-    assert_int_equal(buf_size(&s.out), 2);
+    assert_int_equal(buf_size(mplex_out(&s)), 2);
     mplex_free(&s);
 }
 
@@ -448,7 +448,7 @@ static void reset_in_data_and_deferred_reap(void **state)
     sv.reset_in_data = true;
     sv.reap_in_data = true;
     feed_msg(&sv, 1, MPLEX_NEW_STREAM, NULL, 0, 0);
-    buf_reset(&sv.s.out);
+    buf_reset(mplex_out(&sv.s));
     /* The rest of the payload after the reset is skipped; the stream is not
      * freed inside the feed. */
     uint8_t msg[] = {0x0a, 0x04, 'a', 'b', 'c', 'd'};

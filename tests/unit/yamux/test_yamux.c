@@ -230,14 +230,14 @@ static size_t rnd(struct pair *p, size_t max)
 static size_t xfer(struct pair *p, struct side *from, struct side *to)
 {
     size_t moved = 0;
-    while (buf_size(&from->s.out) > 0) {
-        size_t k = buf_size(&from->s.out);
+    while (buf_size(yamux_out(&from->s)) > 0) {
+        size_t k = buf_size(yamux_out(&from->s));
         if (p->max_chunk && k > p->max_chunk)
             k = rnd(p, p->max_chunk);
         uint8_t *chunk = malloc(k);
         assert_non_null(chunk);
-        memcpy(chunk, buf_head(&from->s.out), k);
-        buf_consume(&from->s.out, k);
+        memcpy(chunk, buf_head(yamux_out(&from->s)), k);
+        buf_consume(yamux_out(&from->s), k);
         int rc = yamux_feed(&to->s, chunk, k);
         free(chunk);
         if (rc != 0)
@@ -296,12 +296,12 @@ static void expect_frame(struct side *sd, uint8_t type, uint16_t flags, uint32_t
 {
     uint8_t want[YAMUX_HEADER_LEN];
     put_hdr(want, type, flags, id, len);
-    assert_true(buf_size(&sd->s.out) >= YAMUX_HEADER_LEN);
-    assert_memory_equal(buf_head(&sd->s.out), want, YAMUX_HEADER_LEN);
-    buf_consume(&sd->s.out, YAMUX_HEADER_LEN);
+    assert_true(buf_size(yamux_out(&sd->s)) >= YAMUX_HEADER_LEN);
+    assert_memory_equal(buf_head(yamux_out(&sd->s)), want, YAMUX_HEADER_LEN);
+    buf_consume(yamux_out(&sd->s), YAMUX_HEADER_LEN);
 }
 
-static void expect_empty(struct side *sd) { assert_int_equal(buf_size(&sd->s.out), 0); }
+static void expect_empty(struct side *sd) { assert_int_equal(buf_size(yamux_out(&sd->s)), 0); }
 
 static struct tstream *find_ts(struct side *sd, uint32_t id)
 {
@@ -323,50 +323,50 @@ static void frame_bytes(void **state)
     struct tstream *t = topen(&c);
     assert_int_equal(t->id, 1);
     static const uint8_t syn[] = {0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0};
-    assert_int_equal(buf_size(&c.s.out), sizeof syn);
-    assert_memory_equal(buf_head(&c.s.out), syn, sizeof syn);
-    assert_int_equal(yamux_feed(&sv.s, buf_head(&c.s.out), buf_size(&c.s.out)), 0);
-    buf_reset(&c.s.out);
+    assert_int_equal(buf_size(yamux_out(&c.s)), sizeof syn);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), syn, sizeof syn);
+    assert_int_equal(yamux_feed(&sv.s, buf_head(yamux_out(&c.s)), buf_size(yamux_out(&c.s))), 0);
+    buf_reset(yamux_out(&c.s));
     assert_int_equal(sv.opens, 1);
     static const uint8_t ack[] = {0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
-    assert_int_equal(buf_size(&sv.s.out), sizeof ack);
-    assert_memory_equal(buf_head(&sv.s.out), ack, sizeof ack);
-    buf_reset(&sv.s.out);
+    assert_int_equal(buf_size(yamux_out(&sv.s)), sizeof ack);
+    assert_memory_equal(buf_head(yamux_out(&sv.s)), ack, sizeof ack);
+    buf_reset(yamux_out(&sv.s));
 
     yamux_write(t->st, (const uint8_t *)"hi", 2);
     static const uint8_t data[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 'h', 'i'};
-    assert_int_equal(buf_size(&c.s.out), sizeof data);
-    assert_memory_equal(buf_head(&c.s.out), data, sizeof data);
-    buf_reset(&c.s.out);
+    assert_int_equal(buf_size(yamux_out(&c.s)), sizeof data);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), data, sizeof data);
+    buf_reset(yamux_out(&c.s));
 
     yamux_ping(&c.s, 0x01020304);
     static const uint8_t ping[] = {0, 2, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4};
-    assert_memory_equal(buf_head(&c.s.out), ping, sizeof ping);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), ping, sizeof ping);
     assert_int_equal(yamux_feed(&sv.s, ping, sizeof ping), 0);
     static const uint8_t pong[] = {0, 2, 0, 2, 0, 0, 0, 0, 1, 2, 3, 4};
-    assert_int_equal(buf_size(&sv.s.out), sizeof pong);
-    assert_memory_equal(buf_head(&sv.s.out), pong, sizeof pong);
-    buf_reset(&c.s.out);
-    buf_reset(&sv.s.out);
+    assert_int_equal(buf_size(yamux_out(&sv.s)), sizeof pong);
+    assert_memory_equal(buf_head(yamux_out(&sv.s)), pong, sizeof pong);
+    buf_reset(yamux_out(&c.s));
+    buf_reset(yamux_out(&sv.s));
 
     yamux_close(t->st);
     static const uint8_t fin[] = {0, 1, 0, 4, 0, 0, 0, 1, 0, 0, 0, 0};
-    assert_memory_equal(buf_head(&c.s.out), fin, sizeof fin);
-    buf_reset(&c.s.out);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), fin, sizeof fin);
+    buf_reset(yamux_out(&c.s));
 
     struct tstream *t2 = topen(&c);
     assert_int_equal(t2->id, 3);
-    buf_reset(&c.s.out);
+    buf_reset(yamux_out(&c.s));
     yamux_reset(t2->st);
     static const uint8_t rst[] = {0, 1, 0, 8, 0, 0, 0, 3, 0, 0, 0, 0};
-    assert_memory_equal(buf_head(&c.s.out), rst, sizeof rst);
-    buf_reset(&c.s.out);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), rst, sizeof rst);
+    buf_reset(yamux_out(&c.s));
 
     yamux_goaway(&c.s, YAMUX_GOAWAY_INTERNAL);
     yamux_goaway(&c.s, YAMUX_GOAWAY_NORMAL); /* queued once only */
     static const uint8_t ga[] = {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
-    assert_int_equal(buf_size(&c.s.out), sizeof ga);
-    assert_memory_equal(buf_head(&c.s.out), ga, sizeof ga);
+    assert_int_equal(buf_size(yamux_out(&c.s)), sizeof ga);
+    assert_memory_equal(buf_head(yamux_out(&c.s)), ga, sizeof ga);
 
     /* The server's first outbound stream is 2. */
     struct tstream *ts = topen(&sv);
@@ -386,8 +386,8 @@ static void ack_on_first_write(void **state)
     sv.write_in_open = true;
     assert_int_equal(feed_hdr(&sv, YAMUX_WINDOW_UPDATE, YAMUX_SYN, 7, 0), 0);
     static const uint8_t want[] = {0, 0, 0, 2, 0, 0, 0, 7, 0, 0, 0, 5, 'h', 'e', 'l', 'l', 'o'};
-    assert_int_equal(buf_size(&sv.s.out), sizeof want);
-    assert_memory_equal(buf_head(&sv.s.out), want, sizeof want);
+    assert_int_equal(buf_size(yamux_out(&sv.s)), sizeof want);
+    assert_memory_equal(buf_head(yamux_out(&sv.s)), want, sizeof want);
     side_free(&sv);
 }
 
@@ -519,7 +519,7 @@ static void window_exhaustion_and_resume(void **state)
     struct tstream *t = topen(&p.c);
     yamux_write(t->st, big, MIB);
     /* Only the initial window goes out, in frames of at most 64 KiB. */
-    struct frame_stats fs = scan_frames(&p.c.s.out);
+    struct frame_stats fs = scan_frames(yamux_out(&p.c.s));
     assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
     assert_int_equal(fs.max_frame, YAMUX_MAX_FRAME);
     assert_int_equal(fs.data_frames, YAMUX_WINDOW / YAMUX_MAX_FRAME);
@@ -556,7 +556,7 @@ static void writev_gathers(void **state)
 
     struct tstream *t = topen(&p.c);
     yamux_writev(t->st, v, 5);
-    struct frame_stats fs = scan_frames(&p.c.s.out);
+    struct frame_stats fs = scan_frames(yamux_out(&p.c.s));
     assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
     assert_int_equal(fs.max_frame, YAMUX_MAX_FRAME);
     assert_int_equal(buf_size(&t->st->pending), MIB - YAMUX_WINDOW);
@@ -774,7 +774,7 @@ static void close_with_pending(void **state)
     yamux_write(t->st, big, MIB);
     yamux_close(t->st);
     assert_true(t->st->fin_pending);
-    struct frame_stats fs = scan_frames(&p.c.s.out);
+    struct frame_stats fs = scan_frames(yamux_out(&p.c.s));
     assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
     pump(&p);
     struct tstream *r = find_ts(&p.sv, t->id);
@@ -967,14 +967,14 @@ static void expect_protocol_error(struct side *sd, const uint8_t *d, size_t n)
     assert_int_equal(yamux_feed(&sd->s, d, n), -1);
     assert_non_null(sd->s.error);
     assert_true(sd->s.goaway_sent);
-    size_t q = buf_size(&sd->s.out);
+    size_t q = buf_size(yamux_out(&sd->s));
     assert_true(q >= YAMUX_HEADER_LEN);
     static const uint8_t ga[] = {0, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-    assert_memory_equal(buf_head(&sd->s.out) + q - YAMUX_HEADER_LEN, ga, sizeof ga);
+    assert_memory_equal(buf_head(yamux_out(&sd->s)) + q - YAMUX_HEADER_LEN, ga, sizeof ga);
     uint8_t ping[YAMUX_HEADER_LEN];
     put_hdr(ping, YAMUX_PING, YAMUX_SYN, 0, 1);
     assert_int_equal(yamux_feed(&sd->s, ping, sizeof ping), -1);
-    assert_int_equal(buf_size(&sd->s.out), q); /* nothing more answered */
+    assert_int_equal(buf_size(yamux_out(&sd->s)), q); /* nothing more answered */
     assert_null(yamux_open(&sd->s));
 }
 
