@@ -14,6 +14,22 @@ void buf_free(struct buf *b)
     buf_init(b);
 }
 
+struct buf *buf_held(struct buf **slot)
+{
+    if (*slot == NULL)
+        *slot = xcalloc(1, sizeof(**slot));
+    return *slot;
+}
+
+void buf_held_release(struct buf **slot)
+{
+    if (*slot) {
+        buf_free(*slot);
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
 void buf_reset(struct buf *b) { b->off = b->len = 0; }
 
 uint8_t *buf_reserve(struct buf *b, size_t n)

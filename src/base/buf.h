@@ -24,6 +24,10 @@ static inline size_t buf_size(const struct buf *b) { return b->len - b->off; }
 static inline uint8_t *buf_head(const struct buf *b) { return b->data ? b->data + b->off : NULL; }
 
 void buf_free(struct buf *b);
+/* A buffer that exists only while it holds bytes: *slot is created on first
+ * use and buf_held_release frees it (data and struct) and clears *slot. */
+struct buf *buf_held(struct buf **slot);
+void buf_held_release(struct buf **slot);
 /* Drops all bytes; keeps the allocation. */
 void buf_reset(struct buf *b);
 /* Makes room for n more bytes and returns where they go; buf_commit(b, n) then

@@ -61,21 +61,9 @@ void conn_mark_dirty(struct conn *c)
 
 /* The socket output exists only while it holds bytes: an idle connection
  * does not keep its struct buf (the write frees it once it is empty). */
-static struct buf *conn_out(struct conn *c)
-{
-    if (c->out == NULL)
-        c->out = xcalloc(1, sizeof(*c->out));
-    return c->out;
-}
+static struct buf *conn_out(struct conn *c) { return buf_held(&c->out); }
 
-static void conn_out_release(struct conn *c)
-{
-    if (c->out) {
-        buf_free(c->out);
-        free(c->out);
-        c->out = NULL;
-    }
-}
+static void conn_out_release(struct conn *c) { buf_held_release(&c->out); }
 
 /* The watcher asks for what c->reading and c->writing say. */
 static void conn_io_update(struct conn *c)

@@ -17,21 +17,9 @@
 
 static size_t mplex__min(size_t a, size_t b) { return a < b ? a : b; }
 
-struct buf *mplex_out(struct mplex_session *s)
-{
-    if (s->out == NULL)
-        s->out = xcalloc(1, sizeof(*s->out));
-    return s->out;
-}
+struct buf *mplex_out(struct mplex_session *s) { return buf_held(&s->out); }
 
-void mplex_out_release(struct mplex_session *s)
-{
-    if (s->out) {
-        buf_free(s->out);
-        free(s->out);
-        s->out = NULL;
-    }
-}
+void mplex_out_release(struct mplex_session *s) { buf_held_release(&s->out); }
 
 static void mplex__frame(struct mplex_session *s, uint8_t flag, uint64_t id, size_t len)
 {

@@ -39,21 +39,9 @@ static void yamux__header_put(uint8_t *p, uint8_t type, uint16_t flags, uint32_t
     p[11] = (uint8_t)len;
 }
 
-struct buf *yamux_out(struct yamux_session *s)
-{
-    if (s->out == NULL)
-        s->out = xcalloc(1, sizeof(*s->out));
-    return s->out;
-}
+struct buf *yamux_out(struct yamux_session *s) { return buf_held(&s->out); }
 
-void yamux_out_release(struct yamux_session *s)
-{
-    if (s->out) {
-        buf_free(s->out);
-        free(s->out);
-        s->out = NULL;
-    }
-}
+void yamux_out_release(struct yamux_session *s) { buf_held_release(&s->out); }
 
 static void yamux__frame(struct yamux_session *s, uint8_t type, uint16_t flags, uint32_t id,
                          uint32_t len)
