@@ -446,7 +446,6 @@ struct push_session *push_session_open(struct rdv_service *s, const struct peer_
     }
     ps->st = push__state(s);
     ps->stream = stream;
-    ps->over_soft_since = -1;
     registry_session_init(&ps->rs, ps);
     s->stats.sessions_open[RDV_DIALECT_PUSH]++;
     return ps;
@@ -541,7 +540,7 @@ int push_session_serve(struct push_session *ps)
     if (ps->serving) /* a request's own output woke the stream */
         return 0;
     ps->serving = true;
-    while (!ps->cut && !ps->ended && (ps->stream == NULL || ps->queued < PUSH_SERVE_BACKLOG)) {
+    while (!ps->cut && !ps->ended && (ps->stream == NULL || push_session_queued(ps) < PUSH_SERVE_BACKLOG)) {
         struct push_state *st = ps->st;
         if (ps->deferred) /* the timer resumes it */
             break;
@@ -621,7 +620,7 @@ void push_session_free(struct push_session *ps)
 
 const struct push_buf *push_session_peek(const struct push_session *ps)
 {
-    return ps->qlen ? ps->q[ps->qhead] : NULL;
+    return ps->q ? ps->q->ring[ps->q->head] : NULL;
 }
 
 void push_session_pop(struct push_session *ps) { push_notify_pop(ps); }
@@ -659,7 +658,7 @@ static void push__finish(struct stream *s)
         return;
     push_session_end(ps);
     ps->closing = true;
-    if (ps->qlen == 0)
+    if (ps->q == NULL)
         stream_close(s);
 }
 

@@ -42,10 +42,27 @@ struct push_pending {
     uint64_t pos;             /* its position in the session's queue */
 };
 
+/* A session's output queue: a ring of references to shared, framed
+ * Messages and its state, in one block that exists only while something is
+ * queued (push_notify.c allocates it with the first Message and frees it
+ * once the last is written or dropped). Positions restart from 0 with each
+ * new queue: nothing refers to them while it is empty. */
+struct push_queue {
+    uint64_t base;            /* position of the oldest (positions only grow) */
+    uint64_t barrier;         /* position after the last queued Message that is
+                               * not an announcement: nothing moves before it */
+    struct push_pending *pending; /* uthash by key: announcements waiting in ring */
+    size_t off;               /* bytes of the oldest already written */
+    size_t queued;            /* bytes still to write */
+    double over_soft_since;   /* when queued went over the soft limit; < 0: it is not */
+    uint32_t head, len, cap;
+    struct push_buf *ring[];  /* cap slots, oldest at head */
+};
+
 /* One per subscriber connection, so it is kept small: on yamux it lives in
  * its stream's block (protocol.state_size), its request reader and its
- * queue ring exist only while something is received or queued, and its
- * peer id is the connection's. */
+ * queue exist only while something is received or queued, and its peer id
+ * is the connection's. */
 struct push_session {
     struct rdv_session rs;    /* the registry's view; rs.user = this */
     struct push_state *st;
@@ -54,8 +71,7 @@ struct push_session {
                                * the copy after the session (without a stream) */
     struct lpm *in;           /* requests received and not handled yet; NULL while
                                * there are none (most of a session's life) */
-    struct push_buf **q;      /* ring of references, oldest at qhead */
-    uint32_t qhead, qlen, qcap;
+    struct push_queue *q;     /* what waits to be written; NULL while nothing does */
     bool ended : 1;           /* the registry session is over (FIN or cut) */
     bool fin : 1;             /* the client half-closed */
     bool closing : 1;         /* FIN once the queue is written */
@@ -65,14 +81,13 @@ struct push_session {
                                * on_writable, announcements are coalesced */
     bool deferred : 1;        /* Messages wait for the next pass's entry budget */
     bool embedded : 1;        /* in its stream's block: not freed on its own */
-    uint64_t qbase;           /* position of the oldest (positions only grow) */
-    uint64_t qbarrier;        /* position after the last queued Message that is
-                               * not an announcement: nothing moves before it */
-    struct push_pending *pending; /* uthash by key: announcements waiting in q */
-    size_t qoff;              /* bytes of the oldest already written */
-    size_t queued;            /* bytes still to write */
-    double over_soft_since;   /* when queued went over the soft limit; < 0: it is not */
 };
+
+/* Bytes queued to the session and not written yet. */
+static inline size_t push_session_queued(const struct push_session *ps)
+{
+    return ps->q ? ps->q->queued : 0;
+}
 
 /* A session of the authenticated peer on stream st (which may be NULL: the
  * session then keeps its own copy of peer, else peer must outlive it), in

@@ -65,52 +65,67 @@ static void push__qunref(struct push_session *ps, struct push_buf *b)
     push_buf_unref(b);
 }
 
-static struct push_buf **push__slot(struct push_session *ps, uint64_t pos)
+static struct push_buf **push__slot(struct push_queue *q, uint64_t pos)
 {
-    return &ps->q[(ps->qhead + (size_t)(pos - ps->qbase)) % ps->qcap];
+    return &q->ring[(q->head + (size_t)(pos - q->base)) % q->cap];
 }
 
-static void push__forget(struct push_session *ps, const struct push_buf *b, uint64_t pos)
+static void push__forget(struct push_queue *q, const struct push_buf *b, uint64_t pos)
 {
     struct push_pending *p;
-    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
+    HASH_FIND(hh, q->pending, &b->key, sizeof(b->key), p);
     if (p && p->pos == pos) {
-        HASH_DEL(ps->pending, p);
+        HASH_DEL(q->pending, p);
         free(p);
     }
 }
 
 static void push__drop_head(struct push_session *ps)
 {
-    struct push_buf *b = ps->q[ps->qhead];
-    if (b->announcement && ps->pending)
-        push__forget(ps, b, ps->qbase);
-    ps->queued -= b->len - ps->qoff;
-    ps->qoff = 0;
-    ps->qhead = (ps->qhead + 1) % ps->qcap;
-    ps->qlen--;
-    ps->qbase++;
+    struct push_queue *q = ps->q;
+    struct push_buf *b = q->ring[q->head];
+    if (b->announcement && q->pending)
+        push__forget(q, b, q->base);
+    q->queued -= b->len - q->off;
+    q->off = 0;
+    q->head = (q->head + 1) % q->cap;
+    q->len--;
+    q->base++;
     push__qunref(ps, b);
+}
+
+/* The queue goes once it is empty: an idle session holds none (the next
+ * Message allocates the smallest again). Its coalescing index is empty by
+ * then: every entry names a queued position. */
+static void push__queue_release(struct push_session *ps)
+{
+    if (ps->q && ps->q->len == 0) {
+        free(ps->q);
+        ps->q = NULL;
+    }
 }
 
 void push_notify_pop(struct push_session *ps)
 {
-    if (ps->qlen)
+    if (ps->q) {
         push__drop_head(ps);
+        push__queue_release(ps);
+    }
 }
 
 void push_notify_drop(struct push_session *ps)
 {
+    struct push_queue *q = ps->q;
+    if (q == NULL)
+        return;
     struct push_pending *p, *tmp;
-    HASH_ITER(hh, ps->pending, p, tmp) {
-        HASH_DEL(ps->pending, p);
+    HASH_ITER(hh, q->pending, p, tmp) {
+        HASH_DEL(q->pending, p);
         free(p);
     }
-    while (ps->qlen)
+    while (q->len)
         push__drop_head(ps);
-    free(ps->q);
-    ps->q = NULL;
-    ps->qcap = ps->qhead = 0;
+    push__queue_release(ps);
 }
 
 static void push__cut(struct push_session *ps, const char *why)
@@ -121,7 +136,8 @@ static void push__cut(struct push_session *ps, const char *why)
     if (ps->cut)
         return;
     peerid_to_text(ps->peer, id, sizeof(id));
-    LOGW(s->log, "push: cutting slow subscriber %s: %zu bytes queued (%s)", id, ps->queued, why);
+    LOGW(s->log, "push: cutting slow subscriber %s: %zu bytes queued (%s)", id,
+         push_session_queued(ps), why);
     s->stats.slow_subscribers_cut++;
     ps->cut = true;
     push_notify_drop(ps);
@@ -131,22 +147,26 @@ static void push__cut(struct push_session *ps, const char *why)
         stream_reset(ps->stream);
 }
 
-/* Cuts the session if its backlog is past the limits. */
+/* Cuts the session if its backlog is past the limits. The soft limit's
+ * clock lives in the queue: an empty queue is under every limit. */
 static void push__check_limits(struct push_session *ps)
 {
     const struct rdv_config *cfg = &ps->st->svc->cfg;
-    if (ps->queued > cfg->out_hard_limit) {
+    struct push_queue *q = ps->q;
+    if (q == NULL)
+        return;
+    if (q->queued > cfg->out_hard_limit) {
         push__cut(ps, "over the hard limit");
         return;
     }
-    if (ps->queued <= cfg->out_soft_limit) {
-        ps->over_soft_since = -1;
+    if (q->queued <= cfg->out_soft_limit) {
+        q->over_soft_since = -1;
         return;
     }
     double now = rdv_service_now(ps->st->svc);
-    if (ps->over_soft_since < 0)
-        ps->over_soft_since = now;
-    else if (now - ps->over_soft_since >= cfg->out_soft_seconds)
+    if (q->over_soft_since < 0)
+        q->over_soft_since = now;
+    else if (now - q->over_soft_since >= cfg->out_soft_seconds)
         push__cut(ps, "over the soft limit for too long");
 }
 
@@ -166,12 +186,15 @@ static void push__sent(struct push_session *ps, const struct push_buf *b, double
  * stream without room: true if it took the old one's place. */
 static bool push__coalesce(struct push_session *ps, struct push_buf *b)
 {
+    struct push_queue *q = ps->q;
     struct push_pending *p;
-    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
-    if (p == NULL || p->pos < ps->qbarrier || (p->pos == ps->qbase && ps->qoff > 0))
+    if (q == NULL)
         return false;
-    struct push_buf **slot = push__slot(ps, p->pos);
-    ps->queued = ps->queued - (*slot)->len + b->len;
+    HASH_FIND(hh, q->pending, &b->key, sizeof(b->key), p);
+    if (p == NULL || p->pos < q->barrier || (p->pos == q->base && q->off > 0))
+        return false;
+    struct push_buf **slot = push__slot(q, p->pos);
+    q->queued = q->queued - (*slot)->len + b->len;
     push__qunref(ps, *slot);
     *slot = b;
     push__qref(ps, b);
@@ -182,39 +205,53 @@ static bool push__coalesce(struct push_session *ps, struct push_buf *b)
 /* Indexes the announcement at pos as the latest queued of its pair. Only a
  * blocked session keeps the index: the others never coalesce, and pay
  * nothing for it. */
-static void push__index(struct push_session *ps, const struct push_buf *b, uint64_t pos)
+static void push__index(struct push_queue *q, const struct push_buf *b, uint64_t pos)
 {
     struct push_pending *p;
-    HASH_FIND(hh, ps->pending, &b->key, sizeof(b->key), p);
+    HASH_FIND(hh, q->pending, &b->key, sizeof(b->key), p);
     if (p == NULL) {
         p = xmalloc(sizeof(*p));
         p->key = b->key;
-        HASH_ADD(hh, ps->pending, key, sizeof(p->key), p);
+        HASH_ADD(hh, q->pending, key, sizeof(p->key), p);
     }
     p->pos = pos;
 }
 
+/* A queue with room for one more Message: the first one allocates it, a
+ * full ring doubles (unrolled to start at 0; positions do not move). */
+static struct push_queue *push__queue_room(struct push_session *ps)
+{
+    struct push_queue *q = ps->q;
+    if (q == NULL) {
+        q = xmalloc(sizeof(*q) + PUSH_Q_MIN * sizeof(q->ring[0]));
+        *q = (struct push_queue){.over_soft_since = -1, .cap = PUSH_Q_MIN};
+        ps->q = q;
+    } else if (q->len == q->cap) {
+        uint32_t cap = q->cap * 2;
+        struct push_queue *n = xmalloc(sizeof(*n) + cap * sizeof(n->ring[0]));
+        *n = *q;
+        for (uint32_t i = 0; i < q->len; i++)
+            n->ring[i] = q->ring[(q->head + i) % q->cap];
+        n->head = 0;
+        n->cap = cap;
+        free(q);
+        ps->q = q = n;
+    }
+    return q;
+}
+
 static void push__append(struct push_session *ps, struct push_buf *b)
 {
-    if (ps->qlen == ps->qcap) {
-        size_t cap = ps->qcap ? ps->qcap * 2 : PUSH_Q_MIN;
-        struct push_buf **q = xmalloc(cap * sizeof(*q));
-        for (size_t i = 0; i < ps->qlen; i++)
-            q[i] = ps->q[(ps->qhead + i) % ps->qcap];
-        free(ps->q);
-        ps->q = q;
-        ps->qcap = cap;
-        ps->qhead = 0;
-    }
-    uint64_t pos = ps->qbase + ps->qlen;
-    ps->q[(ps->qhead + ps->qlen) % ps->qcap] = b;
-    ps->qlen++;
+    struct push_queue *q = push__queue_room(ps);
+    uint64_t pos = q->base + q->len;
+    q->ring[(q->head + q->len) % q->cap] = b;
+    q->len++;
     push__qref(ps, b);
-    ps->queued += b->len;
+    q->queued += b->len;
     if (!b->announcement)
-        ps->qbarrier = pos + 1;
+        q->barrier = pos + 1;
     else if (ps->blocked)
-        push__index(ps, b, pos);
+        push__index(q, b, pos);
 }
 
 void push_notify_send(struct push_session *ps, struct push_buf *b)
@@ -230,7 +267,7 @@ void push_notify_send(struct push_session *ps, struct push_buf *b)
         /* Written at this iteration's flush, or at once past a full frame:
          * only what the stream cannot take is backlog, so a burst handled
          * within one iteration does not look like a slow reader. */
-        if (ps->queued >= YAMUX_MAX_FRAME)
+        if (ps->q->queued >= YAMUX_MAX_FRAME)
             push_notify_fill(ps);
         else
             stream_want_writable(ps->stream);
@@ -240,57 +277,54 @@ void push_notify_send(struct push_session *ps, struct push_buf *b)
 
 void push_notify_fill(struct push_session *ps)
 {
+    struct push_queue *q = ps->q;
     size_t room;
     double now = 0;
 
     if (ps->stream == NULL || ps->cut)
         return;
-    while (ps->qlen && (room = stream_writable(ps->stream)) > 0) {
+    while (q && q->len && (room = stream_writable(ps->stream)) > 0) {
         struct iovec v[PUSH_IOV];
         size_t n = 0, bytes = 0;
-        for (size_t i = 0; i < ps->qlen && n < PUSH_IOV && bytes < room; i++) {
-            struct push_buf *b = ps->q[(ps->qhead + i) % ps->qcap];
-            size_t off = i == 0 ? ps->qoff : 0;
+        for (size_t i = 0; i < q->len && n < PUSH_IOV && bytes < room; i++) {
+            struct push_buf *b = q->ring[(q->head + i) % q->cap];
+            size_t off = i == 0 ? q->off : 0;
             size_t k = push__min(b->len - off, room - bytes);
             v[n++] = (struct iovec){.iov_base = b->bytes + off, .iov_len = k};
             bytes += k;
         }
         stream_writev_now(ps->stream, v, n);
         while (bytes) {
-            struct push_buf *b = ps->q[ps->qhead];
-            size_t k = push__min(b->len - ps->qoff, bytes);
+            struct push_buf *b = q->ring[q->head];
+            size_t k = push__min(b->len - q->off, bytes);
             bytes -= k;
-            if (ps->qoff + k < b->len) {
-                ps->qoff += k;
-                ps->queued -= k;
+            if (q->off + k < b->len) {
+                q->off += k;
+                q->queued -= k;
             } else {
                 push__sent(ps, b, &now);
                 push__drop_head(ps);
             }
         }
     }
-    /* Left over: the stream has no room; on_writable comes when it has.
-     * What waits from now on may be coalesced: index it. */
-    if (ps->qlen > 0 && !ps->blocked) {
-        ps->blocked = true;
-        for (size_t i = 0; i < ps->qlen; i++) {
-            const struct push_buf *b = ps->q[(ps->qhead + i) % ps->qcap];
-            if (b->announcement)
-                push__index(ps, b, ps->qbase + i);
+    if (q && q->len > 0) {
+        /* Left over: the stream has no room; on_writable comes when it
+         * has. What waits from now on may be coalesced: index it. */
+        if (!ps->blocked) {
+            ps->blocked = true;
+            for (uint32_t i = 0; i < q->len; i++) {
+                const struct push_buf *b = q->ring[(q->head + i) % q->cap];
+                if (b->announcement)
+                    push__index(q, b, q->base + i);
+            }
         }
+        push__check_limits(ps); /* the soft limit's clock runs on */
+        return;
     }
-    ps->blocked = ps->qlen > 0;
-    if (ps->qlen == 0) {
-        /* The ring goes once it is written: an idle session holds none
-         * (the next Message allocates the smallest again). */
-        free(ps->q);
-        ps->q = NULL;
-        ps->qcap = 0;
-        ps->qhead = 0;
-        if (ps->closing)
-            stream_close(ps->stream);
-    }
-    push__check_limits(ps); /* the soft limit's clock runs on */
+    ps->blocked = false;
+    push__queue_release(ps);
+    if (ps->closing)
+        stream_close(ps->stream);
 }
 
 /* ---- registry events --------------------------------------------------- */

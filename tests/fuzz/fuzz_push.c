@@ -140,10 +140,12 @@ static void fz_read(struct fz *f, int i)
     const struct push_buf *b;
     size_t total = 0;
 
-    for (size_t k = 0; k < ps->qlen; k++)
-        total += ps->q[(ps->qhead + k) % ps->qcap]->len;
-    CHECK(total - ps->qoff == ps->queued);
-    CHECK(!ps->cut || ps->qlen == 0);
+    const struct push_queue *q = ps->q;
+    for (size_t k = 0; q && k < q->len; k++)
+        total += q->ring[(q->head + k) % q->cap]->len;
+    CHECK(q == NULL || q->len > 0); /* an empty queue is freed */
+    CHECK(total - (q ? q->off : 0) == push_session_queued(ps));
+    CHECK(!ps->cut || q == NULL);
     while ((b = push_session_peek(ps)) != NULL) {
         uint64_t len;
         int h = uvarint_get(b->bytes, b->len, &len);

@@ -994,8 +994,8 @@ static void backlog_in_memory_budget(void **state)
         assert_int_equal(fake_register(&a, "r", n++ & 1 ? one : two), 0);
     assert_true(host_memory_full(&e.server));
     assert_true(n > 100);
-    assert_int_equal(w1.ps->queued, w2.ps->queued);
-    assert_int_equal(e.server.mem_queued, w1.ps->queued); /* once, not twice */
+    assert_int_equal(push_session_queued(w1.ps), push_session_queued(w2.ps));
+    assert_int_equal(e.server.mem_queued, push_session_queued(w1.ps)); /* once, not twice */
     uint64_t refused = e.server.stats.requests_refused_memory;
     assert_int_equal(DISCOVER(&x, "r", 0), 0);
     assert_int_equal(fake_register(&x, "r", one), 0);
@@ -1004,7 +1004,7 @@ static void backlog_in_memory_budget(void **state)
     /* one subscriber takes its backlog: the other still holds it all */
     fake_read(&w1);
     assert_int_equal(w1.got.n, n);
-    assert_int_equal(e.server.mem_queued, w2.ps->queued);
+    assert_int_equal(e.server.mem_queued, push_session_queued(w2.ps));
     fake_read(&w2);
     assert_int_equal(e.server.mem_queued, 0);
     assert_int_equal(DISCOVER(&x, "r", 0), 0);
@@ -1105,6 +1105,66 @@ static void one_status_per_message(void **state)
     env_stop(&e);
 }
 
+/* A session's queue exists only while something is queued: none when it
+ * opens, one with the first Message, gone once the last is read; the soft
+ * limit's clock goes with it, so a queue that drained starts a new one. */
+static void queue_on_demand(void **state)
+{
+    struct rdv_config cfg;
+    struct env e;
+    struct fake sub, src;
+    char names[30][80];
+    const char *addrs[31];
+    size_t changes = 0;
+    (void)state;
+
+    rdv_config_default(&cfg);
+    cfg.out_soft_limit = 10000;
+    cfg.out_soft_seconds = 0.05;
+    cfg.limits.register_rate = 0;
+    env_start(&e, &cfg, false);
+    for (int i = 0; i < 30; i++) {
+        snprintf(names[i], sizeof(names[i]), "/dns4/host-%02d.a-rather-long-domain-name.example/tcp/1", i);
+        addrs[i] = names[i];
+    }
+    addrs[30] = NULL;
+    fake_open(&e, &sub);
+    fake_open(&e, &src);
+    assert_null(sub.ps->q);
+    assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
+    fake_read(&src);
+    assert_int_equal(RENDEZVOUS(&sub, "ns"), 0);
+    assert_non_null(sub.ps->q); /* the snapshot waits in it */
+    fake_read(&sub);
+    assert_null(sub.ps->q);
+    assert_int_equal(push_session_queued(sub.ps), 0);
+    assert_int_equal(e.server.mem_queued, 0);
+
+    /* Over the soft limit (~1.8 KB per announcement), then drained. */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
+    fake_read(&src);
+    assert_true(push_session_queued(sub.ps) > cfg.out_soft_limit);
+    assert_true(sub.ps->q->over_soft_since >= 0);
+    assert_true(sub.ps->q->len > 8 - 1 && sub.ps->q->cap >= sub.ps->q->len);
+    usleep(60000);
+    ev_now_update(e.loop);
+    fake_read(&sub);
+    assert_null(sub.ps->q);
+    /* Over it again: the clock starts anew, nothing is cut. */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
+    assert_false(sub.ps->cut);
+    assert_true(push_session_queued(sub.ps) > cfg.out_soft_limit);
+    assert_int_equal(e.svc.stats.slow_subscribers_cut, 0);
+    fake_read(&sub);
+    assert_int_equal(sub.got.n, 1 + 16);
+    assert_null(sub.ps->q);
+    fake_close(&sub);
+    fake_close(&src);
+    env_stop(&e);
+}
+
 /* A queue past the hard limit, or past the soft limit for too long, is cut:
  * dropped, counted, and nothing more is queued to it. */
 static void output_limits(void **state)
@@ -1144,7 +1204,7 @@ static void output_limits(void **state)
     assert_true(sent > 15);
     assert_int_equal(e.svc.stats.slow_subscribers_cut, 1);
     assert_null(push_session_peek(slow.ps));
-    assert_int_equal(slow.ps->queued, 0);
+    assert_int_equal(push_session_queued(slow.ps), 0);
     assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
     assert_null(push_session_peek(slow.ps));
     fake_read(&fast);
@@ -1159,7 +1219,7 @@ static void output_limits(void **state)
         fake_read(&fast); /* the fast one stays under every limit */
     }
     assert_false(slow2.ps->cut);
-    assert_true(slow2.ps->queued > cfg.out_soft_limit);
+    assert_true(push_session_queued(slow2.ps) > cfg.out_soft_limit);
     usleep(60000);
     ev_now_update(e.loop);
     assert_int_equal(fake_register(&src, "ns", addrs + (changes++ & 1)), 0);
@@ -1782,6 +1842,7 @@ int main(void)
         cmocka_unit_test(backlog_in_memory_budget),
         cmocka_unit_test(one_status_per_message),
         cmocka_unit_test(output_limits),
+        cmocka_unit_test(queue_on_demand),
         cmocka_unit_test(bad_streams),
         cmocka_unit_test(session_ends),
         cmocka_unit_test(slow_reader),
