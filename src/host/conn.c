@@ -184,7 +184,7 @@ static uint64_t stream_id(const struct stream *s)
 /* Bytes written to s that wait for the peer's window (yamux only). */
 static size_t stream_pending(const struct stream *s)
 {
-    return s->conn->mplex || s->ys == NULL ? 0 : buf_size(&s->ys->pending);
+    return s->conn->mplex || s->ys == NULL ? 0 : yamux_pending(s->ys);
 }
 
 /* Bytes the peer lets us send on s now (mplex: no limit of its own). */
@@ -402,7 +402,7 @@ void stream_writev_now(struct stream *s, const struct iovec *v, size_t n)
     for (size_t j = 0; j < n; j++)
         total += v[j].iov_len;
     if (c->mplex || c->closing || c->phase != PH_READY || n > STREAM_WRITEV_PARTS ||
-        total > s->ys->send_window || buf_size(&s->ys->pending) > 0 || s->ys->local_fin) {
+        total > s->ys->send_window || yamux_pending(s->ys) > 0 || s->ys->local_fin) {
         stream_writev(s, v, n);
         return;
     }

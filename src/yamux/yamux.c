@@ -134,7 +134,6 @@ static struct yamux_stream *yamux__new(struct yamux_session *s, uint32_t id)
     st->sess = s;
     st->send_window = YAMUX_WINDOW;
     st->recv_window = YAMUX_WINDOW;
-    buf_init(&st->pending);
     yamux__table_add(s, st);
     return st;
 }
@@ -148,8 +147,8 @@ static void yamux__kill(struct yamux_stream *st)
     st->dead = true;
     st->fin_pending = false;
     yamux__table_del(s, st);
-    s->pending_bytes -= buf_size(&st->pending);
-    buf_free(&st->pending); /* nothing more will be sent: release it now */
+    s->pending_bytes -= yamux_pending(st);
+    buf_held_release(&st->pending); /* nothing more will be sent: release it now */
     st->next_dead = s->dead;
     s->dead = st;
 }
@@ -178,14 +177,14 @@ static void yamux__send_data(struct yamux_stream *st, const uint8_t *d, size_t n
 /* Sends as much of pending as the window allows, then a deferred FIN. */
 static void yamux__flush(struct yamux_stream *st)
 {
-    while (buf_size(&st->pending) > 0 && st->send_window > 0) {
-        size_t k = yamux__min(buf_size(&st->pending), yamux__min(st->send_window, YAMUX_MAX_FRAME));
-        yamux__send_data(st, buf_head(&st->pending), k);
-        buf_consume(&st->pending, k);
+    while (yamux_pending(st) > 0 && st->send_window > 0) {
+        size_t k = yamux__min(buf_size(st->pending), yamux__min(st->send_window, YAMUX_MAX_FRAME));
+        yamux__send_data(st, buf_head(st->pending), k);
+        buf_consume(st->pending, k);
         st->sess->pending_bytes -= k;
     }
-    if (buf_size(&st->pending) == 0) {
-        buf_shrink(&st->pending, 0); /* pending is rare; idle streams stay small */
+    if (yamux_pending(st) == 0) {
+        buf_held_release(&st->pending); /* pending is rare; idle streams hold none */
         if (st->fin_pending)
             yamux__send_fin(st);
     }
@@ -228,7 +227,7 @@ static void yamux__remote_flags(struct yamux_stream *st, uint16_t flags)
 static void yamux__grow(struct yamux_stream *st, uint32_t delta)
 {
     struct yamux_session *s = st->sess;
-    bool blocked = st->send_window == 0 || buf_size(&st->pending) > 0;
+    bool blocked = st->send_window == 0 || yamux_pending(st) > 0;
     st->send_window += delta; /* overflow was checked by the caller */
     if (!blocked)
         return;
@@ -451,14 +450,14 @@ void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n)
     if (st->dead || st->local_fin || n == 0)
         return;
     /* Behind pending data nothing may overtake it. */
-    while (n > 0 && st->send_window > 0 && buf_size(&st->pending) == 0) {
+    while (n > 0 && st->send_window > 0 && yamux_pending(st) == 0) {
         size_t k = yamux__min(n, yamux__min(st->send_window, YAMUX_MAX_FRAME));
         yamux__send_data(st, d, k);
         d += k;
         n -= k;
     }
     if (n > 0) {
-        buf_append(&st->pending, d, n);
+        buf_append(buf_held(&st->pending), d, n);
         st->sess->pending_bytes += n;
     }
 }
@@ -471,7 +470,7 @@ void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
     if (st->dead || st->local_fin || total == 0)
         return;
     /* Frames as yamux_write would cut them, each gathered from the parts. */
-    while (total > 0 && st->send_window > 0 && buf_size(&st->pending) == 0) {
+    while (total > 0 && st->send_window > 0 && yamux_pending(st) == 0) {
         size_t k = yamux__min(total, yamux__min(st->send_window, YAMUX_MAX_FRAME));
         yamux__frame(st->sess, YAMUX_DATA, yamux__take_ack(st), st->id, (uint32_t)k);
         st->send_window -= (uint32_t)k;
@@ -491,7 +490,7 @@ void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
         size_t m = v[i].iov_len - off;
         if (m == 0)
             continue;
-        buf_append(&st->pending, (const uint8_t *)v[i].iov_base + off, m);
+        buf_append(buf_held(&st->pending), (const uint8_t *)v[i].iov_base + off, m);
         st->sess->pending_bytes += m;
     }
 }
@@ -499,7 +498,7 @@ void yamux_writev(struct yamux_stream *st, const struct iovec *v, size_t n)
 int yamux_data_header(struct yamux_stream *st, size_t n, uint8_t hdr[YAMUX_HEADER_LEN])
 {
     if (st->dead || st->local_fin || n == 0 || n > YAMUX_MAX_FRAME || n > st->send_window ||
-        buf_size(&st->pending) > 0)
+        yamux_pending(st) > 0)
         return -1;
     yamux__header_put(hdr, YAMUX_DATA, yamux__take_ack(st), st->id, (uint32_t)n);
     st->send_window -= (uint32_t)n;
@@ -511,7 +510,7 @@ void yamux_close(struct yamux_stream *st)
     if (st->dead || st->local_fin)
         return;
     st->local_fin = true;
-    if (buf_size(&st->pending) > 0)
+    if (yamux_pending(st) > 0)
         st->fin_pending = true;
     else
         yamux__send_fin(st);
@@ -550,7 +549,7 @@ static void yamux__reap(struct yamux_session *s)
             s->rx_stream = NULL; /* rest of its frame is skipped */
         if (s->cb->on_close)
             s->cb->on_close(s->ctx, st);
-        buf_free(&st->pending);
+        buf_held_release(&st->pending);
         free(st);
     }
 }

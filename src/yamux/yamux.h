@@ -41,7 +41,8 @@ struct yamux_stream {
     bool delivering : 1;      /* inside on_data for this stream */
     bool fin_pending : 1;     /* FIN to send once pending drains */
     struct yamux_session *sess;
-    struct buf pending;       /* data waiting for send window */
+    struct buf *pending;      /* data waiting for send window; NULL while none
+                               * does (only a window-blocked stream has one) */
     struct yamux_stream *next_dead;
     void *user;               /* the owner's per-stream state */
 };
@@ -55,7 +56,7 @@ struct yamux_callbacks {
     /* Remote reset s (RST). */
     void (*on_reset)(void *ctx, struct yamux_stream *s);
     /* Send window of s grew after being exhausted (optional): pending has
-     * been flushed as far as the window allows, check st->pending. */
+     * been flushed as far as the window allows, check yamux_pending. */
     void (*on_writable)(void *ctx, struct yamux_stream *s);
     /* s is about to be freed (from yamux_reap or yamux_free): release s->user. */
     void (*on_close)(void *ctx, struct yamux_stream *s);
@@ -119,6 +120,11 @@ static inline void *yamux_stream_room(struct yamux_stream *st)
 /* Opens an outbound stream (SYN is sent with its first frame, at once as a
  * window update). NULL after Go Away or at the stream limit. */
 struct yamux_stream *yamux_open(struct yamux_session *s);
+/* Bytes of st waiting for send window. */
+static inline size_t yamux_pending(const struct yamux_stream *st)
+{
+    return st->pending ? buf_size(st->pending) : 0;
+}
 /* Sends data: frames up to the send window go to s->out now, the rest waits in
  * st->pending and goes out as the peer grants window. */
 void yamux_write(struct yamux_stream *st, const uint8_t *d, size_t n);

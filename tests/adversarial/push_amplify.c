@@ -457,7 +457,7 @@ static bool pa_flood_pump(void *arg)
     }
     for (int burst = 0; burst < 64 && f->c && f->pc.stream && f->pc.stream->ys; burst++) {
         size_t unsent = (f->c->out ? buf_size(f->c->out) : 0) + yamux_out_size(&f->c->mux) +
-                        buf_size(&f->pc.stream->ys->pending);
+                        yamux_pending(f->pc.stream->ys);
         if (unsent > PA_FLOOD_PENDING)
             break;
         pa_flood_send(f);

@@ -109,7 +109,7 @@ static void fz_on_data(void *ctx, struct yamux_stream *st, const uint8_t *d, siz
         break;
     case 1: /* amplify, so the send window runs out and pending fills; only
              * while nothing is pending, as an owner bounding its queue would */
-        if (buf_size(&st->pending) == 0)
+        if (yamux_pending(st) == 0)
             for (int i = 0; i < 1 + d[0] % 7; i++)
                 yamux_write(st, fz_zeros, sizeof fz_zeros);
         yamux_write(st, d, n);
@@ -172,7 +172,7 @@ static void fz_on_writable(void *ctx, struct yamux_stream *st)
 {
     struct fuzz_owner *o = ctx;
     CHECK(st->user != NULL && !st->dead && !st->local_fin);
-    if ((o->cfg & CFG_FILL_WRITABLE) && buf_size(&st->pending) == 0) {
+    if ((o->cfg & CFG_FILL_WRITABLE) && yamux_pending(st) == 0) {
         static const uint8_t more[1000];
         yamux_write(st, more, sizeof more);
     }
@@ -253,15 +253,16 @@ static void fz_check_session(struct fuzz_owner *o)
     size_t pending = 0;
     for (size_t i = 0; i < s->nstreams; i++) {
         st = s->streams[i];
-        pending += buf_size(&st->pending);
+        pending += yamux_pending(st);
+        CHECK(st->pending == NULL || buf_size(st->pending) > 0); /* only while it holds data */
         CHECK(i == 0 || s->streams[i - 1]->id < st->id);
         count++;
         CHECK(!st->dead && st->sess == s && st->user != NULL);
         CHECK(!st->need_ack);
-        if (buf_size(&st->pending) > 0)
+        if (yamux_pending(st) > 0)
             CHECK(st->send_window == 0);
         if (st->fin_pending)
-            CHECK(st->local_fin && buf_size(&st->pending) > 0);
+            CHECK(st->local_fin && yamux_pending(st) > 0);
         uint64_t in_flight = s->rx_stream == st ? s->rx_remaining : 0;
         CHECK((uint64_t)st->recv_window + st->recv_unacked + st->held + in_flight <= YAMUX_WINDOW);
         CHECK(!(st->local_fin && st->remote_fin && !st->fin_pending));
@@ -272,7 +273,7 @@ static void fz_check_session(struct fuzz_owner *o)
     size_t seen = 0; /* the dead list may be long between reaps: sample it */
     for (st = s->dead; st != NULL && seen++ < 32; st = st->next_dead) {
         CHECK(st->dead && yamux_find(s, st->id) != st);
-        CHECK(buf_size(&st->pending) == 0);
+        CHECK(yamux_pending(st) == 0);
     }
     if (s->rx_stream != NULL)
         CHECK(s->rx_remaining > 0);

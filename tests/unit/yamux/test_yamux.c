@@ -517,21 +517,27 @@ static void window_exhaustion_and_resume(void **state)
     fill_pattern(big, MIB, 99);
 
     struct tstream *t = topen(&p.c);
-    yamux_write(t->st, big, MIB);
+    assert_null(t->st->pending); /* none until the window is short */
+    yamux_write(t->st, big, YAMUX_WINDOW / 2);
+    assert_null(t->st->pending);
+    yamux_write(t->st, big + YAMUX_WINDOW / 2, MIB - YAMUX_WINDOW / 2);
+    assert_non_null(t->st->pending);
     /* Only the initial window goes out, in frames of at most 64 KiB. */
     struct frame_stats fs = scan_frames(yamux_out(&p.c.s));
     assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
     assert_int_equal(fs.max_frame, YAMUX_MAX_FRAME);
     assert_int_equal(fs.data_frames, YAMUX_WINDOW / YAMUX_MAX_FRAME);
     assert_int_equal(t->st->send_window, 0);
-    assert_int_equal(buf_size(&t->st->pending), MIB - YAMUX_WINDOW);
+    assert_int_equal(yamux_pending(t->st), MIB - YAMUX_WINDOW);
 
     pump(&p);
     struct tstream *r = find_ts(&p.sv, t->id);
     assert_non_null(r);
     assert_int_equal(buf_size(&r->rx), MIB);
     assert_memory_equal(buf_head(&r->rx), big, MIB);
-    assert_int_equal(buf_size(&t->st->pending), 0);
+    assert_int_equal(yamux_pending(t->st), 0);
+    assert_null(t->st->pending); /* freed once drained */
+    assert_int_equal(p.c.s.pending_bytes, 0);
     assert_true(t->writables > 0);
     /* The receiver never lets the peer's credit run past the initial window. */
     assert_true(r->st->recv_window + r->st->recv_unacked == YAMUX_WINDOW);
@@ -559,7 +565,7 @@ static void writev_gathers(void **state)
     struct frame_stats fs = scan_frames(yamux_out(&p.c.s));
     assert_int_equal(fs.data_bytes, YAMUX_WINDOW);
     assert_int_equal(fs.max_frame, YAMUX_MAX_FRAME);
-    assert_int_equal(buf_size(&t->st->pending), MIB - YAMUX_WINDOW);
+    assert_int_equal(yamux_pending(t->st), MIB - YAMUX_WINDOW);
     pump(&p);
     struct tstream *r = find_ts(&p.sv, t->id);
     assert_non_null(r);
@@ -594,7 +600,7 @@ static void data_header_for_owner_sealing(void **state)
     uint8_t *big = calloc(1, YAMUX_WINDOW);
     assert_non_null(big);
     yamux_write(st, big, YAMUX_WINDOW); /* the window's rest goes, 100 bytes wait */
-    assert_int_equal(buf_size(&st->pending), 100);
+    assert_int_equal(yamux_pending(st), 100);
     assert_int_equal(yamux_data_header(st, 1, h), -1);
     free(big);
     side_free(&sv);
@@ -839,7 +845,8 @@ static void reset_drops_pending(void **state)
     yamux_reset(r->st);
     xfer(&p, &p.sv, &p.c);
     assert_true(t->st->dead);
-    assert_int_equal(buf_size(&t->st->pending), 0);
+    assert_int_equal(yamux_pending(t->st), 0);
+    assert_null(t->st->pending);
     assert_int_equal(t->resets, 1);
     pump(&p);
     assert_int_equal(t->closes, 1);
@@ -1236,7 +1243,7 @@ static void free_calls_on_close_once(void **state)
     assert_non_null(big);
     pump(&p);
     yamux_write(live->st, big, MIB); /* leaves pending data */
-    assert_true(buf_size(&live->st->pending) > 0);
+    assert_true(yamux_pending(live->st) > 0);
     yamux_reset(reaped->st);
     yamux_reap(&p.c.s);
     assert_int_equal(reaped->closes, 1);
