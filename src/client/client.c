@@ -1096,7 +1096,7 @@ static void client__on_closed(struct conn *conn, void *user, const char *reason)
 {
     rdv_client *c = user;
     bool was_ready = c->ready;
-    if (strcmp(reason, "peer id mismatch") == 0 && conn->remote.len) {
+    if (strcmp(reason, "peer id mismatch") == 0 && conn->peer) {
         snprintf(c->why, sizeof c->why, "peer id mismatch: the peer there is %s", CONN_PEER_TEXT(conn));
         reason = c->why;
     }

@@ -18,6 +18,8 @@
 #define PEERID_TEXT_IN_MAX 128
 #define CID_MAX (2 + PEERID_MAX)
 
+const struct peer_id peerid_none;
+
 int peerid_from_pubkey(struct peer_id *id, const struct pubkey *k)
 {
     uint8_t proto[PUBKEY_PROTO_MAX];

@@ -19,6 +19,9 @@ struct peer_id {
     uint8_t b[PEERID_MAX];
 };
 
+/* The empty id (len 0): no peer authenticated yet. */
+extern const struct peer_id peerid_none;
+
 int peerid_from_pubkey(struct peer_id *id, const struct pubkey *k);
 /* Binary form (a multihash): identity (≤ 42 bytes of a valid PublicKey) or sha2-256. */
 int peerid_from_bytes(struct peer_id *id, const uint8_t *p, size_t n);

@@ -92,7 +92,7 @@ static void conn_set_writing(struct conn *c, bool on)
 
 const char *conn_peer_text(const struct conn *c, char *out, size_t cap)
 {
-    if (c->remote.len == 0 || peerid_to_text(&c->remote, out, cap) < 0)
+    if (c->peer == NULL || peerid_to_text(&c->peer->id, out, cap) < 0)
         snprintf(out, cap, "?");
     return out;
 }
@@ -769,11 +769,11 @@ static void conn_secured(struct conn *c)
 
     struct noise_hs *hs = c->nego->hs;
     noise_hs_split(hs, &c->tx, &c->rx);
-    c->remote = hs->remote;
+    c->peer = peer_ids_get(h->ids, &hs->remote);
     noise_hs_wipe(hs);
     free(hs);
     c->nego->hs = NULL;
-    if (c->nego->has_expected && !peerid_eq(&c->remote, &c->nego->expected)) {
+    if (c->nego->has_expected && !peerid_eq(&c->peer->id, &c->nego->expected)) {
         char want[PEERID_TEXT_MAX];
         peerid_to_text(&c->nego->expected, want, sizeof(want));
         LOGW(h->log, "%s: peer id mismatch: dialed %s, got %s", CONN_ADDR_TEXT(c), want,
@@ -1219,7 +1219,7 @@ void conn_destroy(struct conn *c)
     DL_DELETE(h->conns, c);
     h->nconns--;
     close(c->io.fd);
-    if (c->remote.len)
+    if (c->peer)
         HOST_LOG_CONN(h, LOG_INFO, "closed %s %s: %s", CONN_PEER_TEXT(c), CONN_ADDR_TEXT(c),
                       c->close_reason ? c->close_reason : "shutdown");
     else
@@ -1227,6 +1227,7 @@ void conn_destroy(struct conn *c)
                       c->close_reason ? c->close_reason : "shutdown");
     if (c->events && c->events->on_closed)
         c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
+    peer_ids_put(h->ids, c->peer);
     sodium_memzero(&c->tx, sizeof(c->tx));
     sodium_memzero(&c->rx, sizeof(c->rx));
     if (c->in) {

@@ -2,6 +2,7 @@
  * the timeout lists (libev's "be smart about timeouts": connections sit in a
  * list ordered by deadline and one repeating timer expires the head). */
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -155,6 +156,8 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     privkey_public(&h->key, &h->pub);
     peerid_from_pubkey(&h->id, &h->pub);
     peerid_to_text(&h->id, h->id_text, sizeof(h->id_text));
+    peer_ids_init(&h->own_ids);
+    h->ids = &h->own_ids;
     noise_identity_init(&h->noise, &h->key);
     h->bulk = noise_bulk_new();
     noise_identity_cache_verified(&h->noise);
@@ -211,6 +214,13 @@ void host_free(struct host *h)
     noise_bulk_free(h->bulk);
     h->bulk = NULL;
     privkey_wipe(&h->key);
+    peer_ids_free(&h->own_ids);
+}
+
+void host_share_peer_ids(struct host *h, struct peer_ids *t)
+{
+    assert(h->conns == NULL && h->own_ids.count == 0);
+    h->ids = t;
 }
 
 void host_handle(struct host *h, const struct protocol *p)

@@ -23,6 +23,7 @@
 #include "base/log.h"
 #include "crypto/key.h"
 #include "crypto/peerid.h"
+#include "crypto/peerids.h"
 #include "mss/mss.h"
 #include "mplex/mplex.h"
 #include "noise/noise.h"
@@ -141,6 +142,10 @@ struct conn {
     size_t in_held;          /* input its streams' handlers hold, all together */
     size_t out_counted;      /* its buffered output as last added to host->mem_out */
     uint64_t wake_from;      /* stream position to start the next on_writable round at */
+    /* The peer's id, interned in host->ids (shared with the registry's
+     * per-peer entry, see host_share_peer_ids); NULL until the handshake
+     * authenticated it. conn_peer reads it. */
+    struct peer_ref *peer;
     /* Only IPv4/IPv6 peers: a union is 28 B against 128 for sockaddr_storage.
      * Its text form is built on demand (conn_addr_text), only for logging. */
     union {
@@ -148,7 +153,6 @@ struct conn {
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
     } addr;
-    struct peer_id remote;   /* len 0 until the handshake authenticated it */
     uint8_t phase;           /* enum conn_phase */
     bool dialer : 1;
     bool closing : 1, dirty : 1, connecting : 1, mux_ready : 1, counted_ip : 1;
@@ -270,6 +274,10 @@ struct host {
     struct pubkey pub;
     struct peer_id id;
     char id_text[PEERID_TEXT_MAX];
+    /* Where its connections' peer ids are interned: own_ids, or a table
+     * shared with the registry (host_share_peer_ids). */
+    struct peer_ids *ids;
+    struct peer_ids own_ids;
     struct noise_identity noise;
     struct noise_bulk *bulk;    /* seals big messages (noise_bulk_new); NULL: libsodium */
     struct host_limits limits;
@@ -381,6 +389,17 @@ bool host_admit_request(struct host *h);
 /* The source address key of admission: family byte, then an IPv4 address
  * or the /64 of an IPv6 one (zero-padded). */
 void host_source_key(const struct sockaddr *sa, uint8_t key[17]);
+
+/* Its connections' peer ids go into t (a registry's table, so that a peer's
+ * connections and its registry entry share one copy) instead of the host's
+ * own. Call it before the host has connections; t must outlive them. */
+void host_share_peer_ids(struct host *h, struct peer_ids *t);
+/* The connection's authenticated peer id (len 0 before the handshake
+ * authenticated it): valid as long as the connection. */
+static inline const struct peer_id *conn_peer(const struct conn *c)
+{
+    return c->peer ? &c->peer->id : &peerid_none;
+}
 
 /* Closes a connection (after flushing what is queued). */
 void conn_close(struct conn *c, const char *reason);

@@ -8,7 +8,8 @@
  *     end of what precedes it: registry_metadata). A re-register builds a new block and
  *     puts it in the old one's place in every list, array and heap,
  *     so the caller's buffers may even alias the old registration; it
- *     points at its peer's id in the peer's entry (struct rdv_peer);
+ *     points at its peer's id, interned in registry->ids (struct peer_ref),
+ *     whose owner is the peer's entry (struct rdv_peer);
  *   - a subscription is one struct rdv_sub.
  *
  * Removal order is always: unlink everywhere (the registry is consistent
@@ -56,8 +57,9 @@
 #include "base/mem.h"
 
 struct rdv_peer {
-    UT_hash_handle hh;      /* registry->peers, key = id.b[0..id.len) */
-    struct peer_id id;
+    /* Its id, interned in registry->ids (whose entry points back here as
+     * its owner): connections of the same peer share it. */
+    struct peer_ref *ref;
     size_t count;           /* registrations = distinct namespaces */
     struct rdv_reg *regs;   /* pe_prev/pe_next */
     double tokens, last;    /* token bucket: tokens left at time `last` */
@@ -167,6 +169,7 @@ void registry_init(struct registry *r, const struct registry_limits *l, uint64_t
     /* seq 0 is "nothing seen yet" in a cookie, so it is never issued */
     r->next_seq = seq_seed ? seq_seed : 1;
     randombytes_buf(r->hash_key, sizeof(r->hash_key));
+    peer_ids_init(&r->ids);
     if (ev)
         registry_listen(r, ev, ctx);
 }
@@ -202,11 +205,14 @@ void registry_free(struct registry *r)
         free(ns->signed_seq.v);
         free(reg__ns_w(ns));
     }
-    struct rdv_peer *p, *ptmp;
-    HASH_ITER(hh, r->peers, p, ptmp) {
-        HASH_DELETE(hh, r->peers, p);
-        free(p);
+    struct peer_ref *e, *etmp;
+    HASH_ITER(hh, r->ids.table, e, etmp) {
+        if (e->owner) {
+            free(e->owner);
+            e->owner = NULL;
+        }
     }
+    peer_ids_free(&r->ids);
     free(r->heap);
     free(r->signed_seq.v);
     memset(r, 0, sizeof *r);
@@ -405,9 +411,8 @@ static void reg__signed_del(struct registry *r, struct rdv_reg *g)
 
 static struct rdv_peer *reg__peer_find(const struct registry *r, const struct peer_id *id)
 {
-    struct rdv_peer *p = NULL;
-    HASH_FIND_BYHASHVALUE(hh, r->peers, id->b, id->len, reg__hash(r, id->b, id->len), p);
-    return p;
+    struct peer_ref *e = peer_ids_find(&r->ids, id);
+    return e ? e->owner : NULL;
 }
 
 /* (peer, ns)'s registration: the shorter of the two lists it is on is
@@ -485,7 +490,8 @@ static bool reg__over_rate(struct registry *r, const struct rdv_peer *p,
 
 static void reg__peer_free(struct registry *r, struct rdv_peer *p)
 {
-    HASH_DELETE(hh, r->peers, p);
+    p->ref->owner = NULL;
+    peer_ids_put(&r->ids, p->ref);
     free(p);
 }
 
@@ -510,10 +516,10 @@ static void reg__peer_add(struct registry *r, struct rdv_reg *g, const struct pe
     struct rdv_peer *p = reg__peer_find(r, id);
     if (!p) {
         p = xcalloc(1, sizeof *p);
-        p->id = *id;
+        p->ref = peer_ids_get(&r->ids, id);
+        p->ref->owner = p;
         p->tokens = reg__burst(r);
         p->last = now;
-        HASH_ADD_KEYPTR_BYHASHVALUE(hh, r->peers, p->id.b, p->id.len, reg__hash(r, p->id.b, p->id.len), p);
     } else if (p->count == 0) {
         DL_DELETE2(r->idle_peers, p, idle_prev, idle_next);
     }
@@ -521,12 +527,12 @@ static void reg__peer_add(struct registry *r, struct rdv_reg *g, const struct pe
         r->stats.peers++;
     DL_APPEND2(p->regs, g, pe_prev, pe_next);
     p->count++;
-    g->peer = &p->id;
+    g->peer = &p->ref->id;
 }
 
 static struct rdv_peer *reg__peer_of(const struct rdv_reg *g)
 {
-    return (struct rdv_peer *)(void *)((char *)(uintptr_t)g->peer - offsetof(struct rdv_peer, id));
+    return peer_ref_of(g->peer)->owner;
 }
 
 /* A peer left without registrations goes on the idle list even with a

@@ -39,6 +39,7 @@
 #include <uthash.h>
 
 #include "crypto/peerid.h"
+#include "crypto/peerids.h"
 
 #define RDV_NS_MAX 255
 
@@ -200,7 +201,10 @@ struct rdv_peer;   /* registry-private: per-peer counts and lists */
 struct registry {
     struct registry_limits limits;
     struct rdv_ns *namespaces;        /* uthash by name */
-    struct rdv_peer *peers;           /* uthash by peer id */
+    /* Peer ids, interned; an entry's owner is the peer's struct rdv_peer
+     * (if it has one). A host may share the table (host_share_peer_ids),
+     * so it must outlive the host's connections. */
+    struct peer_ids ids;
     struct rdv_seq_index signed_seq;  /* regs with a signed record, all namespaces */
     struct rdv_peer *idle_peers;      /* peers without registrations whose token
                                        * bucket is not full yet (oldest first) */

@@ -201,7 +201,7 @@ static void relay__on_sweep(struct ev_loop *loop, ev_timer *w, int revents)
 static void relay__on_conn_closed(void *ctx, struct conn *c)
 {
     struct relay *r = ctx;
-    struct relay_peer *p = relay__peer(r, &c->remote, false);
+    struct relay_peer *p = relay__peer(r, conn_peer(c), false);
     if (p == NULL)
         return;
     relay__peer_prune(r, p, -INFINITY, c);
@@ -293,7 +293,7 @@ static void relay__reserve(struct relay_circuit *c)
         relay__refuse(c, RELAY_RESERVATION_REFUSED, RELAY_REFUSE_MEMORY);
         return;
     }
-    struct relay_peer *p = relay__peer(r, &conn->remote, true);
+    struct relay_peer *p = relay__peer(r, conn_peer(conn), true);
     relay__peer_prune(r, p, now, NULL);
     struct relay_rsvp *v = p->rsvps;
     while (v && v->conn != conn)
@@ -302,7 +302,7 @@ static void relay__reserve(struct relay_circuit *c)
         enum relay_refusal why = RELAY_REFUSE_REASONS;
         if (r->stats.reservations >= r->cfg.max_reservations) {
             relay__sweep_all(r);
-            p = relay__peer(r, &conn->remote, true); /* the sweep may have freed it */
+            p = relay__peer(r, conn_peer(conn), true); /* the sweep may have freed it */
         }
         struct relay_ip *ip = relay__ip(r, conn, false); /* after the sweep: it may free it */
         if (p->nrsvps >= r->cfg.max_reservations_per_peer)
@@ -326,7 +326,7 @@ static void relay__reserve(struct relay_circuit *c)
         r->stats.reservations++;
     }
     v->expire = now + r->cfg.reservation_ttl;
-    v->unlimited = relay__unlimited(r, &conn->remote);
+    v->unlimited = relay__unlimited(r, conn_peer(conn));
     r->stats.reservations_granted++;
 
     uint8_t addrs[HOST_MAX_LISTENERS][96];
@@ -337,7 +337,7 @@ static void relay__reserve(struct relay_circuit *c)
         aptr[i] = addrs[i];
     uint64_t expire = (uint64_t)v->expire;
     struct buf voucher = BUF_INIT;
-    relay_wire_voucher(&voucher, &r->host->key, &r->host->id, &conn->remote, expire);
+    relay_wire_voucher(&voucher, &r->host->key, &r->host->id, conn_peer(conn), expire);
     struct relay_grant g = {.expire = expire, .addrs = aptr, .addr_lens = lens, .naddrs = n,
                             .voucher = buf_head(&voucher), .voucher_len = buf_size(&voucher)};
     struct relay_limit limit = relay__limit(r, v->unlimited);
@@ -364,7 +364,7 @@ static void relay__connect(struct relay_circuit *c, const struct peer_id *target
     struct conn *conn = stream_conn(c->side[0].st);
     double now = ev_now(r->host->loop);
 
-    if (peerid_eq(target, &conn->remote)) {
+    if (peerid_eq(target, conn_peer(conn))) {
         relay__refuse(c, RELAY_PERMISSION_DENIED, RELAY_REFUSE_SELF);
         return;
     }
@@ -387,14 +387,14 @@ static void relay__connect(struct relay_circuit *c, const struct peer_id *target
         relay__refuse(c, RELAY_NO_RESERVATION, RELAY_REFUSE_NO_RESERVATION);
         return;
     }
-    struct relay_peer *src = relay__peer(r, &conn->remote, true);
+    struct relay_peer *src = relay__peer(r, conn_peer(conn), true);
     if (src->ncircuits >= r->cfg.max_circuits_per_peer ||
         dst->ncircuits >= r->cfg.max_circuits_per_peer) {
         relay__peer_release(r, src);
         relay__refuse(c, RELAY_RESOURCE_LIMIT_EXCEEDED, RELAY_REFUSE_CIRCUITS);
         return;
     }
-    c->limit = relay__limit(r, v->unlimited || relay__unlimited(r, &conn->remote));
+    c->limit = relay__limit(r, v->unlimited || relay__unlimited(r, conn_peer(conn)));
     c->src = src;
     c->dst = dst;
     src->ncircuits++;

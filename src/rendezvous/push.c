@@ -630,7 +630,7 @@ void push_session_pop(struct push_session *ps) { push_notify_pop(ps); }
 static int push__open(struct stream *s)
 {
     struct rdv_service *svc = s->proto->arg;
-    s->state = push_session_open(svc, &stream_conn(s)->remote, s);
+    s->state = push_session_open(svc, conn_peer(stream_conn(s)), s);
     return 0;
 }
 

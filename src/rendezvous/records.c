@@ -171,7 +171,7 @@ static void records__serve(struct stream *st)
     while (rs->wait.list != &s->committing && records__room(rs, st) > 0 &&
            (rc = lpm_next(&rs->in, &msg, &len)) != 0) {
         bool added;
-        if (rc < 0 || records_handle(rs->d, s, &stream_conn(st)->remote, rdv_service_now(s), msg,
+        if (rc < 0 || records_handle(rs->d, s, conn_peer(stream_conn(st)), rdv_service_now(s), msg,
                                      len, &out, &added) != 0) {
             LOGD(s->log, "%s from %s: not a %s request, resetting the stream", st->proto->id,
                  CONN_PEER_TEXT(stream_conn(st)), rs->d->name);

@@ -189,6 +189,8 @@ void rdv_service_init(struct rdv_service *s, struct host *h, const struct rdv_co
     gettimeofday(&tv, NULL);
     registry_init(&s->reg, &s->cfg.limits, (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec,
                   NULL, NULL);
+    /* A peer's connections and its registry entry share one copy of its id. */
+    host_share_peer_ids(h, &s->reg.ids);
 }
 
 /* Call after the host has closed every connection: sessions end while the

@@ -337,7 +337,7 @@ static void good_client_served(struct env *e, struct conn *gc)
 static struct conn *server_side_of(struct env *e)
 {
     for (struct conn *c = e->server->conns; c; c = c->next)
-        if (peerid_eq(&c->remote, &e->attacker->id))
+        if (peerid_eq(conn_peer(c), &e->attacker->id))
             return c;
     fail_msg("no server connection from the attacker");
     return NULL;

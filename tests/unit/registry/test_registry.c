@@ -1296,6 +1296,61 @@ static void rate_limit_free_idle(void **state)
     registry_free(&r);
 }
 
+/* A peer's id is shared by its connections (references taken from the
+ * registry's table, as the host does) and its registry entry: one entry,
+ * which lives as long as either holds it, whichever lets go first. */
+static void peer_id_shared_with_connections(void **state)
+{
+    (void)state;
+    struct registry r;
+    registry_init(&r, NULL, 1, NULL, NULL); /* no rate limit: idle entries go at once */
+    struct peer_id p = mkpeer(7);
+
+    /* connection first, registration after; the registration goes first */
+    struct peer_ref *conn = peer_ids_get(&r.ids, &p);
+    const struct rdv_reg *g = NULL;
+    assert_int_equal(reg_ttl(&r, "ns", 7, 60, 0, true, &g), RDV_OK);
+    assert_ptr_equal(g->peer, &conn->id);
+    assert_non_null(conn->owner);
+    assert_int_equal(conn->refs, 2);
+    assert_int_equal(r.ids.count, 1);
+    assert_int_equal(registry_unregister(&r, "ns", 2, &p, NULL), RDV_OK);
+    registry_expire(&r, 1); /* collects the idle peer entry */
+    assert_null(conn->owner);
+    assert_int_equal(conn->refs, 1);
+    assert_true(peerid_eq(&conn->id, &p));
+    peer_ids_put(&r.ids, conn);
+    assert_int_equal(r.ids.count, 0);
+
+    /* registration first; the connection comes and goes while it lasts */
+    assert_int_equal(reg_ttl(&r, "ns", 7, 60, 0, true, &g), RDV_OK);
+    assert_int_equal(r.ids.count, 1);
+    conn = peer_ids_get(&r.ids, &p);
+    assert_ptr_equal(g->peer, &conn->id);
+    struct peer_ref *conn2 = peer_ids_get(&r.ids, &p); /* a second connection */
+    assert_ptr_equal(conn2, conn);
+    assert_int_equal(conn->refs, 3);
+    peer_ids_put(&r.ids, conn);
+    peer_ids_put(&r.ids, conn2);
+    assert_int_equal(r.ids.count, 1);
+    assert_ptr_equal(find(&r, "ns", 7), g);
+    assert_true(peerid_eq(g->peer, &p));
+    assert_int_equal(reg_ttl(&r, "ns2", 7, 60, 0, true, NULL), RDV_OK); /* same entry */
+    assert_int_equal(r.ids.count, 1);
+    assert_int_equal(registry_unregister(&r, "ns", 2, &p, NULL), RDV_OK);
+    assert_int_equal(registry_unregister(&r, "ns2", 3, &p, NULL), RDV_OK);
+    registry_expire(&r, 1);
+    assert_int_equal(r.ids.count, 0);
+
+    /* a connection still holding its id when the registry goes: the
+     * registry frees its entries; the table must outlive the holders, so
+     * this one lets go before */
+    conn = peer_ids_get(&r.ids, &p);
+    assert_int_equal(reg_ttl(&r, "ns", 7, 60, 0, true, NULL), RDV_OK);
+    peer_ids_put(&r.ids, conn);
+    registry_free(&r);
+}
+
 /* ---- expiry ------------------------------------------------------------ */
 
 static void expiry_same_instant(void **state)
@@ -1760,6 +1815,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(reregister_moves_to_end, setup, teardown),
         cmocka_unit_test_setup_teardown(reregister_longer_ttl_next_expiry, setup, teardown),
         cmocka_unit_test(limits_default),
+        cmocka_unit_test(peer_id_shared_with_connections),
         cmocka_unit_test(limits_enforced),
         cmocka_unit_test_setup_teardown(namespace_validation, setup, teardown),
         cmocka_unit_test_setup_teardown(session_end_removes_owned, setup, teardown),
