@@ -143,9 +143,9 @@ static const struct config__opt config__opts[] = {
      "connections from one IP address"},
     {"max-streams", 0, T_SIZE, OFF(host.max_streams), O_RELOAD, 1, 1e8, NULL, "N",
      "streams per connection (new connections)"},
-    {"max-connection-output", 0, T_BYTES, OFF(host.max_out), O_RELOAD, 64 * KB, 1024 * GB, NULL,
+    {"max-connection-output", 0, T_BYTES, OFF(host.max_out), O_RELOAD, 64 * KB, 1 * GB, NULL,
      "BYTES", "unsent bytes on one connection before it is closed (answers wait above half)"},
-    {"max-connection-input", 0, T_BYTES, OFF(host.max_in), O_RELOAD, 64 * KB, 1024 * GB, NULL,
+    {"max-connection-input", 0, T_BYTES, OFF(host.max_in), O_RELOAD, 64 * KB, 1 * GB, NULL,
      "BYTES", "request bytes held for one connection's streams (partial or not yet answered)"},
     {"max-memory", 0, T_BYTES, OFF(host.max_memory), O_RELOAD, 0, 1024.0 * 1024 * GB, NULL, "BYTES",
      "input and output buffered by all connections before new connections and requests are "

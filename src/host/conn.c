@@ -90,6 +90,19 @@ static void conn_set_writing(struct conn *c, bool on)
     conn_io_update(c);
 }
 
+static struct conn_dial *conn_dial(const struct conn *c)
+{
+    return c->dialer ? (struct conn_dial *)(void *)((char *)(uintptr_t)c + sizeof(*c)) : NULL;
+}
+
+void conn_set_events(struct conn *c, const struct conn_events *ev, void *user)
+{
+    struct conn_dial *d = conn_dial(c);
+    assert(d != NULL);
+    d->events = ev;
+    d->user = user;
+}
+
 const char *conn_peer_text(const struct conn *c, char *out, size_t cap)
 {
     if (c->peer == NULL || peerid_to_text(&c->peer->id, out, cap) < 0)
@@ -109,7 +122,8 @@ const char *conn_addr_text(const struct conn *c, char *out, size_t cap)
 struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
                       const struct sockaddr *sa, socklen_t salen)
 {
-    struct conn *c = xcalloc(1, sizeof(*c));
+    /* A dialed connection's owner (struct conn_dial) follows it in its block. */
+    struct conn *c = xcalloc(1, sizeof(*c) + (dialer ? sizeof(struct conn_dial) : 0));
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -122,7 +136,6 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
     memcpy(&c->addr, sa, salen);
     ev_io_init(&c->io, conn_on_io, fd, EV_READ);
     c->io.data = c;
-    DL_APPEND(h->conns, c);
     h->nconns++;
     c->last_active = ev_now(h->loop);
     host_tlist_move(h, c, TLIST_PENDING);
@@ -256,8 +269,12 @@ static size_t conn_low_water(const struct conn *c) { return c->host->limits.max_
 static void conn_account_out(struct conn *c)
 {
     size_t now = c->phase == PH_CLOSED ? 0 : conn_buffered_out(c);
+    /* The count is 32 bits: max_out is at most 1 GiB and the connection
+     * is closed past it, so it saturates at most for a moment. */
+    if (now > UINT32_MAX)
+        now = UINT32_MAX;
     c->host->mem_out = c->host->mem_out - c->out_counted + now;
-    c->out_counted = now;
+    c->out_counted = (uint32_t)now;
 }
 
 /* Once the output is back under the low-water mark, the streams' handlers
@@ -331,7 +348,15 @@ void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
     struct conn *c = s->conn;
     struct host *h = c->host;
 
-    c->in_held = c->in_held - s->in_held + bytes;
+    /* The connection's count is 32 bits and max_in at most 1 GiB: a hold
+     * that would take it past 4 GiB is counted up to there (the stream is
+     * reset below), and the stream's share with it, so the counts agree. */
+    size_t total = (size_t)c->in_held - s->in_held + bytes;
+    if (total > UINT32_MAX) {
+        bytes -= total - UINT32_MAX;
+        total = UINT32_MAX;
+    }
+    c->in_held = (uint32_t)total;
     h->mem_in = h->mem_in - s->in_held + bytes;
     s->in_held = bytes;
     if (stream_gone(s))
@@ -339,7 +364,7 @@ void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
     if (!c->mplex)
         yamux_set_held(s->ys, withheld); /* the peer's window closes meanwhile */
     if (c->in_held > h->limits.max_in || (c->mplex && withheld > STREAM_MPLEX_HELD_MAX)) {
-        LOGD(h->log, "stream %" PRIu64 " from %s: %zu input bytes held on the connection, resetting",
+        LOGD(h->log, "stream %" PRIu64 " from %s: %" PRIu32 " input bytes held on the connection, resetting",
              stream_id(s), CONN_PEER_TEXT(c), c->in_held);
         h->stats.streams_over_input++;
         stream_reset(s);
@@ -810,8 +835,9 @@ static void conn_ready(struct conn *c, bool mplex)
     host_handshake_end(h, c);
     HOST_LOG_CONN(h, LOG_INFO, "connection %s %s %s%s", c->dialer ? "to" : "from", CONN_PEER_TEXT(c),
                   CONN_ADDR_TEXT(c), mplex ? " (mplex)" : "");
-    if (c->events && c->events->on_ready)
-        c->events->on_ready(c, c->user);
+    const struct conn_dial *d = conn_dial(c);
+    if (d && d->events && d->events->on_ready)
+        d->events->on_ready(c, d->user);
 }
 
 /* Decrypted bytes: the muxer negotiation, then the muxer. */
@@ -1216,7 +1242,6 @@ void conn_destroy(struct conn *c)
     conn_account_out(c);   /* PH_CLOSED: counts 0 */
     host_tlist_move(h, c, TLIST_NONE);
     host_ip_release(h, c);
-    DL_DELETE(h->conns, c);
     h->nconns--;
     close(c->io.fd);
     if (c->peer)
@@ -1225,8 +1250,9 @@ void conn_destroy(struct conn *c)
     else
         HOST_LOG_CONN(h, LOG_DEBUG, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
                       c->close_reason ? c->close_reason : "shutdown");
-    if (c->events && c->events->on_closed)
-        c->events->on_closed(c, c->user, c->close_reason ? c->close_reason : "closed");
+    const struct conn_dial *d = conn_dial(c);
+    if (d && d->events && d->events->on_closed)
+        d->events->on_closed(c, d->user, c->close_reason ? c->close_reason : "closed");
     peer_ids_put(h->ids, c->peer);
     sodium_memzero(&c->tx, sizeof(c->tx));
     sodium_memzero(&c->rx, sizeof(c->rx));

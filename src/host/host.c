@@ -54,11 +54,15 @@ void host_tlist_move(struct host *h, struct conn *c, int list)
         DL_DELETE2(h->pending, c, tprev, tnext);
     else if (c->tlist == TLIST_ESTABLISHED)
         DL_DELETE2(h->established, c, tprev, tnext);
+    else if (c->tlist == TLIST_EXPIRED)
+        DL_DELETE2(h->expired, c, tprev, tnext);
     c->tlist = (uint8_t)list;
     if (list == TLIST_PENDING)
         DL_APPEND2(h->pending, c, tprev, tnext);
     else if (list == TLIST_ESTABLISHED)
         DL_APPEND2(h->established, c, tprev, tnext);
+    else if (list == TLIST_EXPIRED)
+        DL_APPEND2(h->expired, c, tprev, tnext);
 }
 
 /* Lists are ordered by last_active, so only expired heads are looked at. */
@@ -70,12 +74,12 @@ static void host_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 
     while (h->pending && h->pending->last_active + h->limits.handshake_timeout <= now) {
         struct conn *c = h->pending;
-        host_tlist_move(h, c, TLIST_NONE);
         if (c->closing) {
+            host_tlist_move(h, c, TLIST_EXPIRED);
             conn_drop_output(c); /* it had its chance to flush */
             c->connecting = false;
             conn_mark_dirty(c);
-        } else {
+        } else { /* conn_close moves it to the end of pending */
             h->stats.handshakes_failed++;
             h->stats.handshake_failures[HS_FAIL_TIMEOUT]++;
             conn_close(c, c->connecting ? "connect timeout" : "handshake timeout");
@@ -185,9 +189,10 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
 
 void host_free(struct host *h)
 {
-    struct conn *c, *tmp;
+    struct conn *c;
 
-    DL_FOREACH_SAFE(h->conns, c, tmp)
+    /* conn_destroy takes c off its list (and may close others: they move) */
+    while ((c = h->pending ? h->pending : h->established ? h->established : h->expired))
         conn_destroy(c);
     for (size_t i = 0; i < h->nlisteners; i++) {
         ev_io_stop(h->loop, &h->listeners[i].io);
@@ -219,7 +224,7 @@ void host_free(struct host *h)
 
 void host_share_peer_ids(struct host *h, struct peer_ids *t)
 {
-    assert(h->conns == NULL && h->own_ids.count == 0);
+    assert(h->nconns == 0 && h->own_ids.count == 0);
     h->ids = t;
 }
 
@@ -571,8 +576,7 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
     }
     struct conn *c = conn_new(h, fd, true, connecting, (struct sockaddr *)&ss, len);
     c->ws = ws; /* before the first flush: the stream waits for the upgrade */
-    c->events = ev;
-    c->user = user;
+    conn_set_events(c, ev, user);
     if (d.has_peer) {
         if (peerid_from_bytes(&c->nego->expected, d.peer, d.peer_len) == 0)
             c->nego->has_expected = true;
@@ -592,16 +596,30 @@ static void host_on_drain_timeout(struct ev_loop *loop, ev_timer *w, int revents
 
 void host_drain(struct host *h, double grace)
 {
-    struct conn *c, *tmp;
+    struct conn *c, *next;
 
     if (h->draining)
         return;
     h->draining = true;
     host_listeners_update(h);
-    DL_FOREACH_SAFE(h->conns, c, tmp) {
+    /* Closing moves a connection to the end of pending: each is seen once
+     * by stopping at the list's last one as it was. */
+    struct conn *last = h->pending ? h->pending->tprev : NULL;
+    for (c = h->pending; c; c = next) {
+        next = c->tnext;
+        bool end = c == last;
+        conn_mux_goaway(c);
+        conn_close(c, "shutting down");
+        if (end)
+            break;
+    }
+    for (c = h->established; c; c = next) { /* none of these is closing yet */
+        next = c->tnext;
         conn_mux_goaway(c);
         conn_close(c, "shutting down");
     }
+    /* The expired ones are closing with their output dropped: gone at the
+     * next flush, nothing more to tell them. */
     ev_timer_init(&h->drain_timer, host_on_drain_timeout, grace, 0);
     h->drain_timer.data = h;
     ev_timer_start(h->loop, &h->drain_timer);

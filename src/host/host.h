@@ -101,6 +101,14 @@ struct conn_events {
     void (*on_closed)(struct conn *c, void *user, const char *reason);
 };
 
+/* A dialed connection's owner: only dialed connections have one, in the
+ * same block right after their struct conn (accepted ones do not pay for
+ * it). */
+struct conn_dial {
+    const struct conn_events *events;
+    void *user;
+};
+
 /* Negotiation-only state: allocated by conn_new and freed once the muxer is
  * selected, so an established connection does not carry it, nor the Noise
  * handshake state it holds meanwhile. */
@@ -133,14 +141,15 @@ struct conn {
     };
     struct ws *ws;           /* WebSocket (and TLS) under the stream; NULL for TCP */
     const char *close_reason;
-    const struct conn_events *events;
-    void *user;
-    struct conn *prev, *next;        /* host->conns */
+    /* Every live connection is on one of the host's timeout lists (tlist
+     * says which): they are also how the host finds all of them. */
     struct conn *tprev, *tnext;      /* host timeout list, by last activity */
     struct conn *dnext;              /* host->dirty (singly linked) */
     struct stream *fill;             /* streams to call on_writable for at the flush */
-    size_t in_held;          /* input its streams' handlers hold, all together */
-    size_t out_counted;      /* its buffered output as last added to host->mem_out */
+    /* 32 bits: both are bounded by the limits (max_in, max_out <= 1 GiB)
+     * plus one message. */
+    uint32_t in_held;        /* input its streams' handlers hold, all together */
+    uint32_t out_counted;    /* its buffered output as last added to host->mem_out */
     uint64_t wake_from;      /* stream position to start the next on_writable round at */
     /* The peer's id, interned in host->ids (shared with the registry's
      * per-peer entry, see host_share_peer_ids); NULL until the handshake
@@ -266,6 +275,7 @@ struct host {
     size_t read_budget;         /* socket bytes left to read in this loop pass */
     size_t mem_in, mem_out;     /* bytes buffered: input held by handlers, output of
                                  * every connection (as of its last write or flush) */
+    /* The timeout lists, which hold every live connection: */
     struct conn *established;   /* ready, least recently active first */
     struct conn *dirty;         /* have output to flush this iteration */
     ev_prepare flush;
@@ -291,9 +301,10 @@ struct host {
     size_t announce_len[HOST_MAX_LISTENERS];
     size_t nannounce;
     struct buf record;          /* our signed peer record (envelope) */
-    struct conn *conns;         /* all live connections */
-    size_t nconns;
-    struct conn *pending;       /* handshaking, oldest first */
+    size_t nconns;              /* live connections */
+    struct conn *pending;       /* handshaking or closing, oldest first */
+    struct conn *expired;       /* closing past their deadline, output dropped: freed
+                                 * at the next flush */
     struct host_source *sources;      /* admission: by source address */
     struct host_source *idle_sources; /* those without connections, least recently seen first */
     size_t nidle_sources;
@@ -389,6 +400,14 @@ bool host_admit_request(struct host *h);
 /* The source address key of admission: family byte, then an IPv4 address
  * or the /64 of an IPv6 one (zero-padded). */
 void host_source_key(const struct sockaddr *sa, uint8_t key[17]);
+
+/* The host's connection lists, which hold every live connection between
+ * them (struct conn's tprev/tnext): for walks over all (metrics). */
+#define HOST_CONN_LISTS 3
+static inline struct conn *host_conn_list(const struct host *h, unsigned i)
+{
+    return i == 0 ? h->pending : i == 1 ? h->established : i == 2 ? h->expired : NULL;
+}
 
 /* Its connections' peer ids go into t (a registry's table, so that a peer's
  * connections and its registry entry share one copy) instead of the host's

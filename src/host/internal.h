@@ -4,12 +4,14 @@
 
 #include "host/host.h"
 
-/* A connection is in at most one timeout list. */
-enum { TLIST_NONE = 0, TLIST_PENDING, TLIST_ESTABLISHED };
+/* A live connection is in exactly one timeout list (NONE: being freed). */
+enum { TLIST_NONE = 0, TLIST_PENDING, TLIST_ESTABLISHED, TLIST_EXPIRED };
 
 /* Creates a connection for a connected (or connecting) socket. */
 struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
                       const struct sockaddr *sa, socklen_t salen);
+/* A dialed connection's owner (conn_new with dialer set made room for it). */
+void conn_set_events(struct conn *c, const struct conn_events *ev, void *user);
 /* Seals and writes what is queued; frees the connection if it is closing and
  * everything is out. Only called from the host's flush hook. Returns true if
  * the connection was freed. */

@@ -71,8 +71,7 @@ struct conn *peer_dial(struct host *h, const struct attack_ctx *x, enum attack_n
     }
     struct conn *c = conn_new(h, fd, true, connecting, (const struct sockaddr *)&x->daemon_sa,
                               sizeof(x->daemon_sa));
-    c->events = ev;
-    c->user = user;
+    conn_set_events(c, ev, user);
     return c;
 }
 

@@ -195,12 +195,11 @@ static void fz_setup(struct fz *f, bool small)
 
 static void fz_teardown(struct fz *f)
 {
-    struct conn *c, *tmp;
-
     if (f->peer >= 0)
         close(f->peer);
-    DL_FOREACH_SAFE(f->server.conns, c, tmp)
-        conn_destroy(c);
+    for (unsigned i = 0; i < HOST_CONN_LISTS; i++)
+        for (struct conn *c; (c = host_conn_list(&f->server, i)) != NULL;)
+            conn_destroy(c);
     CHECK(f->server.nconns == 0);
     host_free(&f->server);
     rdv_service_free(&f->svc);
@@ -273,8 +272,7 @@ static void fz_record(struct fz_transcript *t, bool small)
     host_init(&cl.host, cl.loop, &f.log, &fz_once.client_key, &lim);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, cv) == 0);
     struct conn *cc = conn_new(&cl.host, cv[0], true, false, (struct sockaddr *)&sa, sizeof(sa));
-    cc->events = &fz_client_events;
-    cc->user = &cl;
+    conn_set_events(cc, &fz_client_events, &cl);
     cl.rng = fuzz_rng_state;
     fuzz_rng_state = server_rng;
 
@@ -292,7 +290,7 @@ static void fz_record(struct fz_transcript *t, bool small)
     fz_client_pass(&f, t, cv[1]);
     fz_pump(&f);
     t->tx = cc->tx;
-    CHECK(f.server.conns != NULL && f.server.conns->mux_ready && !f.server.conns->closing);
+    CHECK(f.server.established != NULL && f.server.established->mux_ready && !f.server.established->closing);
     f.forward = -1;
 
     host_free(&cl.host); /* closes cv[0] */
@@ -311,7 +309,7 @@ static void fz_replay(struct fz *f, const struct fz_transcript *t)
         at = t->cuts[i];
         fz_pump(f);
     }
-    CHECK(f->server.conns != NULL && f->server.conns->mux_ready && !f->server.conns->closing);
+    CHECK(f->server.established != NULL && f->server.established->mux_ready && !f->server.established->closing);
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

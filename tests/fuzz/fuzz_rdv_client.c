@@ -179,12 +179,11 @@ static void fz_setup(struct fz *f, uint8_t choice)
 
 static void fz_teardown(struct fz *f)
 {
-    struct conn *c, *tmp;
-
     f->cl.done = true;
     rdv_client_free(f->cl.rc);
-    DL_FOREACH_SAFE(f->server.conns, c, tmp)
-        conn_destroy(c);
+    for (unsigned i = 0; i < HOST_CONN_LISTS; i++)
+        for (struct conn *c; (c = host_conn_list(&f->server, i)) != NULL;)
+            conn_destroy(c);
     ev_timer_stop(f->loop, &f->cl.deadline);
     if (f->cl.cmd->on_exit)
         f->cl.cmd->on_exit(&f->cl);
@@ -195,7 +194,7 @@ static void fz_teardown(struct fz *f)
  * the client, after what the server connection has queued. */
 static void fz_send_raw(struct fz *f, const uint8_t *d, size_t n)
 {
-    struct conn *c = f->server.conns;
+    struct conn *c = f->server.established;
     uint8_t frame[2 + NOISE_MAX_MSG];
     if (c == NULL || c->closing || !c->mux_ready || (c->out && buf_size(c->out)))
         return;

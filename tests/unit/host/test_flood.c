@@ -336,9 +336,10 @@ static void good_client_served(struct env *e, struct conn *gc)
 
 static struct conn *server_side_of(struct env *e)
 {
-    for (struct conn *c = e->server->conns; c; c = c->next)
-        if (peerid_eq(conn_peer(c), &e->attacker->id))
-            return c;
+    for (unsigned i = 0; i < HOST_CONN_LISTS; i++)
+        for (struct conn *c = host_conn_list(e->server, i); c; c = c->tnext)
+            if (peerid_eq(conn_peer(c), &e->attacker->id))
+                return c;
     fail_msg("no server connection from the attacker");
     return NULL;
 }

@@ -268,7 +268,7 @@ static void pipelined_no_read(void **state)
     stream_write(cl.s, req, N);
     run_until(&e, loop_never, NULL, 1.0);
 
-    struct conn *sc = e.server.conns;
+    struct conn *sc = e.server.established;
     assert_non_null(sc);
     assert_true(e.srv.answered > 0);
     assert_true(e.srv.answered < N);
@@ -312,7 +312,7 @@ static void held_requests_close_the_window(void **state)
     assert_int_equal(yamux_pending(cl.s->ys), sizeof(req) - e.srv.held);
     /* Answering releases them, and the rest comes. */
     e.srv.answer = true;
-    srv_serve(e.server.conns->mux.streams[0]->user);
+    srv_serve(e.server.established->mux.streams[0]->user);
     struct want_bytes w = {&cl, sizeof(req) * e.srv.answer_len};
     assert_true(run_until(&e, cli_has, &w, 60));
     assert_true(cl.order_ok);
@@ -345,7 +345,7 @@ static void partial_input_budget(void **state)
     assert_true(reset < S);
     assert_int_equal(e.server.stats.streams_over_input, reset);
     assert_true(e.max_in_seen <= max_in + sizeof(part));
-    assert_true(e.server.conns->in_held <= max_in);
+    assert_true(e.server.established->in_held <= max_in);
     assert_false(c->closing);
     for (size_t i = 0; i < S; i++)
         if (cl[i].s)
@@ -419,7 +419,7 @@ static void ping_flood_pauses_reading(void **state)
         yamux_ping(&c->mux, i);
     conn_mark_dirty(c);
     run_until(&e, loop_never, NULL, 1.0);
-    struct conn *sc = e.server.conns;
+    struct conn *sc = e.server.established;
     assert_non_null(sc);
     assert_false(sc->closing);
     assert_true(sc->read_paused);
