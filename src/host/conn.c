@@ -358,7 +358,7 @@ void stream_hold_input(struct stream *s, size_t bytes, size_t withheld)
     }
     c->in_held = (uint32_t)total;
     h->mem_in = h->mem_in - s->in_held + bytes;
-    s->in_held = bytes;
+    s->in_held = (uint32_t)bytes;
     if (stream_gone(s))
         return;
     if (!c->mplex)
@@ -528,6 +528,9 @@ void stream_reset(struct stream *s)
     conn_mark_dirty(s->conn);
 }
 
+/* A handler's state follows the stream in the block, 8-aligned (host_handle). */
+_Static_assert(sizeof(struct stream) % 8 == 0, "struct stream keeps the state after it 8-aligned");
+
 /* In ys's block if it has room (yamux), else on its own. */
 static struct stream *stream_alloc(struct yamux_stream *ys)
 {
@@ -536,13 +539,17 @@ static struct stream *stream_alloc(struct yamux_stream *ys)
         return xcalloc(1, sizeof(struct stream));
     struct stream *s = room;
     s->embedded = true;
-    s->room = (uint32_t)(ys->sess->room - sizeof(struct stream));
     return s;
 }
 
+/* What follows the stream in its block, from the muxer session's room
+ * (the same for every stream of a connection): the stream keeps no count
+ * of its own. Asked for in on_open, while the muxer stream is there. */
 void *stream_state_room(struct stream *s, size_t n)
 {
-    return n <= s->room ? (void *)(s + 1) : NULL;
+    if (!s->embedded || s->ys == NULL)
+        return NULL;
+    return n <= s->ys->sess->room - sizeof(*s) ? (void *)(s + 1) : NULL;
 }
 
 struct stream *conn_open_stream(struct conn *c, const struct protocol *p, void *state)

@@ -235,8 +235,9 @@ void host_handle(struct host *h, const struct protocol *p)
     h->protocols[h->nprotocols] = p;
     h->protocol_ids[h->nprotocols] = p->id;
     h->nprotocols++;
-    /* Rounded for alignment; a stream's block keeps what it was made with. */
-    size_t room = (sizeof(struct stream) + p->state_size + 15) & ~(size_t)15;
+    /* Rounded to 8, the alignment of what handlers keep there (pointers,
+     * 64-bit counts, doubles); a stream's block keeps what it was made with. */
+    size_t room = (sizeof(struct stream) + p->state_size + 7) & ~(size_t)7;
     if (room > h->stream_room && room <= UINT32_MAX)
         h->stream_room = room;
 }

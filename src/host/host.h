@@ -71,7 +71,9 @@ struct stream_nego {
 };
 
 /* On yamux, a stream lives in the room of its muxer stream's block (with
- * room for the handler's state after it); on mplex it is allocated alone. */
+ * room for the handler's state after it: the muxer session's room less
+ * the stream, stream_state_room); on mplex it is allocated alone. Every
+ * subscriber has one, so it is kept small. */
 struct stream {
     struct conn *conn;
     union {                        /* the muxer's stream (conn->mplex says which);
@@ -84,9 +86,11 @@ struct stream {
                                     * one-entry list: no copy here) */
     void *state;                   /* the handler's */
     struct stream_nego *nego;      /* while negotiating, else NULL */
-    size_t in_held;                /* input bytes the handler holds (stream_hold_input) */
     struct stream *fill_next;      /* conn->fill, while fill_wanted */
-    uint32_t room;                 /* bytes for the handler's state after it (0: none) */
+    /* Input bytes the handler holds (stream_hold_input): its requests'
+     * window and max-message bound them far below 4 GiB; counted as at
+     * most UINT32_MAX, in and out alike. */
+    uint32_t in_held;
     bool opened : 1;               /* the protocol was agreed and on_open returned 0 */
     bool fill_wanted : 1;          /* on_writable asked for at the next flush */
     bool embedded : 1;             /* in the muxer stream's block: not freed on its own */

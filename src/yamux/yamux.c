@@ -127,6 +127,10 @@ static void yamux__table_del(struct yamux_session *s, struct yamux_stream *st)
     }
 }
 
+/* The owner's room follows the stream: 8-aligned (yamux_stream_room). */
+_Static_assert(sizeof(struct yamux_stream) % 8 == 0, "yamux_stream keeps its room 8-aligned");
+_Static_assert(YAMUX_WINDOW < (1u << 19), "a stream's receive counts are 19-bit fields");
+
 static struct yamux_stream *yamux__new(struct yamux_session *s, uint32_t id)
 {
     struct yamux_stream *st = xcalloc(1, sizeof *st + s->room);

@@ -31,10 +31,13 @@ struct yamux_session;
  * yamux_stream_room): one block per stream for the muxer and its owner. */
 struct yamux_stream {
     uint32_t id;
-    uint32_t send_window;     /* bytes we may still send */
-    uint32_t recv_window;     /* bytes the peer may still send */
-    uint32_t recv_unacked;    /* received and consumed, not yet granted back */
-    uint32_t held;            /* received, delivered, but still held by the owner:
+    uint32_t send_window;     /* bytes we may still send (the peer may grant up
+                               * to 4 GiB) */
+    /* Our side's counts never pass YAMUX_WINDOW (2^18): 19 bits each, which
+     * with the flags fill one 64-bit word. */
+    uint64_t recv_window : 19;  /* bytes the peer may still send */
+    uint64_t recv_unacked : 19; /* received and consumed, not yet granted back */
+    uint64_t held : 19;       /* received, delivered, but still held by the owner:
                                * not granted back until released (yamux_set_held) */
     bool local_fin : 1, remote_fin : 1, reset : 1, dead : 1;
     bool need_ack : 1;        /* inbound stream not yet ACKed */
@@ -110,8 +113,8 @@ void yamux_free(struct yamux_session *s);
  * Callbacks may call yamux_open/write/close/reset/ping/goaway on any stream,
  * but not yamux_feed or yamux_free (yamux_reap is a no-op inside a feed). */
 int yamux_feed(struct yamux_session *s, const uint8_t *d, size_t n);
-/* The owner's room in st's block (session.room bytes, zeroed, aligned for
- * any type, freed with st once on_close returns); NULL if room is 0. The
+/* The owner's room in st's block (session.room bytes, zeroed, 8-aligned,
+ * freed with st once on_close returns); NULL if room is 0. The
  * owner sets session.room after yamux_init, before any stream exists. */
 static inline void *yamux_stream_room(struct yamux_stream *st)
 {
