@@ -33,9 +33,12 @@ enum cluster_state {
     CLUSTER_UP,
 };
 
-/* A local push session the log may name (owner NODE:SESSION). */
+/* A local push session the log may name (owner NODE:SESSION), by its
+ * number and by its address: the session itself keeps no number, so that
+ * sessions cost nothing for it outside cluster mode. */
 struct cluster_session {
-    UT_hash_handle hh;
+    UT_hash_handle hh;          /* c->sessions, by id */
+    UT_hash_handle by_s;        /* c->by_session, by s */
     uint64_t id;
     struct rdv_session *s;
 };
@@ -89,6 +92,7 @@ struct cluster {
     void *done_ctx;
     /* sessions and the owners of registrations not owned by a local session */
     struct cluster_session *sessions;
+    struct cluster_session *by_session;
     uint64_t next_session;
     struct rdv_session remote;   /* registrations other nodes' sessions own */
     struct rdv_session departed; /* our ended sessions' ones, until the log removes them */
@@ -406,16 +410,33 @@ static void cluster__on_unregister(redisAsyncContext *ac, void *reply, void *pri
         cluster__script_failed(c, reply);
 }
 
+/* A local session's entry; NULL while it has no number. */
+static struct cluster_session *cluster__session(struct cluster *c, const struct rdv_session *s)
+{
+    struct cluster_session *cs = NULL;
+    HASH_FIND(by_s, c->by_session, &s, sizeof s, cs);
+    return cs;
+}
+
 /* "NODE:SESSION" of a local session (numbering it on first use). */
 static void cluster__owner_text(struct cluster *c, struct rdv_session *s, char *out, size_t cap)
 {
-    if (s->cluster_id == 0) {
-        struct cluster_session *cs = xcalloc(1, sizeof *cs);
-        cs->id = s->cluster_id = ++c->next_session;
+    struct cluster_session *cs = cluster__session(c, s);
+    if (cs == NULL) {
+        cs = xcalloc(1, sizeof *cs);
+        cs->id = ++c->next_session;
         cs->s = s;
         HASH_ADD(hh, c->sessions, id, sizeof cs->id, cs);
+        HASH_ADD(by_s, c->by_session, s, sizeof cs->s, cs);
     }
-    snprintf(out, cap, "%s:%" PRIx64, c->node_hex, s->cluster_id);
+    snprintf(out, cap, "%s:%" PRIx64, c->node_hex, cs->id);
+}
+
+static void cluster__session_free(struct cluster *c, struct cluster_session *cs)
+{
+    HASH_DEL(c->sessions, cs);
+    HASH_DELETE(by_s, c->by_session, cs);
+    free(cs);
 }
 
 static int cluster__send_register(struct cluster *c, const struct rdv_register *q, uint64_t ticket)
@@ -504,8 +525,10 @@ enum rdv_status cluster_register(void *ctx, const struct rdv_register *q, uint64
         cluster__teardown(c, "cannot send a write");
         return RDV_E_UNAVAILABLE;
     }
-    if (q->owner)
-        cluster__push_sent(c, t, q->owner->cluster_id);
+    if (q->owner) {
+        const struct cluster_session *cs = cluster__session(c, q->owner);
+        cluster__push_sent(c, t, cs ? cs->id : 0);
+    }
     if (ticket)
         *ticket = t;
     return RDV_OK;
@@ -522,18 +545,13 @@ void cluster_session_end(void *ctx, struct rdv_session *s)
 {
     struct cluster *c = ctx;
     char owner[64];
-    if (s->cluster_id) {
-        snprintf(owner, sizeof owner, "%s:%" PRIx64, c->node_hex, s->cluster_id);
+    struct cluster_session *cs = cluster__session(c, s);
+    if (cs) {
+        snprintf(owner, sizeof owner, "%s:%" PRIx64, c->node_hex, cs->id);
         if (c->state == CLUSTER_UP)
             for (const struct rdv_reg *g = s->regs; g; g = g->ow_next)
                 cluster__send_unregister(c, g->peer, g->ns->name, g->ns->len, owner, "s");
-        struct cluster_session *cs = NULL;
-        HASH_FIND(hh, c->sessions, &s->cluster_id, sizeof s->cluster_id, cs);
-        if (cs) {
-            HASH_DEL(c->sessions, cs);
-            free(cs);
-        }
-        s->cluster_id = 0;
+        cluster__session_free(c, cs);
     }
     /* What it owns stays until the log removes it (or, if the unregisters
      * could not go now, the next re-assertion sends them). */
@@ -1211,10 +1229,8 @@ static void cluster__free(struct cluster *c)
         redisAsyncFree(wr);
     if (rd)
         redisAsyncFree(rd);
-    HASH_ITER(hh, c->sessions, cs, tmp) {
-        HASH_DEL(c->sessions, cs);
-        free(cs);
-    }
+    HASH_ITER(hh, c->sessions, cs, tmp)
+        cluster__session_free(c, cs);
     free(c->refused);
     free(c->pushw);
     free(c->addrs);

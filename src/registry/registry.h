@@ -161,9 +161,8 @@ struct rdv_sub {
 struct rdv_session {
     struct rdv_reg *regs;      /* registrations it owns (ow_ list) */
     struct rdv_sub *subs;      /* its subscriptions (se_ list) */
-    size_t nsubs;
     void *user;
-    uint64_t cluster_id;       /* a cluster node's number for it (0: none yet) */
+    uint32_t nsubs;            /* <= limits.max_subs_per_session */
 };
 
 struct registry_events {
