@@ -1105,6 +1105,16 @@ static void one_status_per_message(void **state)
     env_stop(&e);
 }
 
+/* 30 addresses of ~55 bytes (~1.8 KB in an announcement), NULL-terminated. */
+static void long_addrs(char names[30][80], const char *addrs[31])
+{
+    for (int i = 0; i < 30; i++) {
+        snprintf(names[i], 80, "/dns4/host-%02d.a-rather-long-domain-name.example/tcp/1", i);
+        addrs[i] = names[i];
+    }
+    addrs[30] = NULL;
+}
+
 /* A session's queue exists only while something is queued: none when it
  * opens, one with the first Message, gone once the last is read; the soft
  * limit's clock goes with it, so a queue that drained starts a new one. */
@@ -1123,11 +1133,7 @@ static void queue_on_demand(void **state)
     cfg.out_soft_seconds = 0.05;
     cfg.limits.register_rate = 0;
     env_start(&e, &cfg, false);
-    for (int i = 0; i < 30; i++) {
-        snprintf(names[i], sizeof(names[i]), "/dns4/host-%02d.a-rather-long-domain-name.example/tcp/1", i);
-        addrs[i] = names[i];
-    }
-    addrs[30] = NULL;
+    long_addrs(names, addrs);
     fake_open(&e, &sub);
     fake_open(&e, &src);
     assert_null(sub.ps->q);
@@ -1183,11 +1189,7 @@ static void output_limits(void **state)
     cfg.out_soft_seconds = 0.05;
     cfg.limits.register_rate = 0; /* src floods on purpose */
     env_start(&e, &cfg, false);
-    for (int i = 0; i < 30; i++) {
-        snprintf(names[i], sizeof(names[i]), "/dns4/host-%02d.a-rather-long-domain-name.example/tcp/1", i);
-        addrs[i] = names[i];
-    }
-    addrs[30] = NULL;
+    long_addrs(names, addrs);
     fake_open(&e, &slow);
     fake_open(&e, &fast);
     fake_open(&e, &src);
