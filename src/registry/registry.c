@@ -553,13 +553,13 @@ static void reg__peer_del(struct registry *r, struct rdv_reg *g)
 
 static bool reg__heap_less(const struct rdv_reg *a, const struct rdv_reg *b)
 {
-    return a->expires < b->expires || (a->expires == b->expires && a->seq < b->seq);
+    return a->exp.at < b->exp.at || (a->exp.at == b->exp.at && a->seq < b->seq);
 }
 
 static void reg__heap_set(struct registry *r, size_t i, struct rdv_reg *g)
 {
     r->heap[i] = g;
-    g->heap_index = i;
+    g->exp.heap_index = i;
 }
 
 static void reg__heap_up(struct registry *r, size_t i)
@@ -600,31 +600,31 @@ static void reg__heap_push(struct registry *r, struct rdv_reg *g)
         r->heap_cap = cap;
     }
     reg__heap_set(r, r->heap_len++, g);
-    reg__heap_up(r, g->heap_index);
+    reg__heap_up(r, g->exp.heap_index);
 }
 
 static void reg__heap_del(struct registry *r, struct rdv_reg *g)
 {
-    size_t i = g->heap_index;
+    size_t i = g->exp.heap_index;
     struct rdv_reg *last = r->heap[--r->heap_len];
-    g->heap_index = REG__NO_HEAP;
+    g->exp.heap_index = REG__NO_HEAP;
     if (last == g)
         return;
     reg__heap_set(r, i, last);
     reg__heap_up(r, i);
-    reg__heap_down(r, last->heap_index);
+    reg__heap_down(r, last->exp.heap_index);
 }
 
 /* Puts nr where old was in the heap (or in/out of it), old leaves it. */
 static void reg__heap_replace(struct registry *r, struct rdv_reg *old, struct rdv_reg *nr)
 {
-    bool was = old->heap_index != REG__NO_HEAP, is = nr->owner == NULL;
+    bool was = old->owner == NULL, is = nr->owner == NULL; /* in the heap: TTL regs */
     if (was && is) {
-        size_t i = old->heap_index;
-        old->heap_index = REG__NO_HEAP;
+        size_t i = old->exp.heap_index;
+        old->exp.heap_index = REG__NO_HEAP;
         reg__heap_set(r, i, nr);
         reg__heap_up(r, i);
-        reg__heap_down(r, nr->heap_index);
+        reg__heap_down(r, nr->exp.heap_index);
     } else if (was) {
         reg__heap_del(r, old);
     } else if (is) {
@@ -714,8 +714,10 @@ static void reg__stamp(struct registry *r, struct rdv_reg *g, const struct rdv_r
     } else {
         g->seq = r->next_seq++;
     }
-    g->ttl = q->ttl;
-    g->expires = q->ttl ? (q->seq ? q->expires : q->now + (double)q->ttl) : 0.0;
+    if (q->owner == NULL) { /* an owned one has no deadline, and no room for one */
+        g->exp.ttl = (uint32_t)q->ttl;
+        g->exp.at = q->seq ? q->expires : q->now + (double)q->ttl;
+    }
 }
 
 /* One block: struct, address array, address bytes, envelope, metadata. */
@@ -726,7 +728,8 @@ static struct rdv_reg *reg__build(struct registry *r, const struct rdv_register 
     reg__stamp(r, g, q);
     g->dialect = q->dialect;
     g->owner = q->owner;
-    g->heap_index = REG__NO_HEAP;
+    if (g->owner == NULL)
+        g->exp.heap_index = REG__NO_HEAP;
     g->naddrs = (uint16_t)q->naddrs;
     if (q->naddrs) {
         p += q->naddrs * sizeof(struct rdv_addr);
@@ -807,7 +810,7 @@ static void reg__unlink(struct registry *r, struct rdv_reg *g)
     reg__signed_del(r, g);
     reg__peer_del(r, g);
     reg__owner_del(r, g);
-    if (g->heap_index != REG__NO_HEAP)
+    if (g->owner == NULL)
         reg__heap_del(r, g);
     r->stats.regs--;
     r->stats.regs_by_dialect[g->dialect]--;
@@ -861,9 +864,9 @@ static void reg__refresh(struct registry *r, struct rdv_reg *g, const struct rdv
         reg__seq_append(&ns->signed_seq, g);
         reg__seq_append(&r->signed_seq, g);
     }
-    if (g->heap_index != REG__NO_HEAP) {
-        reg__heap_up(r, g->heap_index);
-        reg__heap_down(r, g->heap_index);
+    if (g->owner == NULL) {
+        reg__heap_up(r, g->exp.heap_index);
+        reg__heap_down(r, g->exp.heap_index);
     }
 }
 
@@ -1083,7 +1086,7 @@ size_t registry_sample(const struct registry *r, const struct rdv_ns *ns,
 
 double registry_next_expiry(const struct registry *r)
 {
-    return r->heap_len ? r->heap[0]->expires : -1.0;
+    return r->heap_len ? r->heap[0]->exp.at : -1.0;
 }
 
 size_t registry_expire(struct registry *r, double now)
@@ -1091,7 +1094,7 @@ size_t registry_expire(struct registry *r, double now)
     size_t n = 0;
     reg__idle_collect(r, now);
     /* the top is re-read each time: a callback may have changed the heap */
-    while (r->heap_len && r->heap[0]->expires <= now) {
+    while (r->heap_len && r->heap[0]->exp.at <= now) {
         r->stats.expired++;
         reg__remove(r, r->heap[0]);
         n++;

@@ -99,7 +99,6 @@ struct rdv_reg {
     struct rdv_ns *ns;
     uint64_t seq;              /* unique, increasing; bumped by every re-register,
                                 * also by one that changes nothing (a refresh) */
-    double expires;            /* absolute time (the clock passed in), TTL regs only */
     struct rdv_session *owner; /* push registrations: the session that made it */
     uint8_t *envelope;         /* signed peer record exactly as received, or NULL */
     uint8_t *wire;             /* registry_wire: a dialect's cached encoding, or NULL */
@@ -108,16 +107,32 @@ struct rdv_reg {
     /* links (registry-private) */
     struct rdv_reg *ns_prev, *ns_next; /* ns->regs, seq order */
     struct rdv_reg *pe_prev, *pe_next; /* peer's registrations */
-    struct rdv_reg *ow_prev, *ow_next; /* owner session's registrations */
+    /* A registration has a TTL or an owner, never both: a TTL one sits in
+     * the expiry heap, an owned one in its session's list, so they share
+     * the room (read the TTL and the deadline with registry_ttl and
+     * registry_expires, which say 0 for an owned one). */
+    union {
+        struct {
+            double at;                 /* deadline (the clock passed in) */
+            uint32_t heap_index;       /* position in the expiry heap */
+            uint32_t ttl;              /* granted seconds */
+        } exp;                         /* owner == NULL */
+        struct {
+            struct rdv_reg *ow_prev, *ow_next; /* owner session's registrations */
+        };                             /* owner != NULL */
+    };
     /* Sizes and positions are bounded by the limits (a record <= 1 MiB,
      * registrations <= 1e9): 32 bits each, packed together. */
     uint32_t envelope_len;
-    uint32_t heap_index;               /* position in the expiry heap (TTL regs) */
     uint32_t ns_index;                 /* position in ns->dense (signed regs) */
-    uint32_t ttl;                      /* granted seconds; 0 = lasts while its session does */
     struct rdv_addr addrs[];           /* naddrs, in the order registered, byte-exact;
                                         * their bytes follow in the same block */
 };
+
+/* Granted seconds; 0 for one that lasts while its session does. */
+static inline uint32_t registry_ttl(const struct rdv_reg *g) { return g->owner ? 0 : g->exp.ttl; }
+/* Deadline (absolute, the clock passed in); 0 for a session's. */
+static inline double registry_expires(const struct rdv_reg *g) { return g->owner ? 0.0 : g->exp.at; }
 
 /* Registrations in seq order, for cookie listing: appended at the end (a
  * new seq is the highest), removed lazily (the slot keeps its seq and

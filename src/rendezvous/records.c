@@ -400,15 +400,16 @@ void records_register(struct records_req *rq, const struct records_register *q,
  * but not yet reaped by the timer is still there for this answer). */
 static uint64_t records__ttl_left(const struct rdv_reg *r, double now, uint64_t session_ttl)
 {
-    if (r->ttl == 0)
+    uint32_t ttl = registry_ttl(r);
+    if (ttl == 0)
         return session_ttl; /* session-bound: no deadline to report */
-    double left = r->expires - now;
+    double left = registry_expires(r) - now;
     if (!(left > 1))
         return 1;
     uint64_t secs = (uint64_t)left;
     if ((double)secs < left)
         secs++;
-    return secs < r->ttl ? secs : r->ttl;
+    return secs < ttl ? secs : ttl;
 }
 
 /* n elements of size bytes from a, zeroed; n is at most discover_max. */

@@ -122,13 +122,14 @@ static size_t lmdb__value_size(const struct rdv_reg *g)
 static void lmdb__value(uint8_t *v, const struct rdv_reg *g)
 {
     uint64_t expires;
-    memcpy(&expires, &g->expires, sizeof expires);
+    double at = registry_expires(g);
+    memcpy(&expires, &at, sizeof expires);
     v[0] = LMDB__VERSION;
     v[1] = (uint8_t)g->dialect;
     v[2] = v[3] = 0;
     lmdb__put32(v + 4, (uint32_t)g->naddrs);
     lmdb__put64(v + 8, g->seq);
-    lmdb__put64(v + 16, g->ttl);
+    lmdb__put64(v + 16, registry_ttl(g));
     lmdb__put64(v + 24, expires);
     lmdb__put32(v + 32, (uint32_t)g->envelope_len);
     uint8_t *p = v + LMDB__HEAD;

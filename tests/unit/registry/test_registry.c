@@ -55,7 +55,7 @@ static void log_ev(struct evlog *l, bool added, const struct rdv_reg *g)
         e->peer = g->peer->b[2];
         memcpy(e->ns, g->ns->name, g->ns->len + 1);
         e->owner = g->owner;
-        e->expires = g->expires;
+        e->expires = registry_expires(g);
     }
     if (l->hook)
         l->hook(l, added, g);
@@ -161,7 +161,7 @@ static void register_find_unregister(void **state)
     assert_memory_equal(g->addrs[1].bytes, ADDR2, sizeof ADDR2);
     assert_int_equal(g->envelope_len, sizeof ENV);
     assert_memory_equal(g->envelope, ENV, sizeof ENV);
-    assert_true(g->expires == 7300.0);
+    assert_true(registry_expires(g) == 7300.0);
     assert_null(g->owner);
     assert_int_equal(t->log->nreg, 1);
     assert_int_equal(r->stats.regs, 1);
@@ -206,7 +206,7 @@ static void reregister_moves_to_end(void **state)
     assert_memory_equal(g->addrs[0].bytes, ADDR2, sizeof ADDR2);
     assert_int_equal(g->envelope_len, 3);
     assert_int_equal(g->dialect, RDV_DIALECT_WAKU);
-    assert_true(g->expires == 30.0);
+    assert_true(registry_expires(g) == 30.0);
     assert_int_equal(t->log->nreg, 4);
     assert_int_equal(t->log->nunreg, 0);
     assert_int_equal(t->log->ev[3].seq, 1003);
@@ -427,7 +427,7 @@ static void session_end_removes_owned(void **state)
     assert_int_equal(r->stats.sessions, 0);
     assert_int_equal(reg_push(r, "x", &a, &g), RDV_OK);
     assert_ptr_equal(g->owner, &a);
-    assert_int_equal(g->ttl, 0);
+    assert_int_equal(registry_ttl(g), 0);
     assert_true(registry_next_expiry(r) < 0);   /* push regs are not in the heap */
     assert_int_equal(reg_push(r, "y", &a, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "x", &b, NULL), RDV_OK);
@@ -1118,8 +1118,8 @@ static void refresh_unchanged(void **state)
     assert_int_equal(t->log->nrefresh, 1);
     assert_ptr_equal(t->log->refreshed, g);
     assert_true(g->seq > seq0);                 /* cookie pollers see it again */
-    assert_true(g->expires == 350.0);
-    assert_int_equal(g->ttl, 300);
+    assert_true(registry_expires(g) == 350.0);
+    assert_int_equal(registry_ttl(g), 300);
     assert_true(registry_next_expiry(r) == 100.0);   /* peer 2's now */
     assert_int_equal(registry_list(r, registry_ns(r, "ns", 2), seq0, out, 4), 2);
     assert_ptr_equal(out[1], g);
@@ -1453,8 +1453,8 @@ static void model_check(struct registry *r, struct model *m, struct rdv_session 
             assert_ptr_equal(g->owner, e->owner < 0 ? NULL : &sess[e->owner]);
             assert_int_equal(g->envelope != NULL, e->sig);
             if (e->owner < 0) {
-                assert_true(g->expires == e->expires);
-                assert_ptr_equal(r->heap[g->heap_index], g);
+                assert_true(registry_expires(g) == e->expires);
+                assert_ptr_equal(r->heap[g->exp.heap_index], g);
                 if (next < 0 || e->expires < next)
                     next = e->expires;
             }

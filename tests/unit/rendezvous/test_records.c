@@ -157,7 +157,7 @@ static void refresh(struct fx *f, bool waku, uint64_t ttl)
     assert_int_equal(fx_register(f, waku, &f->me, "chat", &env, ttl, &got), RECORDS_OK);
     const struct rdv_reg *r = registry_find(&f->s.reg, "chat", 4, &f->me);
     assert_true(r->seq > seq);
-    assert_true(r->expires == f->now + (double)ttl);
+    assert_true(registry_expires(r) == f->now + (double)ttl);
     fx_assert_addr(f, &f->me, "chat", 1);
 
     /* still subject to the TTL policy */

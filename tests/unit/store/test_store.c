@@ -147,8 +147,8 @@ static void round_trip_every_field(void **state)
     assert_non_null(g);
     assert_int_equal(g->seq, seq1);
     assert_int_equal(g->dialect, RDV_DIALECT_STANDARD);
-    assert_int_equal(g->ttl, 7200);
-    assert_true(g->expires == 1000.25 + 7200);
+    assert_int_equal(registry_ttl(g), 7200);
+    assert_true(registry_expires(g) == 1000.25 + 7200);
     assert_null(g->owner);
     assert_int_equal(g->naddrs, 2);
     assert_memory_equal(g->addrs[0].bytes, ADDR1, sizeof ADDR1);
@@ -160,8 +160,8 @@ static void round_trip_every_field(void **state)
     assert_non_null(g);
     assert_int_equal(g->seq, seq2);
     assert_int_equal(g->dialect, RDV_DIALECT_WAKU);
-    assert_int_equal(g->ttl, 20);
-    assert_true(g->expires == 1020.5);
+    assert_int_equal(registry_ttl(g), 20);
+    assert_true(registry_expires(g) == 1020.5);
     assert_int_equal(g->naddrs, 0);
     assert_memory_equal(g->envelope, env, 17);
     assert_null(find(f, "chat", 9));
@@ -258,7 +258,7 @@ static void changes_coalesce_and_takeover_deletes(void **state)
     fx_open(f, 1, 0);
     assert_int_equal(f->st->stats.loaded, 1);
     assert_int_equal(find(f, "c", 1)->seq, refreshed);
-    assert_true(find(f, "c", 1)->expires == 70.0);
+    assert_true(registry_expires(find(f, "c", 1)) == 70.0);
     const struct rdv_reg *g = find(f, "c", 1);
     assert_int_equal(g->dialect, RDV_DIALECT_WAKU);
     assert_int_equal(g->naddrs, 1);
