@@ -95,6 +95,28 @@ int lpm_next(struct lpm *r, const uint8_t **msg, size_t *len)
     return 1;
 }
 
+int lpm_take(struct lpm *r, const uint8_t **d, size_t *n, const uint8_t **msg, size_t *len)
+{
+    if (*n > 0 && buf_size(&r->in) == 0 && !r->bad) {
+        uint64_t l;
+        int h = lpm_header(r, *d, *n, &l);
+        if (h > 0 && *n - (size_t)h >= l) {
+            size_t total = (size_t)h + (size_t)l;
+            *msg = *d + h;
+            *len = (size_t)l;
+            *d += total;
+            *n -= total;
+            return 1;
+        }
+    }
+    if (*n > 0) {
+        lpm_push(r, *d, *n);
+        *d += *n;
+        *n = 0;
+    }
+    return lpm_next(r, msg, len);
+}
+
 void lpm_frame(struct buf *out, const uint8_t *msg, size_t n)
 {
     buf_append_uvarint(out, n);

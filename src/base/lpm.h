@@ -38,6 +38,12 @@ void lpm_push(struct lpm *r, const uint8_t *d, size_t n);
  * -1: invalid varint or length > max (reported once every whole message
  * before it has been returned). */
 int lpm_next(struct lpm *r, const uint8_t **msg, size_t *len);
+/* lpm_push and lpm_next in one, copying only what it must: while the reader
+ * holds nothing, a whole message at *d is handed out where it lies (valid
+ * as long as the caller's bytes); from the first incomplete one on, the
+ * rest of *d goes into the reader. Advances *d and *n past what it took.
+ * Returns as lpm_next; call it until it returns 0 or -1. */
+int lpm_take(struct lpm *r, const uint8_t **d, size_t *n, const uint8_t **msg, size_t *len);
 /* Appends uvarint(n) ‖ msg to out. */
 void lpm_frame(struct buf *out, const uint8_t *msg, size_t n);
 

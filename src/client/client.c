@@ -667,8 +667,7 @@ static void stdsess__data(struct stream *s, const uint8_t *d, size_t n)
     size_t len;
     int r = 0;
 
-    lpm_push(&ss->in, d, n);
-    while (ss->s && (r = lpm_next(&ss->in, &msg, &len)) == 1) {
+    while (ss->s && (r = lpm_take(&ss->in, &d, &n, &msg, &len)) == 1) {
         struct op *op = ss->head;
         if (op == NULL || op__std_answer(op, msg, len) < 0) {
             stream_reset(s); /* an answer to nothing asked, or garbage */

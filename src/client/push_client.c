@@ -39,8 +39,9 @@ static void pushc__data(struct stream *s, const uint8_t *d, size_t n)
     uint8_t mem[PUSH_CLIENT_ARENA];
     struct arena a;
     arena_init(&a, mem, sizeof mem);
-    lpm_push(&pc->in, d, n);
-    while (pc->stream && (rc = lpm_next(&pc->in, &msg, &len)) == 1) {
+    /* Whole Messages are decoded where the frame holds them: only a
+     * Message split across frames is copied. */
+    while (pc->stream && (rc = lpm_take(&pc->in, &d, &n, &msg, &len)) == 1) {
         Push__Message *m = push__message__unpack(&a.pb, len, msg);
         if (m == NULL) {
             rc = -1;

@@ -69,6 +69,33 @@ static void read_in_steps(const struct buf *in, size_t step)
     lpm_free(&r);
 }
 
+/* The same with lpm_take; counts the messages handed out where they lay
+ * in the input (not copied). */
+static size_t take_in_steps(const struct buf *in, size_t step)
+{
+    struct lpm r;
+    lpm_init(&r, 16384);
+    size_t got = 0, in_place = 0;
+    for (size_t off = 0; off < buf_size(in); off += step) {
+        size_t n = buf_size(in) - off < step ? buf_size(in) - off : step;
+        const uint8_t *d = buf_head(in) + off, *msg;
+        size_t len;
+        int rc;
+        while ((rc = lpm_take(&r, &d, &n, &msg, &len)) == 1) {
+            check_msg(got++, msg, len);
+            if (msg >= buf_head(in) && msg < buf_head(in) + buf_size(in))
+                in_place++;
+        }
+        assert_int_equal(rc, 0);
+        assert_int_equal(n, 0);
+        assert_true(buf_size(&r.in) <= 16384 + 10);
+    }
+    assert_int_equal(got, sizeof sizes / sizeof *sizes);
+    assert_int_equal(buf_size(&r.in), 0);
+    lpm_free(&r);
+    return in_place;
+}
+
 static void roundtrip_any_split(void **state)
 {
     (void)state;
@@ -80,7 +107,65 @@ static void roundtrip_any_split(void **state)
     read_in_steps(&in, 7);
     read_in_steps(&in, 129);
     read_in_steps(&in, 4096);
+    const size_t all = sizeof sizes / sizeof *sizes;
+    assert_int_equal(take_in_steps(&in, buf_size(&in)), all); /* none copied */
+    take_in_steps(&in, 1);
+    take_in_steps(&in, 2);
+    take_in_steps(&in, 7);
+    take_in_steps(&in, 129);
+    assert_true(take_in_steps(&in, 4096) > 0);
     buf_free(&in);
+}
+
+/* lpm_take: messages before a bad length are handed out, then -1; a
+ * message completed from the reader is followed by ones taken in place. */
+static void take_errors_and_resume(void **state)
+{
+    (void)state;
+    struct lpm r;
+    const uint8_t *d, *m;
+    size_t n, len;
+
+    lpm_init(&r, 8);
+    d = (const uint8_t *)"\x02hi\x03you\x09toolong!!";
+    n = 17;
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1);
+    assert_memory_equal(m, "hi", 2);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1);
+    assert_memory_equal(m, "you", 3);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), -1);
+    assert_int_equal(n, 0);
+    assert_int_equal(buf_size(&r.in), 0); /* nothing past the bad length */
+    lpm_free(&r);
+
+    lpm_init(&r, 8);
+    const uint8_t first[] = "\x03yo";
+    const uint8_t second[] = "u\x02" "ab\x01";
+    d = first;
+    n = 3;
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 0);
+    d = second;
+    n = 5;
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1); /* from the reader */
+    assert_memory_equal(m, "you", 3);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1);
+    assert_memory_equal(m, "ab", 2);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 0); /* "\x01" waits */
+    d = (const uint8_t *)"z\x01w";
+    n = 3;
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1);
+    assert_memory_equal(m, "z", 1);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1); /* pushed with it */
+    assert_memory_equal(m, "w", 1);
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 0);
+    assert_int_equal(r.in.cap, 0); /* drained: no buffer */
+    d = (const uint8_t *)"\x01q";
+    n = 2;
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 1);
+    assert_ptr_equal(m, d - 1); /* the reader was empty: in place */
+    assert_int_equal(lpm_take(&r, &d, &n, &m, &len), 0);
+    assert_int_equal(r.in.cap, 0);
+    lpm_free(&r);
 }
 
 static void whole_message_not_copied(void **state)
@@ -263,6 +348,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(frame_bytes),
         cmocka_unit_test(roundtrip_any_split),
+        cmocka_unit_test(take_errors_and_resume),
         cmocka_unit_test(whole_message_not_copied),
         cmocka_unit_test(empty_message),
         cmocka_unit_test(oversize_refused_early),
