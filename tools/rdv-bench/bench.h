@@ -213,6 +213,7 @@ struct fan_driver {
     double server_cpu;          /* CPU seconds per second during the measured phase */
     unsigned long long server_writes, server_reads; /* syscalls during the measured phase */
     double watch_cpu;           /* watch_pid's CPU seconds per second, likewise */
+    double subs_cpu;            /* the subscriber workers' together, likewise */
     uint64_t issued, completed, low;
     uint64_t measure_first, measure_last;  /* event range measured */
     double t_measure0, t_last_done;
@@ -228,6 +229,8 @@ struct fan_driver {
 
 /* Runs the loop until the scenario is over. Returns 0 if it completed. */
 int fan_drive(struct fan_driver *d);
+/* "; subscribers N% CPU, X us per delivery" for a row's figure. */
+void fan_subs_cpu_text(const struct fan_driver *d, double deliveries_per_s, char *out, size_t cap);
 /* Sums worker stats into out (after workers set their stats). */
 void fan_collect(const struct fan_shm *shm, int nworkers, struct fan_wstats *out);
 

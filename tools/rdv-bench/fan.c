@@ -128,6 +128,23 @@ static unsigned long long server_writes(const struct fan_driver *d, unsigned lon
     return syscw;
 }
 
+/* CPU seconds so far of every worker process. */
+static double drv_workers_cpu(const struct fan_driver *d)
+{
+    double sum = 0;
+    for (int i = 0; i < d->ws->n; i++)
+        sum += proc_cpu(d->ws->pid[i]);
+    return sum;
+}
+
+void fan_subs_cpu_text(const struct fan_driver *d, double deliveries_per_s, char *out, size_t cap)
+{
+    size_t n = strlen(out);
+    if (d->subs_cpu > 0 && deliveries_per_s > 0 && n < cap)
+        snprintf(out + n, cap - n, "; subscribers %.0f%% CPU, %.2f us per delivery", d->subs_cpu * 100,
+                 d->subs_cpu / deliveries_per_s * 1e6);
+}
+
 static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
 {
     struct fan_driver *d = w->data;
@@ -142,6 +159,7 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         d->last_progress = now;
         if (d->watch_pid > 0)
             d->watch_cpu = proc_cpu(d->watch_pid);
+        d->subs_cpu = drv_workers_cpu(d);
         if (d->server_pid > 0) {
             d->server_cpu = proc_cpu(d->server_pid);
             proc_io(d->server_pid, &d->server_reads, &d->server_writes);
@@ -153,6 +171,7 @@ static void drv_on_tick(struct ev_loop *loop, ev_timer *w, int revents)
         d->drain_deadline = now + DRAIN_S;
         if (d->watch_pid > 0)
             d->watch_cpu = (proc_cpu(d->watch_pid) - d->watch_cpu) / (now - d->t_measure0);
+        d->subs_cpu = (drv_workers_cpu(d) - d->subs_cpu) / (now - d->t_measure0);
         if (d->server_pid > 0) {
             unsigned long long rd = 0, wr = 0;
             d->server_cpu = (proc_cpu(d->server_pid) - d->server_cpu) / (now - d->t_measure0);

@@ -189,6 +189,7 @@ int run_fanout(const struct bench_opts *o, struct bench_table *t, int subs, int 
         if (d.watch_pid > 0)
             snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                      "; %s %.0f%% CPU", o->watch_name ? o->watch_name : "watched", d.watch_cpu * 100);
+        fan_subs_cpu_text(&d, rate_done, row->figure, sizeof(row->figure));
         hist_format(&sum.lat, row->latency, sizeof(row->latency), true);
         if (rate <= 0) /* the ratio to redis from the same run goes in the last column */
             snprintf(row->target, sizeof(row->target), ">= 1.00x redis");

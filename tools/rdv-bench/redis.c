@@ -292,6 +292,7 @@ int run_redis(const struct bench_opts *o, struct bench_table *t, int subs, int w
              *per_s / 1e3, (unsigned long long)sum.lost, (unsigned long long)sum.dup,
              d.server_cpu * 100, d.server_cpu > 0 ? *per_s / d.server_cpu / 1e3 : 0.0,
              d.server_writes ? (double)events * subs / (double)d.server_writes : 0.0);
+    fan_subs_cpu_text(&d, *per_s, row->figure, sizeof(row->figure));
     hist_format(&sum.lat, row->latency, sizeof(row->latency), true);
     rc = drc;
 out:
