@@ -1132,8 +1132,8 @@ struct cluster *cluster_open(struct ev_loop *loop, struct log *log, struct regis
         randombytes_buf(&c->node, sizeof c->node);
     while (c->node == 0);
     snprintf(c->node_hex, sizeof c->node_hex, "%016" PRIx64, c->node);
-    registry_session_init(&c->remote, NULL);
-    registry_session_init(&c->departed, NULL);
+    registry_session_init(&c->remote);
+    registry_session_init(&c->departed);
     histogram_init_latency(&c->stats.rtt);
     histogram_init_latency(&c->stats.delay);
     c->backoff = CLUSTER_BACKOFF_MIN;

@@ -247,11 +247,7 @@ static void reg__owner_del(struct registry *r, struct rdv_reg *g)
         r->stats.sessions--;
 }
 
-void registry_session_init(struct rdv_session *s, void *user)
-{
-    memset(s, 0, sizeof *s);
-    s->user = user;
-}
+void registry_session_init(struct rdv_session *s) { memset(s, 0, sizeof *s); }
 
 /* Namespaces and peer ids come from the network: hash them with a key
  * secret to this process (SipHash) so that nobody can choose keys that all

@@ -172,11 +172,11 @@ struct rdv_sub {
 };
 
 /* Embedded in whatever holds a push-mode session (a stream's state), which
- * knows its peer: the registry does not need it. */
+ * knows its peer and finds itself from it (it is the holder's first
+ * member): the registry needs neither. */
 struct rdv_session {
     struct rdv_reg *regs;      /* registrations it owns (ow_ list) */
     struct rdv_sub *subs;      /* its subscriptions (se_ list) */
-    void *user;
     uint32_t nsubs;            /* <= limits.max_subs_per_session */
 };
 
@@ -296,7 +296,7 @@ static inline const uint8_t *registry_wire(const struct rdv_reg *g) { return g->
 void registry_set_wire(const struct rdv_reg *g, uint8_t *wire);
 
 /* Sessions (push mode). */
-void registry_session_init(struct rdv_session *s, void *user);
+void registry_session_init(struct rdv_session *s);
 /* Subscribes s to ns (creating the namespace if needed); *ns_out is where
  * the current members are read from for the snapshot. Subscribing twice is
  * a no-op returning RDV_OK. */

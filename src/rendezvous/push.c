@@ -446,7 +446,7 @@ struct push_session *push_session_open(struct rdv_service *s, const struct peer_
     }
     ps->st = push__state(s);
     ps->stream = stream;
-    registry_session_init(&ps->rs, ps);
+    registry_session_init(&ps->rs);
     s->stats.sessions_open[RDV_DIALECT_PUSH]++;
     return ps;
 }
@@ -600,9 +600,9 @@ void push_session_end(struct push_session *ps)
 
 void push_session_refused(void *ctx, struct rdv_session *s, enum rdv_status st)
 {
-    struct push_session *ps = s->user;
+    struct push_session *ps = push_session_of(s); /* the cluster tells only its own */
     (void)ctx;
-    if (ps == NULL || ps->ended || ps->cut)
+    if (ps->ended || ps->cut)
         return;
     push__limit_status(ps, PUSH__MESSAGE__MESSAGE_TYPE__REGISTER, st);
 }

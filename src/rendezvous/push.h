@@ -64,7 +64,7 @@ struct push_queue {
  * queue exist only while something is received or queued, and its peer id
  * is the connection's. */
 struct push_session {
-    struct rdv_session rs;    /* the registry's view; rs.user = this */
+    struct rdv_session rs;    /* the registry's view, first: push_session_of */
     struct push_state *st;
     struct stream *stream;    /* NULL without a connection */
     const struct peer_id *peer; /* the authenticated peer: the connection's, or
@@ -82,6 +82,12 @@ struct push_session {
     bool deferred : 1;        /* Messages wait for the next pass's entry budget */
     bool embedded : 1;        /* in its stream's block: not freed on its own */
 };
+
+/* The push session a registry session is the view of. */
+static inline struct push_session *push_session_of(const struct rdv_session *s)
+{
+    return (struct push_session *)(void *)((char *)(uintptr_t)s - offsetof(struct push_session, rs));
+}
 
 /* Bytes queued to the session and not written yet. */
 static inline size_t push_session_queued(const struct push_session *ps)

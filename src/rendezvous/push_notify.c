@@ -349,7 +349,7 @@ static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct
 {
     b->key = push__key(st, r);
     for (struct rdv_sub *sub = r->ns->subs; sub; sub = sub->ns_next) {
-        struct push_session *ps = sub->session->user;
+        struct push_session *ps = push_session_of(sub->session);
         if (peerid_eq(ps->peer, r->peer))
             continue;
         push_notify_send(ps, b);

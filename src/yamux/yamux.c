@@ -148,12 +148,12 @@ static void yamux__kill(struct yamux_stream *st)
     struct yamux_session *s = st->sess;
     if (st->dead)
         return;
+    s->pending_bytes -= yamux_pending(st);
+    buf_held_release(&st->pending); /* nothing more will be sent: release it now */
     st->dead = true;
     st->fin_pending = false;
     yamux__table_del(s, st);
-    s->pending_bytes -= yamux_pending(st);
-    buf_held_release(&st->pending); /* nothing more will be sent: release it now */
-    st->next_dead = s->dead;
+    st->next_dead = s->dead; /* in pending's place */
     s->dead = st;
 }
 
@@ -553,8 +553,7 @@ static void yamux__reap(struct yamux_session *s)
             s->rx_stream = NULL; /* rest of its frame is skipped */
         if (s->cb->on_close)
             s->cb->on_close(s->ctx, st);
-        buf_held_release(&st->pending);
-        free(st);
+        free(st); /* its pending buffer went when it died */
     }
 }
 

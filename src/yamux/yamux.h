@@ -44,9 +44,11 @@ struct yamux_stream {
     bool delivering : 1;      /* inside on_data for this stream */
     bool fin_pending : 1;     /* FIN to send once pending drains */
     struct yamux_session *sess;
-    struct buf *pending;      /* data waiting for send window; NULL while none
-                               * does (only a window-blocked stream has one) */
-    struct yamux_stream *next_dead;
+    union {                   /* a dead stream sends nothing more: */
+        struct buf *pending;  /* live: data waiting for send window; NULL while
+                               * none does (only a window-blocked stream has one) */
+        struct yamux_stream *next_dead; /* dead: s->dead */
+    };
     void *user;               /* the owner's per-stream state */
 };
 
@@ -126,7 +128,7 @@ struct yamux_stream *yamux_open(struct yamux_session *s);
 /* Bytes of st waiting for send window. */
 static inline size_t yamux_pending(const struct yamux_stream *st)
 {
-    return st->pending ? buf_size(st->pending) : 0;
+    return st->dead || st->pending == NULL ? 0 : buf_size(st->pending);
 }
 /* Sends data: frames up to the send window go to s->out now, the rest waits in
  * st->pending and goes out as the peer grants window. */

@@ -612,7 +612,7 @@ static int ss_node_role(struct attack_ctx *x)
         privkey_public(&k, &pub);
         privkey_wipe(&k);
         peerid_from_pubkey(&nd->ids[i], &pub);
-        registry_session_init(&nd->sess[i], NULL);
+        registry_session_init(&nd->sess[i]);
     }
     struct cluster_config cc = {.url = x->cluster_url, .node_timeout = 5, .log_max = 4 * nd->n,
                                 .refused = ss_node_refused, .refused_ctx = nd};

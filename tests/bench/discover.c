@@ -67,7 +67,7 @@ static uint64_t disc_fill(struct disc *d, const char *ns, uint32_t first, size_t
         for (size_t i = 0; i < npush / DISC_SIGNED; i++) {
             struct peer_id p = disc_peer(id++);
             struct rdv_session *s = &d->sessions[d->npush++];
-            registry_session_init(s, NULL);
+            registry_session_init(s);
             struct rdv_register q = {.ns = ns, .ns_len = strlen(ns), .peer = &p,
                                      .dialect = RDV_DIALECT_PUSH, .addrs = &a, .naddrs = 1,
                                      .owner = s, .now = 1000.0};

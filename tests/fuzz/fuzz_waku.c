@@ -182,7 +182,7 @@ static void fz_populate(struct fz *f, struct rdv_session *sess)
 
     struct peer_id third = *f->them;
     third.b[third.len - 1] ^= 1;
-    registry_session_init(sess, NULL);
+    registry_session_init(sess);
     struct rdv_register push = {.ns = "chat", .ns_len = 4, .peer = &third,
                                 .dialect = RDV_DIALECT_PUSH, .owner = sess, .now = f->now};
     CHECK(registry_register(&f->s.reg, &push, NULL) == RDV_OK);

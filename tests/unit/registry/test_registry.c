@@ -118,16 +118,44 @@ static enum rdv_status reg_ttl(struct registry *r, const char *ns, unsigned peer
     return registry_register(r, &q, out);
 }
 
-/* A session's user is its peer's number here (the registry does not know
- * a session's peer). */
-#define PEER_TAG(n) ((void *)(uintptr_t)(n))
-#define SESS_PEER(s) ((unsigned)(uintptr_t)(s)->user)
+/* A session's peer number, kept beside it here as a daemon's push session
+ * keeps its peer (the registry does not know a session's peer). */
+struct sess_tag {
+    const struct rdv_session *s;
+    unsigned peer;
+};
+static struct sess_tag *sess_tags;
+static size_t nsess_tags, sess_tags_cap;
+
+static void sess_init(struct rdv_session *s, unsigned peer)
+{
+    registry_session_init(s);
+    for (size_t i = 0; i < nsess_tags; i++)
+        if (sess_tags[i].s == s) {
+            sess_tags[i].peer = peer;
+            return;
+        }
+    if (nsess_tags == sess_tags_cap) {
+        sess_tags_cap = sess_tags_cap ? 2 * sess_tags_cap : 64;
+        sess_tags = xrealloc(sess_tags, sess_tags_cap * sizeof *sess_tags);
+    }
+    sess_tags[nsess_tags++] = (struct sess_tag){s, peer};
+}
+
+static unsigned sess_peer(const struct rdv_session *s)
+{
+    for (size_t i = 0; i < nsess_tags; i++)
+        if (sess_tags[i].s == s)
+            return sess_tags[i].peer;
+    fail_msg("a session without a peer number");
+    return 0;
+}
 
 static enum rdv_status reg_push(struct registry *r, const char *ns, struct rdv_session *s,
                                 const struct rdv_reg **out)
 {
     struct rdv_addr a[1] = {{ADDR1, sizeof ADDR1}};
-    struct peer_id p = mkpeer(SESS_PEER(s));
+    struct peer_id p = mkpeer(sess_peer(s));
     struct rdv_register q = {
         .ns = ns, .ns_len = strlen(ns), .peer = &p, .dialect = RDV_DIALECT_PUSH,
         .addrs = a, .naddrs = 1, .ttl = 0, .owner = s, .now = 0,
@@ -301,7 +329,7 @@ static void limits_enforced(void **state)
     /* subscriptions per session; subscribing twice is a no-op */
     struct rdv_session s;
     struct rdv_ns *ns;
-    registry_session_init(&s, PEER_TAG(9));
+    sess_init(&s, 9);
     assert_int_equal(registry_subscribe(&r, &s, "n1", 2, &ns), RDV_OK);
     assert_ptr_equal(ns, registry_ns(&r, "n1", 2));
     assert_int_equal(registry_subscribe(&r, &s, "n1", 2, &ns), RDV_OK);
@@ -313,7 +341,7 @@ static void limits_enforced(void **state)
     assert_int_equal(r.stats.subs, 2);
     /* a subscription to a new namespace counts against max_namespaces */
     struct rdv_session s2;
-    registry_session_init(&s2, PEER_TAG(9));
+    sess_init(&s2, 9);
     assert_int_equal(registry_subscribe(&r, &s2, "zz", 2, &ns), RDV_E_TOTAL_LIMIT);
     assert_int_equal(registry_subscribe(&r, &s2, "", 0, &ns), RDV_E_NAMESPACE);
     assert_int_equal(r.stats.sessions, 1);
@@ -396,7 +424,7 @@ static void namespace_validation(void **state)
     assert_int_equal(reg_ttl(r, "\xed\xa0\x80", 1, 60, 0, true, NULL), RDV_E_NAMESPACE);
     struct rdv_session s;
     struct rdv_ns *ns;
-    registry_session_init(&s, PEER_TAG(1));
+    sess_init(&s, 1);
     assert_int_equal(registry_subscribe(r, &s, name, 256, &ns), RDV_E_NAMESPACE);
     assert_int_equal(registry_subscribe(r, &s, "\xc0\xaf", 2, &ns), RDV_E_NAMESPACE);
     assert_int_equal(r->stats.namespaces, 1);
@@ -422,8 +450,8 @@ static void session_end_removes_owned(void **state)
     struct peer_id pa = mkpeer(1);
     struct rdv_ns *ns;
     const struct rdv_reg *g;
-    registry_session_init(&a, PEER_TAG(1));
-    registry_session_init(&b, PEER_TAG(2));
+    sess_init(&a, 1);
+    sess_init(&b, 2);
     assert_int_equal(r->stats.sessions, 0);
     assert_int_equal(reg_push(r, "x", &a, &g), RDV_OK);
     assert_ptr_equal(g->owner, &a);
@@ -490,8 +518,8 @@ static void takeover(void **state)
     struct rdv_session a, b;
     struct peer_id p = mkpeer(1);
     const struct rdv_reg *g;
-    registry_session_init(&a, PEER_TAG(1));   /* two streams of the same peer */
-    registry_session_init(&b, PEER_TAG(1));
+    sess_init(&a, 1);   /* two streams of the same peer */
+    sess_init(&b, 1);
     assert_int_equal(reg_push(r, "x", &a, &g), RDV_OK);
     uint64_t first = g->seq;
     assert_int_equal(reg_push(r, "x", &b, &g), RDV_OK);
@@ -570,8 +598,8 @@ static void session_end_callback_reads(void **state)
     struct registry *r = &t->r;
     struct rdv_session a, b;
     struct rdv_ns *ns;
-    registry_session_init(&a, PEER_TAG(1));
-    registry_session_init(&b, PEER_TAG(2));
+    sess_init(&a, 1);
+    sess_init(&b, 2);
     assert_int_equal(reg_push(r, "x", &a, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "y", &a, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "x", &b, NULL), RDV_OK);
@@ -607,8 +635,8 @@ static void session_end_reentrant(void **state)
     struct registry *r = &t->r;
     struct rdv_session a, c;
     struct rdv_ns *ns;
-    registry_session_init(&a, PEER_TAG(1));
-    registry_session_init(&c, PEER_TAG(3));
+    sess_init(&a, 1);
+    sess_init(&c, 3);
     assert_int_equal(reg_push(r, "x", &a, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "y", &a, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "x", &c, NULL), RDV_OK);
@@ -719,7 +747,7 @@ static void list_signed_only(void **state)
     const struct rdv_reg *out[16];
     struct rdv_session s[3];
     for (unsigned i = 0; i < 3; i++) {
-        registry_session_init(&s[i], PEER_TAG(50 + i));
+        sess_init(&s[i], 50 + i);
     }
     assert_int_equal(reg_ttl(r, "ns", 0, 60, 0, true, NULL), RDV_OK);
     assert_int_equal(reg_push(r, "ns", &s[0], NULL), RDV_OK);
@@ -796,7 +824,7 @@ static struct rdv_session *push_sessions(unsigned first, unsigned n)
 {
     struct rdv_session *s = xcalloc(n, sizeof *s);
     for (unsigned i = 0; i < n; i++) {
-        registry_session_init(&s[i], PEER_TAG(first + i));
+        sess_init(&s[i], first + i);
     }
     return s;
 }
@@ -843,7 +871,7 @@ static void signed_index_interleaved(void **state)
         assert_non_null(out[i]->envelope);
     /* a push takeover of a signed one leaves the index; the reverse joins it */
     struct rdv_session take;
-    registry_session_init(&take, PEER_TAG(1));
+    sess_init(&take, 1);
     assert_int_equal(reg_push(r, "ns", &take, NULL), RDV_OK);
     assert_int_equal(ns->nsigned, 3);
     assert_int_equal(registry_list(r, ns, 0, out, 16), 3);
@@ -1046,7 +1074,7 @@ static void metadata(void **state)
     struct rdv_addr a[2] = {{ADDR1, sizeof ADDR1}, {ADDR2, sizeof ADDR2}};
     uint8_t big[1025];
 
-    registry_session_init(&s, PEER_TAG(1));
+    sess_init(&s, 1);
     struct rdv_register q = {.ns = "ns", .ns_len = 2, .peer = &p1, .dialect = RDV_DIALECT_PUSH,
                              .addrs = a, .naddrs = 2, .metadata = (const uint8_t *)"alice",
                              .metadata_len = 5, .owner = &s};
@@ -1162,8 +1190,8 @@ static void refresh_unchanged(void **state)
     /* push: same session and addresses is a refresh, another session of
      * the same peer takes over (a change) */
     struct rdv_session s1, s2;
-    registry_session_init(&s1, PEER_TAG(9));
-    registry_session_init(&s2, PEER_TAG(9));
+    sess_init(&s1, 9);
+    sess_init(&s2, 9);
     assert_int_equal(reg_push(r, "ns", &s1, &g), RDV_OK);
     assert_int_equal(t->log->nreg, ++regs);
     assert_int_equal(reg_push(r, "ns", &s1, &h), RDV_OK);
@@ -1557,7 +1585,7 @@ static void randomized_against_model(void **state)
         m->tokens[p] = 3;
     log->reg = &r;
     for (unsigned s = 0; s < M_SESS; s++) {
-        registry_session_init(&sess[s], PEER_TAG(s));
+        sess_init(&sess[s], s);
     }
     double now = 0;
     uint64_t seq = 5;
@@ -1694,7 +1722,7 @@ static void randomized_against_model(void **state)
             for (unsigned k = 0; k < M_NS; k++)
                 m->sub[s][k] = false;
             registry_session_end(&r, &sess[s]);
-            registry_session_init(&sess[s], PEER_TAG(SESS_PEER(&sess[s])));
+            sess_init(&sess[s], sess_peer(&sess[s]));
         } else if (kind < 95) {                        /* time passes, expire */
             now += (double)(rand() % 10);
             size_t due = 0;
@@ -1763,7 +1791,7 @@ static void free_with_live_data(void **state)
     struct rdv_session s;
     struct rdv_ns *ns;
     registry_init(&r, NULL, 0, NULL, NULL);   /* no events at all is allowed */
-    registry_session_init(&s, PEER_TAG(1000));
+    sess_init(&s, 1000);
     for (unsigned i = 0; i < 300; i++) {
         char name[16];
         snprintf(name, sizeof name, "ns%u", i % 37);
@@ -1840,5 +1868,7 @@ int main(void)
         cmocka_unit_test(free_with_live_data),
         cmocka_unit_test(listeners_in_order),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(sess_tags);
+    return rc;
 }

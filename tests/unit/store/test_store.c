@@ -125,7 +125,7 @@ static void round_trip_every_field(void **state)
     fx_open(f, 5000, 1000.0);
     assert_int_equal(reg_ttl(f, "chat", 1, RDV_DIALECT_STANDARD, 7200, 1000.25, env, sizeof env, 2), RDV_OK);
     assert_int_equal(reg_ttl(f, "wäku", 2, RDV_DIALECT_WAKU, 20, 1000.5, env, 17, 0), RDV_OK);
-    registry_session_init(&sess, NULL);
+    registry_session_init(&sess);
     struct rdv_addr a = {ADDR1, sizeof ADDR1};
     struct rdv_register q = {.ns = "chat", .ns_len = 4, .peer = &pp, .dialect = RDV_DIALECT_PUSH,
                              .addrs = &a, .naddrs = 1, .owner = &sess};
@@ -243,7 +243,7 @@ static void changes_coalesce_and_takeover_deletes(void **state)
     /* a push session takes (2, c) over: the stored one must go */
     struct rdv_session sess;
     struct peer_id p2 = mkpeer(2);
-    registry_session_init(&sess, NULL);
+    registry_session_init(&sess);
     struct rdv_register q = {.ns = "c", .ns_len = 1, .peer = &p2, .dialect = RDV_DIALECT_PUSH, .owner = &sess};
     assert_int_equal(registry_register(&f->reg, &q, NULL), RDV_OK);
     fx_commit(f);

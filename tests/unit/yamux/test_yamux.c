@@ -845,8 +845,7 @@ static void reset_drops_pending(void **state)
     yamux_reset(r->st);
     xfer(&p, &p.sv, &p.c);
     assert_true(t->st->dead);
-    assert_int_equal(yamux_pending(t->st), 0);
-    assert_null(t->st->pending);
+    assert_int_equal(yamux_pending(t->st), 0); /* freed when it died */
     assert_int_equal(t->resets, 1);
     pump(&p);
     assert_int_equal(t->closes, 1);
