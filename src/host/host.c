@@ -102,6 +102,16 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     struct conn *c;
     (void)revents;
 
+    if (h->poll_before_flush && !h->polled_for_flush && h->dirty) {
+        h->poll_before_flush = false;
+        h->polled_for_flush = true;
+        ev_idle_start(loop, &h->flush_poll);
+        h->read_budget = HOST_READ_BUDGET;
+        return;
+    }
+    h->poll_before_flush = h->polled_for_flush = false;
+    if (ev_is_active(&h->flush_poll))
+        ev_idle_stop(loop, &h->flush_poll); /* the poll had input to handle */
     while ((c = h->dirty) != NULL) {
         h->dirty = c->dnext;
         c->dirty = false;
@@ -114,6 +124,18 @@ static void host_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         ev_ref(loop);
         ev_prepare_stop(loop, w);
     }
+}
+
+static void host_on_flush_poll(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w); /* the poll found nothing: flush now */
+}
+
+void host_poll_before_flush(struct host *h)
+{
+    if (!h->lean)
+        h->poll_before_flush = true;
 }
 
 void host_wake_flush(struct host *h)
@@ -172,6 +194,7 @@ void host_init(struct host *h, struct ev_loop *loop, struct log *log, const stru
     h->read_budget = HOST_READ_BUDGET;
     ev_prepare_init(&h->flush, host_on_prepare);
     h->flush.data = h;
+    ev_idle_init(&h->flush_poll, host_on_flush_poll);
     ev_prepare_start(loop, &h->flush);
     ev_timer_init(&h->timeouts, host_on_tick, 1.0, 1.0);
     h->timeouts.data = h;
@@ -202,6 +225,7 @@ void host_free(struct host *h)
         ev_ref(h->loop);
     ev_ref(h->loop);
     ev_prepare_stop(h->loop, &h->flush);
+    ev_idle_stop(h->loop, &h->flush_poll);
     ev_timer_stop(h->loop, &h->timeouts);
     ev_timer_stop(h->loop, &h->drain_timer);
     ev_timer_stop(h->loop, &h->accept_backoff);

@@ -283,6 +283,9 @@ struct host {
     struct conn *established;   /* ready, least recently active first */
     struct conn *dirty;         /* have output to flush this iteration */
     ev_prepare flush;
+    bool poll_before_flush;     /* host_poll_before_flush asked, not yet done */
+    bool polled_for_flush;      /* ... done: the coming flush does not wait again */
+    ev_idle flush_poll;         /* active: the poll before that flush does not block */
     struct host_stats stats;
     struct privkey key;
     struct pubkey pub;
@@ -350,6 +353,15 @@ void host_free(struct host *h);
  * hook on the loop only while it has output.
  * Call it right after host_init; a lean host does not listen. */
 void host_set_lean(struct host *h);
+/* The coming flush waits for one more poll of the loop, which does not
+ * block: input that arrived meanwhile is handled first and its output joins
+ * the same writes. For output that goes to many connections at once (the
+ * push fan-out): each write has a fixed cost at both ends, a Noise message
+ * and a system call, so deliveries that follow each other closely are
+ * cheaper sent together. At most one such poll per flush, so under steady
+ * input output waits at most one more loop pass (reads within the pass's
+ * budget, HOST_READ_BUDGET). Lean hosts ignore it. */
+void host_poll_before_flush(struct host *h);
 /* Registers a stream protocol (p must outlive the host). */
 void host_handle(struct host *h, const struct protocol *p);
 /* Binds a listener for /ip4|ip6/A/tcp/P, optionally followed by /ws, /tls/ws

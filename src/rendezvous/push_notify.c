@@ -344,7 +344,10 @@ static uint64_t push__key(const struct push_state *st, const struct rdv_reg *r)
     return k;
 }
 
-/* Sends b to every subscriber of r's namespace except r's own peer. */
+/* Sends b to every subscriber of r's namespace except r's own peer. The
+ * host polls once more before it writes them: changes that arrive close
+ * together (a registrant's pipelined requests, several registrants) then
+ * reach each subscriber in one Noise message and one write. */
 static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct push_buf *b)
 {
     b->key = push__key(st, r);
@@ -355,6 +358,8 @@ static void push__fan_out(struct push_state *st, const struct rdv_reg *r, struct
         push_notify_send(ps, b);
     }
     push_buf_unref(b);
+    if (st->svc->host)
+        host_poll_before_flush(st->svc->host);
 }
 
 /* Nothing is announced in a namespace nobody watches; in a big one the

@@ -3,7 +3,8 @@
  * and yamux and learn each other's peer id; a stream is agreed and carries
  * bytes both ways; a dialer that expected another peer id gives up with
  * "peer id mismatch"; a peer that goes away mid-handshake or after it ends
- * the connection on the other side with a reason, exactly once. */
+ * the connection on the other side with a reason, exactly once; a host
+ * asked to poll before its flush writes once, one loop pass later. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -197,12 +198,61 @@ static void peer_gone_mid_handshake(void **state)
     pair_free(&p);
 }
 
+/* A second stream to the same ping handler that never sends anything. */
+static int quiet_open(struct stream *s)
+{
+    (void)s;
+    return 0;
+}
+
+static const struct protocol quiet_client = {.id = PING_PROTOCOL_ID, .on_open = quiet_open};
+
+/* host_poll_before_flush: the coming flush waits for one more pass of the
+ * loop (whose poll does not block); output made before and during that
+ * pass leaves in one write; asking again during it does not make the flush
+ * wait a second time; the bytes arrive as they would have. */
+static void poll_before_flush(void **state)
+{
+    (void)state;
+    struct pair p;
+    pair_setup(&p);
+    host_handle(&p.client, &ping_protocol);
+    assert_true(loop_until(p.loop, both_ready, &p, 10, NULL, NULL));
+    while (p.server.dirty || p.client.dirty)
+        ev_run(p.loop, EVRUN_NOWAIT);
+    uint64_t w0 = p.server.stats.socket_writes;
+
+    /* The server opens a ping stream to the client: output, then the ask. */
+    assert_non_null(conn_open_stream(p.sc, &ping_client, &p));
+    host_poll_before_flush(&p.server);
+    ev_run(p.loop, EVRUN_NOWAIT);
+    assert_int_equal(p.server.stats.socket_writes, w0); /* waited */
+    assert_non_null(p.server.dirty);
+
+    /* More output in that pass, and the ask again: no second wait. */
+    assert_non_null(conn_open_stream(p.sc, &quiet_client, NULL));
+    host_poll_before_flush(&p.server);
+    ev_run(p.loop, EVRUN_NOWAIT);
+    assert_int_equal(p.server.stats.socket_writes, w0 + 1); /* both, one write */
+    assert_null(p.server.dirty);
+
+    assert_true(loop_until(p.loop, ping_done, &p, 10, NULL, NULL));
+    assert_memory_equal(p.echo, "thirty-two bytes of ping payload", PING_SIZE);
+
+    /* A lean host (a library client) ignores the ask. */
+    host_set_lean(&p.client);
+    host_poll_before_flush(&p.client);
+    assert_false(p.client.poll_before_flush);
+    pair_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(handshake_and_stream),
         cmocka_unit_test(wrong_peer_id),
         cmocka_unit_test(peer_gone_mid_handshake),
+        cmocka_unit_test(poll_before_flush),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
