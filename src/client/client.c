@@ -1301,7 +1301,7 @@ rdv_client *client_new_on_socket(struct ev_loop *loop, const rdv_client_options 
     if (c == NULL)
         return NULL;
     c->o.reconnect_max_s = 0; /* there is nothing to dial */
-    c->conn = conn_new(&c->host, fd, true, false, (struct sockaddr *)&sa, sizeof(sa));
+    c->conn = conn_new(&c->host, fd, true, false, (struct sockaddr *)&sa, sizeof(sa), false);
     conn_set_events(c->conn, &client_events, c);
     return c;
 }

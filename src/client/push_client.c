@@ -70,7 +70,7 @@ static void pushc__close(struct stream *s)
     struct conn *c = stream_conn(s);
     const char *why = !pc->opened ? "protocol not supported"
                       : pc->eof   ? "closed by the server"
-                      : c->closing ? (c->close_reason ? c->close_reason : "connection closed")
+                      : c->closing ? (conn_close_reason(c) ? conn_close_reason(c) : "connection closed")
                                    : "stream reset";
     s->state = NULL;
     pushc__ended(pc, why);

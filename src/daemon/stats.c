@@ -114,7 +114,7 @@ void daemon_metrics_collect(struct buf *b, void *ctx)
     uint64_t open[2] = {0, 0};
     for (unsigned i = 0; i < HOST_CONN_LISTS; i++)
         for (const struct conn *c = host_conn_list(h, i); c; c = c->tnext)
-            open[c->ws != NULL]++;
+            open[conn_ws(c) != NULL]++;
     prom_family(b, P "connections", "gauge", "Open connections, by transport.");
     prom_u64(b, P "connections", "transport=\"tcp\"", open[0]);
     prom_u64(b, P "connections", "transport=\"ws\"", open[1]);

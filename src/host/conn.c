@@ -95,6 +95,13 @@ static struct conn_dial *conn_dial(const struct conn *c)
     return c->dialer ? (struct conn_dial *)(void *)((char *)(uintptr_t)c + sizeof(*c)) : NULL;
 }
 
+void conn_set_ws(struct conn *c, struct ws *ws)
+{
+    assert(c->has_ws);
+    char *tail = (char *)(c + 1) + (c->dialer ? sizeof(struct conn_dial) : 0);
+    memcpy(tail, &ws, sizeof ws);
+}
+
 void conn_set_events(struct conn *c, const struct conn_events *ev, void *user)
 {
     struct conn_dial *d = conn_dial(c);
@@ -120,15 +127,18 @@ const char *conn_addr_text(const struct conn *c, char *out, size_t cap)
 }
 
 struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
-                      const struct sockaddr *sa, socklen_t salen)
+                      const struct sockaddr *sa, socklen_t salen, bool ws)
 {
-    /* A dialed connection's owner (struct conn_dial) follows it in its block. */
-    struct conn *c = xcalloc(1, sizeof(*c) + (dialer ? sizeof(struct conn_dial) : 0));
+    /* A dialed connection's owner (struct conn_dial) follows it in its
+     * block, then a WebSocket connection's transport pointer. */
+    struct conn *c = xcalloc(1, sizeof(*c) + (dialer ? sizeof(struct conn_dial) : 0) +
+                                    (ws ? sizeof(struct ws *) : 0));
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->host = h;
     c->dialer = dialer;
+    c->has_ws = ws;
     c->connecting = connecting;
     c->phase = PH_SECURITY;
     if (salen > sizeof(c->addr))
@@ -160,7 +170,7 @@ void conn_close(struct conn *c, const char *reason)
     if (c->closing)
         return;
     c->closing = true;
-    c->close_reason = reason;
+    c->close_reason = reason; /* wake_from is done with (conn_wake_streams) */
     conn_set_reading(c, false);
     /* A closing connection gets the short (handshake) deadline to flush. */
     c->last_active = ev_now(h->loop);
@@ -245,7 +255,7 @@ void conn_mux_goaway(struct conn *c)
 /* Bytes queued for the socket, whichever layer holds them. */
 static size_t conn_unsent(const struct conn *c)
 {
-    return (c->out ? buf_size(c->out) : 0) + (c->ws ? buf_size(ws_wire(c->ws)) : 0);
+    return (c->out ? buf_size(c->out) : 0) + (conn_ws(c) ? buf_size(ws_wire(conn_ws(c))) : 0);
 }
 
 /* All output the connection holds: sealed and transport bytes, plaintext to
@@ -282,6 +292,8 @@ static void conn_account_out(struct conn *c)
  * again. */
 static void conn_wake_streams(struct conn *c)
 {
+    if (c->closing) /* wake_from gave way to close_reason */
+        return;
     uint64_t start = c->wake_from;
 
     c->out_blocked = false;
@@ -295,7 +307,9 @@ static void conn_wake_streams(struct conn *c)
             id = pos;
             if (s && s->opened && s->proto->on_writable && !stream_closed_here(s))
                 s->proto->on_writable(s);
-            if (c->out_blocked || c->closing) {
+            if (c->closing) /* a handler closed it */
+                return;
+            if (c->out_blocked) {
                 c->wake_from = id;
                 return;
             }
@@ -976,11 +990,11 @@ static void conn_in_release(struct conn *c)
 static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
 {
     struct buf *in = conn_in(c);
-    int r = ws_input(c->ws, p, n, in);
+    int r = ws_input(conn_ws(c), p, n, in);
     if (buf_size(in))
         buf_consume(in, conn_process(c, buf_head(in), buf_size(in)));
     if (r != WS_OK && !c->closing)
-        conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(c->ws));
+        conn_close(c, r == WS_EOF ? "closed by peer" : ws_error(conn_ws(c)));
 }
 
 /* Whether the flush hook has work for c after a read: output the read made
@@ -991,7 +1005,7 @@ static void conn_ws_input(struct conn *c, const uint8_t *p, size_t n)
  * server's flushes every connection it read. */
 static bool conn_read_left_work(const struct conn *c)
 {
-    if (!c->mux_ready || c->closing || c->ws || c->out || c->fill)
+    if (!c->mux_ready || c->closing || conn_ws(c) || c->out || c->fill)
         return true;
     if (c->mplex)
         return mplex_out_size(&c->mpx) || c->mpx.dead;
@@ -1035,7 +1049,7 @@ static void conn_on_read(struct conn *c)
         h->stats.bytes_in += (uint64_t)r;
         h->read_budget -= (size_t)r < h->read_budget ? (size_t)r : h->read_budget;
         conn_touch(c);
-        if (c->ws) {
+        if (conn_ws(c)) {
             conn_ws_input(c, rbuf, (size_t)r);
         } else if (c->in == NULL) {
             size_t used = conn_process(c, rbuf, (size_t)r);
@@ -1114,8 +1128,8 @@ void conn_drop_output(struct conn *c)
 {
     if (c->out)
         buf_reset(c->out);
-    if (c->ws)
-        buf_reset(ws_wire(c->ws));
+    if (conn_ws(c))
+        buf_reset(ws_wire(conn_ws(c)));
 }
 
 static void conn_write_out(struct conn *c)
@@ -1123,10 +1137,10 @@ static void conn_write_out(struct conn *c)
     struct host *h = c->host;
     struct buf *out = c->out;
 
-    if (c->ws) { /* frame (and encrypt) the stream; the transport holds the result */
-        if (ws_output(c->ws, conn_out(c), c->closing) != WS_OK && !c->closing)
-            conn_close(c, ws_error(c->ws));
-        out = ws_wire(c->ws);
+    if (conn_ws(c)) { /* frame (and encrypt) the stream; the transport holds the result */
+        if (ws_output(conn_ws(c), conn_out(c), c->closing) != WS_OK && !c->closing)
+            conn_close(c, ws_error(conn_ws(c)));
+        out = ws_wire(conn_ws(c));
     }
     while (out && buf_size(out)) {
         /* MSG_NOSIGNAL: a peer gone is an error here, not a SIGPIPE for a
@@ -1152,7 +1166,7 @@ static void conn_write_out(struct conn *c)
     }
     if (c->writing)
         conn_set_writing(c, false);
-    if (c->ws)
+    if (conn_ws(c))
         buf_free(out);
     if (c->out && buf_size(c->out) == 0)
         conn_out_release(c);
@@ -1253,13 +1267,13 @@ void conn_destroy(struct conn *c)
     close(c->io.fd);
     if (c->peer)
         HOST_LOG_CONN(h, LOG_INFO, "closed %s %s: %s", CONN_PEER_TEXT(c), CONN_ADDR_TEXT(c),
-                      c->close_reason ? c->close_reason : "shutdown");
+                      conn_close_reason(c) ? conn_close_reason(c) : "shutdown");
     else
         HOST_LOG_CONN(h, LOG_DEBUG, "closed %s before the handshake: %s", CONN_ADDR_TEXT(c),
-                      c->close_reason ? c->close_reason : "shutdown");
+                      conn_close_reason(c) ? conn_close_reason(c) : "shutdown");
     const struct conn_dial *d = conn_dial(c);
     if (d && d->events && d->events->on_closed)
-        d->events->on_closed(c, d->user, c->close_reason ? c->close_reason : "closed");
+        d->events->on_closed(c, d->user, conn_close_reason(c) ? conn_close_reason(c) : "closed");
     peer_ids_put(h->ids, c->peer);
     sodium_memzero(&c->tx, sizeof(c->tx));
     sodium_memzero(&c->rx, sizeof(c->rx));
@@ -1268,7 +1282,7 @@ void conn_destroy(struct conn *c)
         free(c->in);
     }
     conn_out_release(c);
-    ws_free(c->ws);
+    ws_free(conn_ws(c));
     if (c->nego) {
         if (c->nego->hs) {
             noise_hs_wipe(c->nego->hs);

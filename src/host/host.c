@@ -301,12 +301,13 @@ static void host_on_accept(struct ev_loop *loop, ev_io *w, int revents)
             continue;
         }
         admitted++;
-        struct conn *c = conn_new(h, fd, false, false, (struct sockaddr *)&ss, len);
+        struct conn *c = conn_new(h, fd, false, false, (struct sockaddr *)&ss, len, l->ws);
         host_admitted(h, c);
         if (l->ws) { /* the upgrade comes first; the stream waits in c->out */
             char err[256];
-            c->ws = ws_server_new(h->ws, l->tls, err, sizeof(err));
-            if (c->ws == NULL) {
+            struct ws *ws = ws_server_new(h->ws, l->tls, err, sizeof(err));
+            conn_set_ws(c, ws);
+            if (ws == NULL) {
                 LOGW(h->log, "%s: %s", CONN_ADDR_TEXT(c), err);
                 conn_drop_output(c);
                 conn_close(c, "cannot set up the WebSocket transport");
@@ -599,8 +600,9 @@ struct conn *host_dial(struct host *h, const char *text, const struct conn_event
         }
         connecting = true;
     }
-    struct conn *c = conn_new(h, fd, true, connecting, (struct sockaddr *)&ss, len);
-    c->ws = ws; /* before the first flush: the stream waits for the upgrade */
+    struct conn *c = conn_new(h, fd, true, connecting, (struct sockaddr *)&ss, len, ws != NULL);
+    if (ws) /* before the first flush: the stream waits for the upgrade */
+        conn_set_ws(c, ws);
     conn_set_events(c, ev, user);
     if (d.has_peer) {
         if (peerid_from_bytes(&c->nego->expected, d.peer, d.peer_len) == 0)

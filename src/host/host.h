@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -107,7 +108,8 @@ struct conn_events {
 
 /* A dialed connection's owner: only dialed connections have one, in the
  * same block right after their struct conn (accepted ones do not pay for
- * it). */
+ * it). A WebSocket connection's transport pointer comes after that (a TCP
+ * one does not pay for it): see conn_ws. */
 struct conn_dial {
     const struct conn_events *events;
     void *user;
@@ -143,8 +145,6 @@ struct conn {
         struct yamux_session mux;
         struct mplex_session mpx;
     };
-    struct ws *ws;           /* WebSocket (and TLS) under the stream; NULL for TCP */
-    const char *close_reason;
     /* Every live connection is on one of the host's timeout lists (tlist
      * says which): they are also how the host finds all of them. */
     struct conn *tprev, *tnext;      /* host timeout list, by last activity */
@@ -154,7 +154,10 @@ struct conn {
      * plus one message. */
     uint32_t in_held;        /* input its streams' handlers hold, all together */
     uint32_t out_counted;    /* its buffered output as last added to host->mem_out */
-    uint64_t wake_from;      /* stream position to start the next on_writable round at */
+    union {                  /* closing says which */
+        uint64_t wake_from;  /* open: stream position to start the next on_writable round at */
+        const char *close_reason; /* closing: why (may be NULL) */
+    };
     /* The peer's id, interned in host->ids (shared with the registry's
      * per-peer entry, see host_share_peer_ids); NULL until the handshake
      * authenticated it. conn_peer reads it. */
@@ -167,7 +170,8 @@ struct conn {
         struct sockaddr_in6 in6;
     } addr;
     uint8_t phase;           /* enum conn_phase */
-    bool dialer : 1;
+    bool dialer : 1;         /* a struct conn_dial follows it */
+    bool has_ws : 1;         /* a struct ws pointer follows (conn_ws) */
     bool closing : 1, dirty : 1, connecting : 1, mux_ready : 1, counted_ip : 1;
     bool reading : 1;        /* io has EV_READ */
     bool writing : 1;        /* io has EV_WRITE */
@@ -423,6 +427,22 @@ void host_source_key(const struct sockaddr *sa, uint8_t key[17]);
 static inline struct conn *host_conn_list(const struct host *h, unsigned i)
 {
     return i == 0 ? h->pending : i == 1 ? h->established : i == 2 ? h->expired : NULL;
+}
+
+/* WebSocket (and TLS) under the stream; NULL for TCP. */
+static inline struct ws *conn_ws(const struct conn *c)
+{
+    if (!c->has_ws)
+        return NULL;
+    const char *tail = (const char *)(c + 1) + (c->dialer ? sizeof(struct conn_dial) : 0);
+    struct ws *ws;
+    memcpy(&ws, tail, sizeof ws);
+    return ws;
+}
+/* Why it is closing (NULL: open, or no reason given). */
+static inline const char *conn_close_reason(const struct conn *c)
+{
+    return c->closing ? c->close_reason : NULL;
 }
 
 /* Its connections' peer ids go into t (a registry's table, so that a peer's

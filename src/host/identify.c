@@ -35,10 +35,10 @@ static int identify_open(struct stream *s)
     msg.n_protocols = h->nprotocols;
     msg.protocols = (char **)h->protocol_ids;
     int olen = multiaddr_from_sockaddr(&c->addr.sa, observed, sizeof(observed));
-    if (olen > 0 && c->ws) {
+    if (olen > 0 && conn_ws(c)) {
         /* The peer dialed a WebSocket listener: /tcp/P/ws, or /tcp/P/tls/ws. */
         static const uint8_t tls_ws[] = {0xc0, 0x03, 0xdd, 0x03}; /* /tls (448) /ws (477) */
-        size_t extra = ws_is_tls(c->ws) ? 4 : 2;
+        size_t extra = ws_is_tls(conn_ws(c)) ? 4 : 2;
         if ((size_t)olen + extra <= sizeof(observed)) {
             memcpy(observed + olen, tls_ws + 4 - extra, extra);
             olen += (int)extra;

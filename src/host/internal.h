@@ -7,9 +7,12 @@
 /* A live connection is in exactly one timeout list (NONE: being freed). */
 enum { TLIST_NONE = 0, TLIST_PENDING, TLIST_ESTABLISHED, TLIST_EXPIRED };
 
-/* Creates a connection for a connected (or connecting) socket. */
+/* Creates a connection for a connected (or connecting) socket; ws: it will
+ * have a WebSocket transport (conn_set_ws). */
 struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
-                      const struct sockaddr *sa, socklen_t salen);
+                      const struct sockaddr *sa, socklen_t salen, bool ws);
+/* Its WebSocket transport (conn_new made room for it: ws was set). */
+void conn_set_ws(struct conn *c, struct ws *ws);
 /* A dialed connection's owner (conn_new with dialer set made room for it). */
 void conn_set_events(struct conn *c, const struct conn_events *ev, void *user);
 /* Seals and writes what is queued; frees the connection if it is closing and

@@ -70,7 +70,7 @@ struct conn *peer_dial(struct host *h, const struct attack_ctx *x, enum attack_n
         connecting = true;
     }
     struct conn *c = conn_new(h, fd, true, connecting, (const struct sockaddr *)&x->daemon_sa,
-                              sizeof(x->daemon_sa));
+                              sizeof(x->daemon_sa), false);
     conn_set_events(c, ev, user);
     return c;
 }
@@ -220,7 +220,7 @@ static void req__close(struct stream *s)
     lpm_free(&r->in);
     if (r->on_end)
         r->on_end(r, !r->open     ? "protocol refused"
-                     : c->closing ? (c->close_reason ? c->close_reason : "connection closed")
+                     : c->closing ? (conn_close_reason(c) ? conn_close_reason(c) : "connection closed")
                                   : "stream reset");
 }
 

@@ -189,7 +189,7 @@ static void fz_setup(struct fz *f, bool small)
         host_handle(&f->server, &f->svc.waku[i]);
     host_seal_record(&f->server);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
+    conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa), false);
     f->peer = sv[1];
 }
 
@@ -271,7 +271,7 @@ static void fz_record(struct fz_transcript *t, bool small)
     fuzz_rng_state = cl.rng;
     host_init(&cl.host, cl.loop, &f.log, &fz_once.client_key, &lim);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, cv) == 0);
-    struct conn *cc = conn_new(&cl.host, cv[0], true, false, (struct sockaddr *)&sa, sizeof(sa));
+    struct conn *cc = conn_new(&cl.host, cv[0], true, false, (struct sockaddr *)&sa, sizeof(sa), false);
     conn_set_events(cc, &fz_client_events, &cl);
     cl.rng = fuzz_rng_state;
     fuzz_rng_state = server_rng;

@@ -167,7 +167,7 @@ static void fz_setup(struct fz *f, uint8_t choice)
     cl->deadline.data = cl;
 
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
-    conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
+    conn_new(&f->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa), false);
     rdv_client_options opt = {
         .server = cl->o.server, .on_state = on_state, .on_refused = on_refused, .arg = cl,
         .keepalive_s = cl->o.keepalive, .connect_timeout_s = cl->o.timeout,

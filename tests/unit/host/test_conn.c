@@ -68,8 +68,8 @@ static void pair_setup(struct pair *p)
     host_handle(&p->server, &ping_protocol);
     host_init(&p->client, p->loop, NULL, &kc, &lim);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-    p->sc = conn_new(&p->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa));
-    p->cc = conn_new(&p->client, sv[1], true, false, (struct sockaddr *)&sa, sizeof(sa));
+    p->sc = conn_new(&p->server, sv[0], false, false, (struct sockaddr *)&sa, sizeof(sa), false);
+    p->cc = conn_new(&p->client, sv[1], true, false, (struct sockaddr *)&sa, sizeof(sa), false);
     assert_non_null(p->sc);
     assert_non_null(p->cc);
     conn_set_events(p->cc, &events, &p->c);
