@@ -135,7 +135,9 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
                                     (ws ? sizeof(struct ws *) : 0));
     int one = 1;
 
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* An accepted socket inherits TCP_NODELAY from its listener (host_listen). */
+    if (dialer)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->host = h;
     c->dialer = dialer;
     c->has_ws = ws;
@@ -151,15 +153,25 @@ struct conn *conn_new(struct host *h, int fd, bool dialer, bool connecting,
     host_tlist_move(h, c, TLIST_PENDING);
 
     c->nego = xcalloc(1, sizeof(*c->nego));
-    if (dialer)
+    if (dialer) {
+        /* One security protocol on offer, so Noise's first message follows
+         * the proposal at once (a listener without /noise fails us either
+         * way): the listener answers both in one flight. */
         mss_dialer_init(&c->nego->mss, security_ids, 1, conn_out(c));
-    else
+        c->nego->hs = xmalloc(sizeof(*c->nego->hs));
+        noise_hs_init(c->nego->hs, true, &h->noise, conn_out(c));
+    } else {
         mss_listener_init(&c->nego->mss, security_ids, 1, conn_out(c));
+    }
     if (connecting)
         conn_set_writing(c, true);
     else
         conn_set_reading(c, true);
-    conn_mark_dirty(c);
+    /* A listener's header waits for the dialer's first flight (every
+     * dialer sends its header without waiting for ours) and leaves with the
+     * answer to it, in one write. */
+    if (dialer)
+        conn_mark_dirty(c);
     return c;
 }
 
@@ -921,8 +933,10 @@ static size_t conn_process(struct conn *c, uint8_t *p, size_t n)
                 LOGD(h->log, "%s: security negotiation failed: %s", CONN_ADDR_TEXT(c), c->nego->mss.error);
                 conn_close(c, "security negotiation failed");
             } else if (r == MSS_SELECTED) {
-                c->nego->hs = xmalloc(sizeof(*c->nego->hs));
-                noise_hs_init(c->nego->hs, c->dialer, &h->noise, conn_out(c));
+                if (c->nego->hs == NULL) { /* a dialer's is under way already */
+                    c->nego->hs = xmalloc(sizeof(*c->nego->hs));
+                    noise_hs_init(c->nego->hs, c->dialer, &h->noise, conn_out(c));
+                }
                 c->phase = PH_NOISE;
                 continue;
             }

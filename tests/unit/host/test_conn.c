@@ -4,13 +4,19 @@
  * bytes both ways; a dialer that expected another peer id gives up with
  * "peer id mismatch"; a peer that goes away mid-handshake or after it ends
  * the connection on the other side with a reason, exactly once; a host
- * asked to poll before its flush writes once, one loop pass later. */
+ * asked to poll before its flush writes once, one loop pass later. The
+ * handshake's flights: a dialer sends Noise's first message with its
+ * proposal, a listener answers header and choice in one write, and an
+ * accepted TCP socket has TCP_NODELAY without a call of its own. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -246,6 +252,133 @@ static void poll_before_flush(void **state)
     pair_free(&p);
 }
 
+/* ---- the handshake's flights, against a raw peer ------------------------ */
+
+#define MSS_HELLO "\x13/multistream/1.0.0\n\x07/noise\n"
+
+/* Reads what the socket holds now (nothing: 0). */
+static size_t raw_read(int fd, uint8_t *b, size_t cap)
+{
+    ssize_t r = recv(fd, b, cap, MSG_DONTWAIT);
+    if (r < 0)
+        assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+    return r < 0 ? 0 : (size_t)r;
+}
+
+struct raw {
+    int fd;
+    uint8_t b[512];
+    size_t got, want;
+};
+
+static bool raw_has(void *arg)
+{
+    struct raw *r = arg;
+    r->got += raw_read(r->fd, r->b + r->got, sizeof r->b - r->got);
+    return r->got >= r->want;
+}
+
+/* One host on its own loop; with a connection over a socket pair whose
+ * other end (peer) the test drives by hand, if `dialer` is 0 or 1. */
+struct solo {
+    struct ev_loop *loop;
+    struct host h;
+    struct privkey k;
+    int peer;
+};
+
+static void solo_init(struct solo *o, int dialer)
+{
+    struct host_limits lim;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int sv[2];
+
+    o->loop = ev_loop_new(EVFLAG_AUTO);
+    o->peer = -1;
+    privkey_generate(&o->k);
+    host_limits_default(&lim);
+    host_init(&o->h, o->loop, NULL, &o->k, &lim);
+    if (dialer < 0)
+        return;
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    assert_non_null(conn_new(&o->h, sv[0], dialer, false, (struct sockaddr *)&sa, sizeof(sa), false));
+    o->peer = sv[1];
+}
+
+static void solo_free(struct solo *o)
+{
+    if (o->peer >= 0)
+        close(o->peer);
+    host_free(&o->h);
+    ev_loop_destroy(o->loop);
+    privkey_wipe(&o->k);
+}
+
+/* The dialer does not wait for the listener's answer to /noise: the
+ * header, the proposal and Noise's first message (a framed 32-byte
+ * ephemeral key) leave together, before the peer said anything. */
+static void dialer_first_flight(void **state)
+{
+    (void)state;
+    struct solo o;
+    solo_init(&o, 1);
+    struct raw r = {.fd = o.peer, .want = sizeof(MSS_HELLO) - 1 + 2 + 32};
+    assert_true(loop_until(o.loop, raw_has, &r, 10, NULL, NULL));
+    assert_int_equal(r.got, r.want);
+    assert_memory_equal(r.b, MSS_HELLO, sizeof(MSS_HELLO) - 1);
+    assert_int_equal(r.b[sizeof(MSS_HELLO) - 1], 0);
+    assert_int_equal(r.b[sizeof(MSS_HELLO)], 32);
+    assert_int_equal(o.h.stats.socket_writes, 1);
+    solo_free(&o);
+}
+
+/* The listener's header waits for the dialer's first flight and leaves
+ * with the answer to it: one write. */
+static void listener_answers_in_one_write(void **state)
+{
+    (void)state;
+    struct solo o;
+    uint8_t b[64];
+    solo_init(&o, 0);
+    for (int i = 0; i < 3; i++)
+        ev_run(o.loop, EVRUN_NOWAIT);
+    assert_int_equal(raw_read(o.peer, b, sizeof b), 0);
+    assert_int_equal(o.h.stats.socket_writes, 0);
+    assert_int_equal(send(o.peer, MSS_HELLO, sizeof(MSS_HELLO) - 1, 0), (ssize_t)sizeof(MSS_HELLO) - 1);
+    struct raw r = {.fd = o.peer, .want = sizeof(MSS_HELLO) - 1};
+    assert_true(loop_until(o.loop, raw_has, &r, 10, NULL, NULL));
+    assert_int_equal(r.got, r.want);
+    assert_memory_equal(r.b, MSS_HELLO, sizeof(MSS_HELLO) - 1);
+    assert_int_equal(o.h.stats.socket_writes, 1);
+    solo_free(&o);
+}
+
+static bool has_conn(void *arg) { return ((struct host *)arg)->nconns > 0; }
+
+/* TCP_NODELAY is set once on the listening socket; accepted sockets
+ * inherit it. */
+static void accepted_socket_has_nodelay(void **state)
+{
+    (void)state;
+    struct solo o;
+    char addr[MULTIADDR_TEXT_MAX + PEERID_TEXT_MAX + 8];
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    int one = 0;
+    socklen_t olen = sizeof(one);
+
+    solo_init(&o, -1);
+    loop_listen(&o.h, addr, sizeof addr);
+    assert_int_equal(getsockname(o.h.listeners[0].fd, (struct sockaddr *)&sin, &len), 0);
+    o.peer = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(o.peer >= 0);
+    assert_int_equal(connect(o.peer, (struct sockaddr *)&sin, len), 0);
+    assert_true(loop_until(o.loop, has_conn, &o.h, 10, NULL, NULL));
+    assert_int_equal(getsockopt(o.h.pending->io.fd, IPPROTO_TCP, TCP_NODELAY, &one, &olen), 0);
+    assert_int_equal(one, 1);
+    solo_free(&o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -253,6 +386,9 @@ int main(void)
         cmocka_unit_test(wrong_peer_id),
         cmocka_unit_test(peer_gone_mid_handshake),
         cmocka_unit_test(poll_before_flush),
+        cmocka_unit_test(dialer_first_flight),
+        cmocka_unit_test(listener_answers_in_one_write),
+        cmocka_unit_test(accepted_socket_has_nodelay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
