@@ -222,9 +222,12 @@ static int client__lost_code(const rdv_client *c)
 }
 
 /* A discover answer for the callback: regs point into w. */
-static void op__finish_regs(struct op *op, struct wire_reg *w, size_t n, rdv_result *r)
+/* The registrations' array comes from m if given (freed with it). */
+static void op__finish_regs(struct op *op, struct wire_reg *w, size_t n, rdv_result *r,
+                            struct arena *m)
 {
-    rdv_registration *regs = n ? xcalloc(n, sizeof(*regs)) : NULL;
+    rdv_registration *regs = n == 0 ? NULL : m ? arena_alloc(m, n * sizeof(*regs))
+                                               : xcalloc(n, sizeof(*regs));
     for (size_t i = 0; i < n; i++)
         regs[i] = (rdv_registration){
             .ns = w[i].ns, .peer_id = w[i].peer_id, .addrs = (const char *const *)w[i].addrs,
@@ -234,7 +237,8 @@ static void op__finish_regs(struct op *op, struct wire_reg *w, size_t n, rdv_res
     r->regs = regs;
     r->nregs = n;
     op__finish(op, r);
-    free(regs);
+    if (m == NULL)
+        free(regs);
 }
 
 /* ---- subscriptions ---------------------------------------------------------------- */
@@ -528,7 +532,7 @@ static void client__on_query(struct push_client *pc, const Push__Message *m)
         op__finish(op, &r);
     } else {
         rdv_result r = {.error = RDV_CLIENT_OK, .status_text = rdv_client_strerror(RDV_CLIENT_OK)};
-        op__finish_regs(op, w.regs, w.nregs, &r);
+        op__finish_regs(op, w.regs, w.nregs, &r, NULL);
     }
     wire_push_free(&w);
     op__free(op);
@@ -632,7 +636,7 @@ static int op__std_answer(struct op *op, const uint8_t *msg, size_t len)
                       .ttl = a.ttl, .cookie = a.cookie, .cookie_len = a.cookie_len,
                       .addrs = (const char *const *)op->addrs, .naddrs = op->naddrs};
     res.status_text = a.status_text ? a.status_text : rdv_client_strerror(res.error);
-    op__finish_regs(op, a.regs, a.nregs, &res);
+    op__finish_regs(op, a.regs, a.nregs, &res, &a.mem);
     wire_answer_free(&a);
     return 0;
 }

@@ -1,8 +1,16 @@
 #include "client/wire.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* The record cache's key is a whole signed record (a few hundred bytes);
+ * its tail, the signature, is as good a hash input and a tenth of the work
+ * (the key is still compared whole). */
+#define WIRE_HASHED_TAIL 32
+#define HASH_FUNCTION(keyptr, keylen, hashv)                                                      \
+    HASH_JEN((const uint8_t *)(keyptr) + ((keylen) > WIRE_HASHED_TAIL ? (keylen) - WIRE_HASHED_TAIL : 0), \
+             (keylen) > WIRE_HASHED_TAIL ? WIRE_HASHED_TAIL : (keylen), hashv)
 #include <uthash.h>
 #include <utlist.h>
 
@@ -13,14 +21,19 @@
 #include "rendezvous.pb-c.h"
 #include "waku.pb-c.h"
 
-static char *wire__strndup(const void *d, size_t n)
+/* From the arena m if given, else from the heap. */
+static void *wire__alloc(struct arena *m, size_t n) { return m ? arena_alloc(m, n) : xmalloc(n); }
+
+static char *wire__strndup_in(struct arena *m, const void *d, size_t n)
 {
-    char *s = xmalloc(n + 1);
+    char *s = wire__alloc(m, n + 1);
     if (n)
         memcpy(s, d, n);
     s[n] = '\0';
     return s;
 }
+
+static char *wire__strndup(const void *d, size_t n) { return wire__strndup_in(NULL, d, n); }
 
 /* A peer id as the server sent it, kept only if it parses. */
 static char *wire__peer_text(const uint8_t *d, size_t n)
@@ -35,15 +48,23 @@ static char *wire__peer_text(const uint8_t *d, size_t n)
  * get(i) gives the i-th of n. */
 struct wire__bin { const uint8_t *d; size_t n; };
 
-static void wire__add_addrs(struct wire_reg *r, const struct wire__bin *b, size_t n)
+static void wire__add_addrs_in(struct arena *m, struct wire_reg *r, const struct wire__bin *b, size_t n)
 {
     char text[MULTIADDR_TEXT_MAX];
     if (n == 0)
         return;
-    r->addrs = xcalloc(n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS, sizeof(*r->addrs));
-    for (size_t i = 0; i < n && r->naddrs < WIRE_MAX_ADDRS; i++)
-        if (multiaddr_to_text(b[i].d, b[i].n, text, sizeof text) >= 0)
-            r->addrs[r->naddrs++] = wire__strndup(text, strlen(text));
+    size_t cap = n < WIRE_MAX_ADDRS ? n : WIRE_MAX_ADDRS;
+    r->addrs = wire__alloc(m, cap * sizeof(*r->addrs));
+    for (size_t i = 0; i < n && r->naddrs < WIRE_MAX_ADDRS; i++) {
+        int len = multiaddr_to_text(b[i].d, b[i].n, text, sizeof text);
+        if (len >= 0)
+            r->addrs[r->naddrs++] = wire__strndup_in(m, text, (size_t)len);
+    }
+}
+
+static void wire__add_addrs(struct wire_reg *r, const struct wire__bin *b, size_t n)
+{
+    wire__add_addrs_in(NULL, r, b, n);
 }
 
 void wire_reg_free(struct wire_reg *r)
@@ -170,13 +191,13 @@ void wire_record_cache_free(struct wire_record_cache *rc)
     rc->n = 0;
 }
 
-/* r takes copies of what e says. */
-static void wire__from_cached(struct wire_reg *r, const struct wire_cached *e)
+/* r takes copies of what e says, from m. */
+static void wire__from_cached(struct arena *m, struct wire_reg *r, const struct wire_cached *e)
 {
-    r->peer_id = xstrdup(e->peer_id);
-    r->addrs = e->naddrs ? xcalloc(e->naddrs, sizeof(*r->addrs)) : NULL;
+    r->peer_id = wire__strndup_in(m, e->peer_id, strlen(e->peer_id));
+    r->addrs = e->naddrs ? arena_alloc(m, e->naddrs * sizeof(*r->addrs)) : NULL;
     for (size_t i = 0; i < e->naddrs; i++)
-        r->addrs[i] = xstrdup(e->addrs[i]);
+        r->addrs[i] = wire__strndup_in(m, e->addrs[i], strlen(e->addrs[i]));
     r->naddrs = e->naddrs;
 }
 
@@ -210,33 +231,35 @@ static void wire__cache_put(struct wire_record_cache *rc, const ProtobufCBinaryD
 /* A registration from its signed record: the peer and addresses are the
  * record's (what the server says beside it is not trusted). A record rc
  * verified before is not verified again. */
-static void wire__from_record(struct wire_record_cache *rc, struct wire_reg *r, const char *ns,
-                              uint64_t ttl, bool has_record, const ProtobufCBinaryData *env)
+static void wire__from_record(struct wire_record_cache *rc, struct arena *m, struct wire_reg *r,
+                              const char *ns, uint64_t ttl, bool has_record,
+                              const ProtobufCBinaryData *env)
 {
     struct peer_record rec;
     char err[128], id[PEERID_TEXT_MAX];
 
-    r->ns = wire__strndup(ns ? ns : "", ns ? strlen(ns) : 0);
+    /* The decoded Message lives in m until the answer is freed. */
+    r->ns = ns ? (char *)ns : wire__strndup_in(m, "", 0);
     r->ttl = ttl;
     if (has_record && rc) {
         struct wire_cached *e;
         HASH_FIND(hh, rc->by_env, env->data, env->len, e);
         if (e) {
-            wire__from_cached(r, e);
+            wire__from_cached(m, r, e);
             return;
         }
     }
     if (!has_record || record_open(&rec, env->data, env->len, err, sizeof err) < 0) {
-        r->peer_id = wire__strndup("", 0);
+        r->peer_id = wire__strndup_in(m, "", 0);
         return;
     }
     if (peerid_to_text(&rec.id, id, sizeof id) < 0)
         id[0] = '\0';
-    r->peer_id = wire__strndup(id, strlen(id));
+    r->peer_id = wire__strndup_in(m, id, strlen(id));
     struct wire__bin b[RECORD_MAX_ADDRS];
     for (size_t i = 0; i < rec.naddrs; i++)
         b[i] = (struct wire__bin){rec.addrs[i].bytes, rec.addrs[i].len};
-    wire__add_addrs(r, b, rec.naddrs);
+    wire__add_addrs_in(m, r, b, rec.naddrs);
     peer_record_free(&rec);
     if (rc && r->peer_id[0])
         wire__cache_put(rc, env, r);
@@ -246,7 +269,17 @@ static void wire__status_text(struct wire_answer *a, int status, const char *tex
 {
     a->status = status;
     if (text && text[0])
-        a->status_text = wire__strndup(text, strlen(text));
+        a->status_text = (char *)text; /* in the decoded Message, in a->mem */
+}
+
+/* n zeroed entries from a's arena (NULL for none). */
+static struct wire_reg *wire__regs(struct wire_answer *a, size_t n)
+{
+    if (n == 0)
+        return NULL;
+    struct wire_reg *r = arena_alloc(&a->mem, n * sizeof(*r));
+    memset(r, 0, n * sizeof(*r));
+    return r;
 }
 
 static int wire__std_answer(struct wire_record_cache *rc, enum wire_op op, const Rendezvous__Message *m, struct wire_answer *a)
@@ -263,15 +296,14 @@ static int wire__std_answer(struct wire_record_cache *rc, enum wire_op op, const
     wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
     if (a->status != 0)
         return 0;
-    a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
+    a->regs = wire__regs(a, r->n_registrations);
     for (size_t i = 0; i < r->n_registrations; i++) {
         const Rendezvous__Message__Register *g = r->registrations[i];
-        wire__from_record(rc, &a->regs[a->nregs++], g->ns, g->has_ttl ? g->ttl : 0,
+        wire__from_record(rc, &a->mem, &a->regs[a->nregs++], g->ns, g->has_ttl ? g->ttl : 0,
                           g->has_signedpeerrecord, &g->signedpeerrecord);
     }
     if (r->has_cookie && r->cookie.len) {
-        a->cookie = xmalloc(r->cookie.len);
-        memcpy(a->cookie, r->cookie.data, r->cookie.len);
+        a->cookie = r->cookie.data;
         a->cookie_len = r->cookie.len;
     }
     return 0;
@@ -291,10 +323,10 @@ static int wire__waku_answer(struct wire_record_cache *rc, enum wire_op op, cons
     wire__status_text(a, r->has_status ? (int)r->status : 0, r->statustext);
     if (a->status != 0)
         return 0;
-    a->regs = r->n_registrations ? xcalloc(r->n_registrations, sizeof(*a->regs)) : NULL;
+    a->regs = wire__regs(a, r->n_registrations);
     for (size_t i = 0; i < r->n_registrations; i++) {
         const Waku__Message__Register *g = r->registrations[i];
-        wire__from_record(rc, &a->regs[a->nregs++], g->ns, g->has_ttl && g->ttl > 0 ? (uint64_t)g->ttl : 0,
+        wire__from_record(rc, &a->mem, &a->regs[a->nregs++], g->ns, g->has_ttl && g->ttl > 0 ? (uint64_t)g->ttl : 0,
                           g->has_signedpeerrecord, &g->signedpeerrecord);
     }
     return 0;
@@ -310,19 +342,18 @@ int wire_answer_decode_cached(struct wire_record_cache *rc, bool waku, enum wire
                               const uint8_t *msg, size_t len, struct wire_answer *a)
 {
     int ret = -1;
-    memset(a, 0, sizeof(*a));
+    /* The Message is decoded into the arena and the entries point into it
+     * (namespace, status text, cookie): nothing is freed one by one. */
+    memset(a, 0, offsetof(struct wire_answer, mem));
+    arena_init(&a->mem, a->room, sizeof a->room);
     if (waku) {
-        Waku__Message *m = waku__message__unpack(NULL, len, msg);
-        if (m) {
+        Waku__Message *m = waku__message__unpack(&a->mem.pb, len, msg);
+        if (m)
             ret = wire__waku_answer(rc, op, m, a);
-            waku__message__free_unpacked(m, NULL);
-        }
     } else {
-        Rendezvous__Message *m = rendezvous__message__unpack(NULL, len, msg);
-        if (m) {
+        Rendezvous__Message *m = rendezvous__message__unpack(&a->mem.pb, len, msg);
+        if (m)
             ret = wire__std_answer(rc, op, m, a);
-            rendezvous__message__free_unpacked(m, NULL);
-        }
     }
     if (ret < 0)
         wire_answer_free(a);
@@ -331,12 +362,8 @@ int wire_answer_decode_cached(struct wire_record_cache *rc, bool waku, enum wire
 
 void wire_answer_free(struct wire_answer *a)
 {
-    for (size_t i = 0; i < a->nregs; i++)
-        wire_reg_free(&a->regs[i]);
-    free(a->regs);
-    free(a->cookie);
-    free(a->status_text);
-    memset(a, 0, sizeof(*a));
+    arena_free(&a->mem);
+    memset(a, 0, offsetof(struct wire_answer, mem));
 }
 
 /* ---- push ------------------------------------------------------------------- */

@@ -6,10 +6,12 @@
 #ifndef RDV_CLIENT_WIRE_H
 #define RDV_CLIENT_WIRE_H
 
+#include <stdalign.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/arena.h"
 #include "base/buf.h"
 #include "push.pb-c.h"
 
@@ -50,7 +52,11 @@ struct wire_request {
     size_t cookie_len;
 };
 
-/* A standard or Waku answer. */
+/* What an answer's decoding holds in place before it takes the heap: a
+ * DISCOVER page of ten records (the Message decoded, then the entries). */
+#define WIRE_ANSWER_ROOM 8192
+/* A standard or Waku answer. Everything it points to lives in its arena,
+ * released at once by wire_answer_free. */
 struct wire_answer {
     int status;                      /* the server's; 0 = OK */
     char *status_text;               /* NULL if none */
@@ -59,6 +65,8 @@ struct wire_answer {
     size_t nregs;
     uint8_t *cookie;                 /* standard discover */
     size_t cookie_len;
+    struct arena mem;
+    alignas(max_align_t) uint8_t room[WIRE_ANSWER_ROOM]; /* last: not cleared */
 };
 
 /* A push Message. */
@@ -95,7 +103,8 @@ void wire_request_body(const struct wire_request *rq, struct buf *out);
  * answer to op. -1 if it does not decode or is not that answer. */
 int wire_answer_decode(bool waku, enum wire_op op, const uint8_t *msg, size_t len,
                        struct wire_answer *a);
-/* The same, with records looked up in (and added to) rc. */
+/* The same, with records looked up in (and added to) rc. Answers are not
+ * wire_reg_free'd one by one: wire_answer_free releases them with the rest. */
 int wire_answer_decode_cached(struct wire_record_cache *rc, bool waku, enum wire_op op,
                               const uint8_t *msg, size_t len, struct wire_answer *a);
 void wire_answer_free(struct wire_answer *a);
