@@ -156,6 +156,15 @@ static int rq_worker_main(int idx, int wfd, void *arg)
     return 0;
 }
 
+/* CPU seconds so far of the client worker processes. */
+static double rq_clients_cpu(const struct workers *ws)
+{
+    double sum = 0;
+    for (int i = 0; i < ws->n; i++)
+        sum += proc_cpu(ws->pid[i]);
+    return sum;
+}
+
 int run_requests(const struct bench_opts *o, struct bench_table *t)
 {
     struct server srv;
@@ -187,12 +196,12 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
     bool store = o->data_dir && metrics_value(mport, "rendezvousd_store_commits_total", &commits0) == 0 &&
                  metrics_value(mport, "rendezvousd_store_changes_total", &changes0) == 0;
     uint64_t c0 = shm_sum(shm->ops, ws.n), e0 = shm_sum(shm->errors, ws.n);
-    double cpu0 = proc_cpu(srv.pid), t0 = now_s();
+    double cpu0 = proc_cpu(srv.pid), ccpu0 = rq_clients_cpu(&ws), t0 = now_s();
     atomic_store(&shm->measuring, 1);
     usleep((useconds_t)(measure * 1e6));
     atomic_store(&shm->measuring, 0);
     uint64_t c1 = shm_sum(shm->ops, ws.n), e1 = shm_sum(shm->errors, ws.n);
-    double cpu1 = proc_cpu(srv.pid), t1 = now_s();
+    double cpu1 = proc_cpu(srv.pid), ccpu1 = rq_clients_cpu(&ws), t1 = now_s();
     store = store && metrics_value(mport, "rendezvousd_store_commits_total", &commits1) == 0 &&
             metrics_value(mport, "rendezvousd_store_changes_total", &changes1) == 0;
     atomic_store(&shm->stop, 1);
@@ -206,8 +215,10 @@ int run_requests(const struct bench_opts *o, struct bench_table *t)
         hist_merge(&lat, &shm->lat[i]);
     /* On 2 shared cores the clients compete with the server: ops per server
      * core is the figure that does not move with the machine's load. */
-    snprintf(row->figure, sizeof(row->figure), "%.0f ops/s (server %.0f%% CPU: %.0f per core)",
-             rate, cpu * 100, cpu > 0 ? rate / cpu : 0);
+    double ccpu = (ccpu1 - ccpu0) / (t1 - t0);
+    snprintf(row->figure, sizeof(row->figure),
+             "%.0f ops/s (server %.0f%% CPU: %.0f per core; clients %.0f%% CPU, %.1f us per op)", rate,
+             cpu * 100, cpu > 0 ? rate / cpu : 0, ccpu * 100, rate > 0 ? ccpu / rate * 1e6 : 0);
     if (store && commits1 > commits0)
         snprintf(row->figure + strlen(row->figure), sizeof(row->figure) - strlen(row->figure),
                  "; %.0f commits/s, %.1f changes/commit", (commits1 - commits0) / (t1 - t0),
