@@ -95,11 +95,28 @@ log_ms() {
     date -d "$t" +%s%3N
 }
 
+# output_queued: until the daemon holds at least 1 MiB of output for the
+# probe. "holding after" only says the probe's bytes are in the kernel's
+# buffers; a busy daemon may not have read them yet, and with nothing
+# queued a drain rightly closes the connection at once.
+output_queued() {
+    for _ in $(seq 200); do
+        scrape
+        local out
+        out=$(metric 'rendezvousd_buffered_bytes{direction="out"}')
+        (( ${out:-0} >= 1048576 )) && return 0
+        sleep 0.05
+    done
+    fail "the daemon queued no output for the flooding probe: $(metric 'rendezvousd_buffered_bytes{direction="out"}') B"
+}
+
 # The daemon has megabytes queued for it; the drain gives a closing
 # connection the handshake timeout to flush, then drops it.
-start_daemon s --handshake-timeout 1 --max-connection-output 1GiB
+start_daemon s --handshake-timeout 1 --max-connection-output 1GiB --metrics 127.0.0.1:0
+MPORT=$(metrics_port s)
 spawn P "$PROBE" flood "$DPORT" --rcvbuf 4096 --hold
 wait_for "$TMP/P.out" '^holding after'
+output_queued
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "exit code $DRC after a drain"
 CLOSED='closed 12D3KooW[^ ]* /ip4/127\.0\.0\.1/tcp/[0-9]+: shutting down$'
@@ -116,9 +133,11 @@ no_sanitizer_report s
 kill "$PID_P"
 
 # With a handshake timeout longer than the grace, the grace period ends it.
-start_daemon g --handshake-timeout 60 --max-connection-output 1GiB
+start_daemon g --handshake-timeout 60 --max-connection-output 1GiB --metrics 127.0.0.1:0
+MPORT=$(metrics_port g)
 spawn Q "$PROBE" flood "$DPORT" --rcvbuf 4096 --hold
 wait_for "$TMP/Q.out" '^holding after'
+output_queued
 stop_daemon
 [ "$DRC" -eq 0 ] || fail "exit code $DRC after the grace period"
 grep -q 'drain: 1 connections still open after the grace period' "$TMP/g.err" ||
