@@ -6,10 +6,15 @@
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 
+# The build folder as the Makefile names it (relative to the tree): objects
+# rebuilt under an absolute name would write their dependency files with
+# targets no later build matches, and header changes would go unseen.
+BUILD_REL=$(realpath --relative-to="$ROOT" "$BIN")
+
 # install PREFIX: into $TMP/PREFIX-tree, quietly.
 install_to() {
-    make -s -C "$ROOT" install BUILD="$BIN" PREFIX="$1" DESTDIR="$2" \
-        -o "$BIN/rendezvousd" -o "$BIN/rdv" >"$TMP/make.out" 2>&1 ||
+    make -s -C "$ROOT" install BUILD="$BUILD_REL" PREFIX="$1" DESTDIR="$2" \
+        -o "$BUILD_REL/rendezvousd" -o "$BUILD_REL/rdv" >"$TMP/make.out" 2>&1 ||
         fail "make install PREFIX=$1: $(cat "$TMP/make.out")"
 }
 
