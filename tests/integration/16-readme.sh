@@ -51,7 +51,7 @@ wait_matches() {
 
 names=$(sed -n 's/^<!-- test: \([a-z0-9-]*\) -->$/\1/p' "$README")
 echo "$names" | grep -qx make-run || fail "README.md has no make-run block"
-[ "$(echo "$names" | grep -c '^session-')" -ge 3 ] || fail "README.md has fewer than 3 session blocks: $names"
+[ "$(grep -c '^session-' <<<"$names")" -ge 3 ] || fail "README.md has fewer than 3 session blocks: $names"
 
 # --- make run ---------------------------------------------------------------------
 KEYDIR=$TMP/run

@@ -4,7 +4,7 @@ source "$(dirname "$0")/lib.sh"
 
 start_daemon d
 out=$("$BIN/rdv" ping --server "$DADDR" --count 3) || fail "rdv ping failed"
-[ "$(echo "$out" | grep -Ec "^pong from $DID in [0-9.]+ ms$")" -eq 3 ] || fail "unexpected ping output: $out"
+[ "$(grep -Ec "^pong from $DID in [0-9.]+ ms$" <<<"$out")" -eq 3 ] || fail "unexpected ping output: $out"
 
 # Without /p2p/ the dial still works (no identity pinned).
 "$BIN/rdv" ping --server "/ip4/127.0.0.1/tcp/$DPORT" >/dev/null || fail "ping without /p2p failed"

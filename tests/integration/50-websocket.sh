@@ -32,7 +32,7 @@ WSADDR=$(grep -m1 '/ws/p2p/' "$TMP/w.out")
 
 # Our dialer over /ws: multistream-select, Noise and yamux inside the frames.
 out=$("$BIN/rdv" ping --server "$WSADDR" --count 3) || fail "rdv ping over /ws failed"
-[ "$(echo "$out" | grep -Ec "^pong from $DID in [0-9.]+ ms$")" -eq 3 ] || fail "unexpected /ws ping output: $out"
+[ "$(grep -Ec "^pong from $DID in [0-9.]+ ms$" <<<"$out")" -eq 3 ] || fail "unexpected /ws ping output: $out"
 
 CLOSE='\x88\x82\x00\x00\x00\x00\x03\xe8'   # masked Close 1000 (zero mask)
 
@@ -122,7 +122,7 @@ TLSADDR=$(grep -m1 '/tls/ws/p2p/' "$TMP/t.out") || fail "no /tls/ws line: $(cat 
 WSSADDR=$(grep -m1 '/wss/p2p/' "$TMP/t.out") || fail "no /wss line: $(cat "$TMP/t.out")"
 for a in "$TLSADDR" "$WSSADDR"; do
     out=$(SSL_CERT_FILE="$TMP/cert.pem" "$BIN/rdv" ping --server "$a" --count 2) || fail "rdv ping $a failed"
-    [ "$(echo "$out" | grep -c "^pong from $DID")" -eq 2 ] || fail "unexpected ping output over $a: $out"
+    [ "$(grep -c "^pong from $DID" <<<"$out")" -eq 2 ] || fail "unexpected ping output over $a: $out"
 done
 # The certificate is checked: without trusting it, the dial fails and says why.
 rc=0; SSL_CERT_FILE=/dev/null "$BIN/rdv" ping --server "$TLSADDR" 2>"$TMP/e" || rc=$?

@@ -59,7 +59,7 @@ M=$(registered M)
 wait_for "$TMP/A.out" "^\+ $M\$"
 same "$TMP/A.out" "+ $B $addrB"$'\n'"+ $C $addrC $addrA"$'\n'"+ $P /ip4/10.0.1.1/tcp/1"$'\n'"+ $P /ip4/10.0.1.2/tcp/2"$'\n'"+ $M"
 out=$("${RDV[@]}" discover "${S[@]}" my-app)
-echo "$out" | grep -qx "$P /ip4/10.0.1.2/tcp/2" || fail "takeover lost the registration: $out"
+grep -qx "$P /ip4/10.0.1.2/tcp/2" <<<"$out" || fail "takeover lost the registration: $out"
 # The session that took over ends: now it goes.
 kill -INT "$PID_P2"
 wait_exit "$PID_P2"

@@ -37,9 +37,9 @@ echo "$out" | sed -n 3p | grep -Eq "^cookie [0-9a-f]{16}$hexns\$" || fail "disco
 
 # All namespaces (no NS), as JSON.
 out=$("${RDV[@]}" discover "${S[@]}" "${STD[@]}" --json) || fail "discover --json failed"
-echo "$out" | grep -Eq "^\{\"peer\":\"$A\",\"ns\":\"chat\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/10.0.0.1/tcp/4001\"\]\}\$" ||
+grep -Eq "^\{\"peer\":\"$A\",\"ns\":\"chat\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/10.0.0.1/tcp/4001\"\]\}\$" <<<"$out" ||
     fail "discover --json (A): $out"
-echo "$out" | grep -Eq "^\{\"peer\":\"$C\",\"ns\":\"other\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/127.0.0.1/tcp/[0-9]+\"\]\}\$" ||
+grep -Eq "^\{\"peer\":\"$C\",\"ns\":\"other\",\"ttl\":[0-9]+,\"addrs\":\[\"/ip4/127.0.0.1/tcp/[0-9]+\"\]\}\$" <<<"$out" ||
     fail "discover --json (C): $out"
 echo "$out" | tail -1 | grep -Eq '^\{"cookie":"[0-9a-f]{16}"\}$' || fail "discover --json cookie: $out"
 
@@ -51,7 +51,7 @@ out=$("${RDV[@]}" discover "${S[@]}" --limit 1 --cookie "$cookie" chat) || fail 
 echo "$out" | sed -n 1p | grep -q "^$B chat " || fail "page 2: $out"
 cookie=$(echo "$out" | sed -n 's/^cookie //p')
 out=$("${RDV[@]}" discover "${S[@]}" --limit 1 --cookie "$cookie" chat)
-[ "$(echo "$out" | wc -l)" -eq 1 ] && echo "$out" | grep -q '^cookie ' || fail "page 3 is not just a cookie: $out"
+[ "$(echo "$out" | wc -l)" -eq 1 ] && grep -q '^cookie ' <<<"$out" || fail "page 3 is not just a cookie: $out"
 
 # --- refusals: "rdv: <statusText> (status N)", exit 1 ----------------------------
 rc=0; "${RDV[@]}" register "${S[@]}" "${STD[@]}" --ttl 999999 chat >/dev/null 2>"$TMP/e" || rc=$?
@@ -70,7 +70,7 @@ rc=0; "${RDV[@]}" unregister "${S[@]}" --dialect waku chat >/dev/null 2>"$TMP/e"
 out=$("${RDV[@]}" unregister "${S[@]}" --key "$TMP/a.key" chat) || fail "unregister failed"
 [ "$out" = "unregistered $A from chat" ] || fail "unregister: $out"
 out=$("${RDV[@]}" discover "${S[@]}" "${STD[@]}" chat) || fail "discover after unregister failed"
-echo "$out" | grep -q "^$B chat " && ! echo "$out" | grep -q "^$A " || fail "still registered after unregister: $out"
+grep -q "^$B chat " <<<"$out" && ! grep -q "^$A " <<<"$out" || fail "still registered after unregister: $out"
 "${RDV[@]}" unregister "${S[@]}" --key "$TMP/a.key" never-there >/dev/null || fail "unregister of nothing failed"
 
 # --- Waku ------------------------------------------------------------------------
@@ -79,8 +79,8 @@ out=$("${RDV[@]}" register "${S[@]}" --dialect waku --key "$TMP/w.key" --addr /i
 [[ $out =~ ^registered\ (12D3KooW[^ ]+)\ in\ chat\ for\ 20\ s$ ]] || fail "waku register: $out"
 W=${BASH_REMATCH[1]}
 out=$("${RDV[@]}" discover "${S[@]}" --dialect waku chat) || fail "waku discover failed"
-echo "$out" | grep -Eq "^$W chat (20|19) /ip4/10.0.0.9/tcp/9\$" || fail "waku discover: $out"
-echo "$out" | grep -q '^cookie' && fail "waku discover printed a cookie: $out"
+grep -Eq "^$W chat (20|19) /ip4/10.0.0.9/tcp/9\$" <<<"$out" || fail "waku discover: $out"
+grep -q '^cookie' <<<"$out" && fail "waku discover printed a cookie: $out"
 # The Waku registration is in the standard DISCOVER too.
 "${RDV[@]}" discover "${S[@]}" "${STD[@]}" chat | grep -q "^$W chat " || fail "waku registration not in standard discover"
 rc=0; "${RDV[@]}" register "${S[@]}" --dialect waku --ttl 21 chat >/dev/null 2>"$TMP/e" || rc=$?

@@ -96,7 +96,7 @@ for i in $(seq 200); do
     if [ $rc -eq 0 ]; then
         acked+=("$(echo "$out" | awk '{print $2}')")
     else
-        echo "$out" | grep -q '(status 400)$' || fail "refusal is not E_UNAVAILABLE: $out"
+        grep -q '(status 400)$' <<<"$out" || fail "refusal is not E_UNAVAILABLE: $out"
         refused=$((refused + 1))
         [ $refused -ge 3 ] && break
     fi
@@ -115,10 +115,10 @@ wait "$DPID" 2>/dev/null || true
 start_daemon d --data-dir "$D" --key "$TMP/d.key" --metrics off
 out=$("${RDV[@]}" discover --server "$DADDR" --limit 1000 full) || fail "discover after restart"
 for p in "${acked[@]}"; do
-    echo "$out" | grep -q "^$p " || fail "acknowledged $p was lost"
+    grep -q "^$p " <<<"$out" || fail "acknowledged $p was lost"
 done
 out=$("${RDV[@]}" discover --server "$DADDR" chat)
-[ "$(echo "$out" | grep -c '^12D3KooW')" -eq 1 ] || fail "chat: $out"
+[ "$(grep -c '^12D3KooW' <<<"$out")" -eq 1 ] || fail "chat: $out"
 # and registering works again
 "${RDV[@]}" register --server "$DADDR" --ttl 600 --key "$TMP/g.key" full >/dev/null || fail "register after"
 stop_daemon
