@@ -78,6 +78,19 @@ DPIDS+=("$MON")
 wait_for "$TMP/monitor" '^OK'
 spawn pushy "${RDV[@]}" register --server "$ADDR_a" --key "$TMP/pushy.key" --addr /ip4/10.0.0.9/tcp/9 live
 registered pushy >/dev/null
+# The acknowledgement came after Redis ran the call, but redis-cli may not
+# have written its MONITOR line yet: wait for it before stopping redis-cli.
+push_call_captured() {
+    python3 - "$TMP/monitor" <<'EOF'
+import re, sys
+for line in open(sys.argv[1], encoding='latin-1'):
+    args = re.findall(r'"((?:[^"\\]|\\.)*)"', line)
+    if len(args) == 3 + 7 + 11 and args[0].upper() == 'EVALSHA' and args[11]:
+        sys.exit(0)
+sys.exit(1)
+EOF
+}
+retry 10 push_call_captured || fail "no push register script call in MONITOR's output"
 kill "$MON"
 wait "$MON" 2>/dev/null || true
 # replay MODE: the captured call again, in $TMP/replay: "refresh" 15 times as
